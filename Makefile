@@ -1,0 +1,45 @@
+# Quick start: `make demo` runs the product, `make test` runs every test. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+TEST_HOME := $(CURDIR)/.test-data
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-sqlite test-postgres lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/drumbeat demo
+
+test: test-sqlite test-postgres
+
+test-sqlite: $(VENV)/.installed-test
+	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
+	DRUMBEAT_HOME=$(TEST_HOME) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-test
+	mkdir -p $(TEST_HOME)
+	DRUMBEAT_HOME=$(TEST_HOME) DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "postgres or postgres_only" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) $(TEST_HOME) drumbeat-data

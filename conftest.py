@@ -1,0 +1,65 @@
+"""Test-session wiring shared by every app's tests.
+
+Two passes make up `make test`: the whole suite on SQLite, then the database-touching tests
+(`@pytest.mark.postgres`) and the PostgreSQL-only ones again with DATABASE_URL pointing at
+PostgreSQL. Without PostgreSQL the second pass is skipped with a reason, except with CI=true
+where a missing service is a failure.
+"""
+
+import os
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API + live_server
+
+IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run the large-size tests")
+
+
+def _on_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config, items):
+    on_pg = _on_postgres()
+    keep, drop = [], []
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        if on_pg:
+            wanted = bool(marks & {"postgres", "postgres_only"})
+        else:
+            wanted = "postgres_only" not in marks
+        if "slow" in marks and not config.getoption("--run-slow"):
+            wanted = False
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_sessionstart(session):
+    if not _on_postgres():
+        return
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        if IS_CI:
+            pytest.exit(f"PostgreSQL is required with CI=true but unreachable: {exc}", returncode=1)
+        pytest.exit(f"PostgreSQL unreachable, skipping the PostgreSQL pass: {exc}", returncode=0)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database name of our own on PostgreSQL, so parallel runs do not collide."""
+    from django.conf import settings
+
+    if _on_postgres():
+        db = settings.DATABASES["default"]
+        db.setdefault("TEST", {})
+        db["TEST"]["NAME"] = f"test_drumbeat_{os.getpid()}"

@@ -1,0 +1,59 @@
+"""The explicit hooks between layers.
+
+Lower layers (contacts, crm, events, mailing) report what happened; `automation` listens. This
+keeps the import direction one-way (DESIGN §2): the reporters never import the engine.
+
+- `records_changed(label, ids)`: records of model `label` were created or updated through a
+  service; running campaigns on that target enrol them at once.
+- `message_event(event)`: something happened to sent messages (open, click, reply, bounce);
+  the engine dates or cancels the waiting children of their traces.
+
+Reporters call these after their transaction commits (`transaction.on_commit`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    kind: str  # "open" | "click" | "reply" | "bounce"
+    message_ids: tuple[int, ...]
+    at: datetime
+    machine: bool = False  # made by a link scanner / privacy proxy
+
+
+RecordsListener = Callable[[str, list[int]], None]
+MessageListener = Callable[[MessageEvent], None]
+
+_records_listeners: list[RecordsListener] = []
+_message_listeners: list[MessageListener] = []
+
+
+def listen_records_changed(callback: RecordsListener) -> None:
+    if callback not in _records_listeners:
+        _records_listeners.append(callback)
+
+
+def listen_message_event(callback: MessageListener) -> None:
+    if callback not in _message_listeners:
+        _message_listeners.append(callback)
+
+
+def records_changed(label: str, ids: Iterable[int]) -> None:
+    ids = [int(i) for i in ids]
+    if not ids:
+        return
+    for callback in _records_listeners:
+        callback(label, ids)
+
+
+def message_event(event: MessageEvent) -> None:
+    for callback in _message_listeners:
+        callback(event)

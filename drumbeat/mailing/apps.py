@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MailingConfig(AppConfig):
+    name = "drumbeat.mailing"
+    label = "mailing"

@@ -109,3 +109,115 @@ class PhoneBlacklist(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.number = normalize_phone(self.number) or self.number.strip()
         super().save(*args, **kwargs)
+
+
+class Template(models.Model):
+    """An email or SMS template bound to one target (registry key, e.g. 'contacts.contact').
+    Placeholders such as {{ record.name }} are rendered in a sandbox (mailing/rendering.py)."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.EMAIL)
+    target = models.CharField(max_length=64)
+    subject = models.CharField(max_length=255, blank=True)
+    preview_text = models.CharField(max_length=255, blank=True)
+    email_from = models.CharField("from", max_length=254, blank=True)
+    reply_to = models.CharField(max_length=254, blank=True)
+    body_html = models.TextField(blank=True)
+    body_text = models.TextField(blank=True, help_text="SMS text")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """One email or SMS handed (or about to be handed) to a transport. The row is committed
+    before the transport is called: `outgoing` means a send may have started.
+
+    outgoing -> sent -> (opened/clicked/replied are timestamps) | bounced
+    outgoing -> error | cancelled;  outgoing -> deferred (transient failure) -> outgoing ...
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    class State(models.TextChoices):
+        OUTGOING = "outgoing", "Outgoing"
+        DEFERRED = "deferred", "Deferred"
+        SENT = "sent", "Sent"
+        BOUNCED = "bounced", "Bounced"
+        ERROR = "error", "Error"
+        CANCELLED = "cancelled", "Cancelled"
+
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL)
+    # Plain ids rather than foreign keys: automation sits above mailing (DESIGN §2).
+    trace_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    campaign_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    activity_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    record_model = models.CharField(max_length=64, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    is_test = models.BooleanField(default=False)
+    recipient = models.CharField(max_length=254)
+    message_id = models.CharField(max_length=255, unique=True)
+    token = models.CharField(max_length=64, unique=True)
+    subject = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OUTGOING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    bounce_kind = models.CharField(max_length=8, blank=True)  # hard | soft
+    failure_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["activity_id", "recipient"]),
+            models.Index(fields=["recipient", "bounced_at"]),
+            models.Index(fields=["record_model", "record_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.recipient}"
+
+
+class Link(models.Model):
+    """A tracked URL of a template (per campaign activity); messages point at it by code."""
+
+    url = models.URLField(max_length=2000)
+    title = models.CharField(max_length=255, blank=True)
+    code = models.CharField(max_length=16, unique=True)
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL)
+    campaign_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    activity_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Click(models.Model):
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="clicks")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="clicks"
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    is_machine = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at"]

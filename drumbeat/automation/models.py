@@ -1,4 +1,6 @@
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -25,3 +27,419 @@ class FavoriteFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DelayUnit(models.TextChoices):
+    HOURS = "hours", "Hours"
+    DAYS = "days", "Days"
+    WEEKS = "weeks", "Weeks"
+    MONTHS = "months", "Months"
+
+
+UNIT_HOURS = {"hours": 1, "days": 24, "weeks": 24 * 7, "months": 24 * 30}
+
+
+def unit_delta(amount: int, unit: str) -> relativedelta:
+    """A whole number of hours/days/weeks/months; months by calendar."""
+    return relativedelta(**{unit: int(amount)})
+
+
+class Campaign(models.Model):
+    """A workflow run on the records of one target that match its filter.
+
+    draft (New) -> running <-> stopped. Archiving is a flag, independent of the state.
+    `require_sync` is the "workflow modified" banner: activities were added or re-timed while
+    the campaign had participants (SPEC §5.6); `services.apply_update` / `dismiss_update` clear it.
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "New"
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="campaigns",
+        verbose_name="responsible",
+    )
+    target = models.CharField(max_length=64, choices=target_choices)
+    domain = models.JSONField("filter", default=list, blank=True)
+    include_archived = models.BooleanField(default=False)
+    unique_field = models.CharField(
+        max_length=64, blank=True, help_text="Deduplicate participants on this field"
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.DRAFT)
+    event_window_days = models.PositiveIntegerField(
+        default=30,
+        help_text="Waiting open/click/reply children without expiry are cancelled after this",
+    )
+    ignore_machine_events = models.BooleanField(
+        default=True, help_text="Opens and clicks by link scanners do not trigger children"
+    )
+    require_sync = models.BooleanField("workflow modified", default=False)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "archived"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state == self.State.DRAFT
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == self.State.RUNNING
+
+    @property
+    def is_stopped(self) -> bool:
+        return self.state == self.State.STOPPED
+
+
+class ServerAction(models.Model):
+    """A typed action run on records of one target (SPEC §4.2); never free code.
+
+    `params` is validated per `kind` on save (see `action_config.py` for each kind's keys).
+    A `multi` action runs its `children` in `sequence` order.
+    """
+
+    class Kind(models.TextChoices):
+        UPDATE_RECORD = "update_record", "Update record"
+        CREATE_ACTIVITY = "create_activity", "Create activity"
+        POST_NOTE = "post_note", "Post note"
+        ADD_TO_LIST = "add_to_list", "Add to list"
+        REMOVE_FROM_LIST = "remove_from_list", "Remove from list"
+        BLACKLIST_EMAIL = "blacklist_email", "Blacklist email"
+        UNBLACKLIST_EMAIL = "unblacklist_email", "Unblacklist email"
+        BLACKLIST_PHONE = "blacklist_phone", "Blacklist phone"
+        UNBLACKLIST_PHONE = "unblacklist_phone", "Unblacklist phone"
+        CREATE_RECORD = "create_record", "Create record"
+        SEND_WEBHOOK = "send_webhook", "Send webhook"
+        MULTI = "multi", "Run several actions"
+
+    name = models.CharField(max_length=200)
+    target = models.CharField(max_length=64, choices=target_choices)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    sequence = models.PositiveIntegerField(default=10)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sequence", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # Validated on every save, whoever saves: a bad configuration never reaches the engine.
+        self.clean()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        from .action_config import ActionConfigError, validate_params
+
+        try:
+            self.params = validate_params(self)
+        except ActionConfigError as e:
+            raise ValidationError({"params": str(e)}) from e
+        if self.parent_id is not None:
+            parent = self.parent
+            if parent.kind != self.Kind.MULTI or parent.target != self.target:
+                raise ValidationError(
+                    {"parent": "A child action belongs to a 'run several' action of its target"}
+                )
+            if self.kind == self.Kind.MULTI:
+                raise ValidationError({"kind": "A 'run several' action cannot be nested"})
+
+    @property
+    def is_effectful(self) -> bool:
+        """Actions with effects outside our database: record their start before running."""
+        return self.kind == self.Kind.SEND_WEBHOOK
+
+
+class Activity(models.Model):
+    """One step of a campaign's workflow. `begin` activities have no parent; all others do.
+
+    `pending_change` marks activities added or re-timed on a campaign that already has
+    participants, until the user chooses Update or Don't update (SPEC §5.6).
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+        ACTION = "action", "Server action"
+
+    class Trigger(models.TextChoices):
+        BEGIN = "begin", "Beginning of workflow"
+        ACTIVITY = "activity", "Another activity"
+        MAIL_OPEN = "mail_open", "Opened"
+        MAIL_NOT_OPEN = "mail_not_open", "Not opened"
+        MAIL_REPLY = "mail_reply", "Replied"
+        MAIL_NOT_REPLY = "mail_not_reply", "Not replied"
+        MAIL_CLICK = "mail_click", "Clicked"
+        MAIL_NOT_CLICK = "mail_not_click", "Not clicked"
+        MAIL_BOUNCE = "mail_bounce", "Bounced"
+        SMS_CLICK = "sms_click", "SMS clicked"
+        SMS_NOT_CLICK = "sms_not_click", "SMS not clicked"
+        SMS_BOUNCE = "sms_bounce", "SMS bounced"
+
+    class PendingChange(models.TextChoices):
+        NONE = "", "None"
+        ADDED = "added", "Added"
+        REDATED = "redated", "Delay changed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="activities")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.EMAIL)
+    template = models.ForeignKey(
+        "mailing.Template",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="activities",
+    )
+    server_action = models.ForeignKey(
+        ServerAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.BEGIN)
+    delay_amount = models.PositiveIntegerField(default=0)
+    delay_unit = models.CharField(max_length=8, choices=DelayUnit.choices, default=DelayUnit.HOURS)
+    expiry_amount = models.PositiveIntegerField(null=True, blank=True)
+    expiry_unit = models.CharField(max_length=8, choices=DelayUnit.choices, blank=True)
+    domain = models.JSONField("activity filter", default=list, blank=True)
+    pending_change = models.CharField(
+        max_length=8, choices=PendingChange.choices, default=PendingChange.NONE, blank=True
+    )
+    # The delay in hours (a month counts 30 days), kept for ordering activities by delay.
+    delay_hours = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "delay_hours", "id"]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.delay_hours = self.delay_amount * UNIT_HOURS.get(self.delay_unit, 1)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "delay_amount" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "delay_hours"}
+        super().save(*args, **kwargs)
+
+    @property
+    def delay(self) -> relativedelta:
+        return unit_delta(self.delay_amount, self.delay_unit)
+
+    @property
+    def expiry(self) -> relativedelta | None:
+        if self.expiry_amount is None or not self.expiry_unit:
+            return None
+        return unit_delta(self.expiry_amount, self.expiry_unit)
+
+    @property
+    def is_event_triggered(self) -> bool:
+        """Children created undated, waiting for their parent's message event."""
+        return self.trigger in EVENT_TRIGGERS
+
+
+# Triggers whose traces wait (undated) for an event on the parent's message.
+EVENT_TRIGGERS = {
+    Activity.Trigger.MAIL_OPEN,
+    Activity.Trigger.MAIL_REPLY,
+    Activity.Trigger.MAIL_CLICK,
+    Activity.Trigger.MAIL_BOUNCE,
+    Activity.Trigger.SMS_CLICK,
+    Activity.Trigger.SMS_BOUNCE,
+}
+
+
+class Participant(models.Model):
+    """A record enrolled in a campaign (at most once per campaign, tests included).
+
+    running -> completed (no scheduled trace left, or stopped manually)
+    running -> removed (record deleted or no longer matching); completed -> running (Update).
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        REMOVED = "removed", "Removed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="participants")
+    record_id = models.BigIntegerField()
+    unique_key = models.CharField(max_length=254, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RUNNING)
+    is_test = models.BooleanField(default=False)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-enrolled_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "record_id"], name="uniq_participant_record"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "unique_key"]),
+            models.Index(fields=["campaign", "state", "is_test"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.record_id}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == self.State.RUNNING
+
+    @property
+    def record(self) -> models.Model | None:
+        from .targets import get_target
+
+        model = get_target(self.campaign.target).model
+        return model._default_manager.filter(pk=self.record_id).first()
+
+
+class Trace(models.Model):
+    """One execution of one activity for one participant.
+
+    scheduled (scheduled_at NULL = waiting for an event on the parent's message)
+      -> processing (claimed by a runner until claim_expires_at)
+      -> processed | rejected | cancelled | error   (final; `reason` says why)
+    A processing trace whose lease ran out is recovered: finished if its message was sent,
+    error "interrupted" if its send may have started, otherwise scheduled again.
+    """
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        PROCESSING = "processing", "Processing"
+        PROCESSED = "processed", "Processed"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        ERROR = "error", "Error"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="traces")
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="traces")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SCHEDULED)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    # For undated children: cancelled when their event has not come by then (SPEC §4 fix).
+    window_ends_at = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    is_test = models.BooleanField(default=False)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # Set when an effectful action (send, webhook) may have begun: never run twice.
+    started_at = models.DateTimeField(null=True, blank=True)
+    message = models.ForeignKey(
+        "mailing.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="traces",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["scheduled_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["scheduled_at"],
+                name="trace_due_queue",
+                condition=models.Q(state="scheduled", scheduled_at__isnull=False),
+            ),
+            models.Index(
+                fields=["activity", "scheduled_at"],
+                name="trace_activity_due",
+                condition=models.Q(state="scheduled", scheduled_at__isnull=False),
+            ),
+            models.Index(
+                fields=["window_ends_at"],
+                name="trace_waiting_window",
+                condition=models.Q(state="scheduled", scheduled_at__isnull=True),
+            ),
+            models.Index(
+                fields=["claim_expires_at"],
+                name="trace_leases",
+                condition=models.Q(state="processing"),
+            ),
+            models.Index(fields=["parent"], name="trace_parent"),
+            models.Index(fields=["activity", "state"], name="trace_activity_state"),
+            models.Index(fields=["participant", "state"], name="trace_participant_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity_id}/{self.participant_id}: {self.state}"
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.state == self.State.SCHEDULED
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.state == self.State.SCHEDULED and self.scheduled_at is None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state not in (self.State.SCHEDULED, self.State.PROCESSING)
+
+
+class CampaignLog(models.Model):
+    """Who changed a campaign's state or acted on a trace by hand, and when (SPEC §10)."""
+
+    class Action(models.TextChoices):
+        START = "start", "Started"
+        STOP = "stop", "Stopped"
+        ARCHIVE = "archive", "Archived"
+        UNARCHIVE = "unarchive", "Unarchived"
+        DUPLICATE = "duplicate", "Duplicated"
+        UPDATE = "update", "Workflow update applied"
+        DISMISS_UPDATE = "dismiss_update", "Workflow update dismissed"
+        LAUNCH_TEST = "launch_test", "Test launched"
+        RUN_TRACE = "run_trace", "Trace run now"
+        CANCEL_TRACE = "cancel_trace", "Trace cancelled"
+        RETRY_TRACE = "retry_trace", "Trace retried"
+        STOP_PARTICIPANT = "stop_participant", "Participant stopped"
+        SIMULATE_EVENT = "simulate_event", "Event simulated"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="logs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    trace = models.ForeignKey(
+        Trace, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs"
+    )
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs"
+    )
+    detail = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.user or 'system'}"

@@ -181,6 +181,7 @@ class Message(models.Model):
     bounced_at = models.DateTimeField(null=True, blank=True)
     bounce_kind = models.CharField(max_length=8, blank=True)  # hard | soft
     failure_reason = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)  # deferred: next attempt
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -205,6 +206,13 @@ class Link(models.Model):
     activity_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "activity_id", "url"], name="uniq_link_per_activity"
+            )
+        ]
+
     def __str__(self) -> str:
         return self.url
 
@@ -221,3 +229,39 @@ class Click(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+
+class OutboxEntry(models.Model):
+    """A message kept by the `outbox://` transport instead of being delivered: the full bytes
+    of an email (RFC 5322, CRLF line ends) or the text of an SMS. Viewable at /outbox."""
+
+    channel = models.CharField(max_length=8, choices=Message.Channel.choices)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_entries"
+    )
+    sender = models.CharField(max_length=254, blank=True)  # envelope sender (Return-Path)
+    recipient = models.CharField(max_length=254)
+    subject = models.CharField(max_length=255, blank=True)
+    raw = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "outbox entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.recipient}"
+
+
+class WebhookEvent(models.Model):
+    """A provider event already processed: webhooks are idempotent on (source, event_id)."""
+
+    source = models.CharField(max_length=8)  # mail | sms
+    event_id = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "event_id"], name="uniq_webhook_event")
+        ]

@@ -1,0 +1,59 @@
+"""The REST API at /api/v1 (DESIGN §6): one NinjaAPI, its routers, authentication, errors."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from ninja import NinjaAPI
+
+from . import mailing, records, targets, tokens
+from .auth import AUTH, ROLE_MATRIX
+from .errors import install_error_handlers
+
+MAX_BODY_MB = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+
+DESCRIPTION = f"""
+Drumbeat's REST API. Every route needs either `Authorization: Bearer <token>` (create one with
+`drumbeat token create USERNAME`, in the UI, or `POST /api/v1/tokens`) or the session of a
+logged-in browser (unsafe methods then need the `X-CSRFToken` header).
+
+**Lists** take `limit` (default 50, at most 500), `offset`, `ordering` (a field name, `-` for
+descending) and, on filterable collections, `domain`: a filter in the filter language as JSON,
+e.g. `[["email", "!=", false], ["tags.name", "=", "VIP"]]` (see `GET targets/{{key}}/fields`).
+They return `{{"count": …, "items": […]}}`. JSON field names are the model field names.
+
+**Errors** are `{{"detail": "…"}}` (validation errors add `errors`, one per field):
+400 malformed body or filter (the filter element is named), 401 missing/invalid/revoked token,
+403 role or CSRF refusal, 404 unknown id, 409 conflict with existing data or state,
+413 body over {MAX_BODY_MB} MB, 422 invalid field values.
+
+**Inbound webhooks** (not under this authentication; HMAC-signed with
+`DRUMBEAT_WEBHOOK_SECRET`): `POST /api/v1/webhooks/mail-events` and
+`POST /api/v1/webhooks/sms-status` report delivery events of the email and SMS providers.
+
+**Roles** (SPEC §10):
+{ROLE_MATRIX}
+"""
+
+
+api = NinjaAPI(
+    title="Drumbeat API",
+    version="1",
+    description=DESCRIPTION,
+    auth=AUTH,
+    urls_namespace="api",
+)
+
+install_error_handlers(api)
+
+api.add_router("/me", tokens.me_router)
+api.add_router("/tokens", tokens.router)
+api.add_router("/targets", targets.router)
+api.add_router("/contacts", records.contacts_router)
+api.add_router("/tags", records.tags_router)
+api.add_router("/leads", records.leads_router)
+api.add_router("/stages", records.stages_router)
+api.add_router("/events", records.events_router)
+api.add_router("/registrations", records.registrations_router)
+api.add_router("/mailing-lists", mailing.lists_router)
+api.add_router("/mailing-contacts", mailing.contacts_router)
+api.add_router("/blacklist", mailing.blacklist_router)

@@ -72,370 +72,107 @@ class DemoContext:
 
 # --- the people of the demo --------------------------------------------------------------------
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _items(text: str) -> list[str]:
+    return text.split(",")
+
+
 PEOPLE: dict[str, dict[str, list[str]]] = {
     "BE": {
-        "first": [
-            "Lucas",
-            "Emma",
-            "Louis",
-            "Olivia",
-            "Noah",
-            "Louise",
-            "Arthur",
-            "Mila",
-            "Jules",
-            "Elena",
-            "Victor",
-            "Lina",
-            "Adam",
-            "Marie",
-            "Finn",
-            "Julie",
-            "Wout",
-            "Lotte",
-            "Thomas",
-            "Sarah",
-        ],
-        "last": [
-            "Peeters",
-            "Janssens",
-            "Maes",
-            "Jacobs",
-            "Mertens",
-            "Willems",
-            "Claes",
-            "Goossens",
-            "Wouters",
-            "Dubois",
-            "Lambert",
-            "Dupont",
-            "Martens",
-            "Leclercq",
-            "Hermans",
-        ],
-        "city": ["Brussels", "Antwerp", "Ghent", "Liège", "Leuven", "Namur", "Bruges", "Mechelen"],
+        "first": _words(
+            "Lucas Emma Louis Olivia Noah Louise Arthur Mila Jules Elena Victor "
+            "Lina Adam Marie Finn Julie Wout Lotte Thomas Sarah"
+        ),
+        "last": _words(
+            "Peeters Janssens Maes Jacobs Mertens Willems Claes Goossens Wouters "
+            "Dubois Lambert Dupont Martens Leclercq Hermans"
+        ),
+        "city": _words("Brussels Antwerp Ghent Liège Leuven Namur Bruges Mechelen"),
     },
     "FR": {
-        "first": [
-            "Gabriel",
-            "Jade",
-            "Raphaël",
-            "Louise",
-            "Léo",
-            "Ambre",
-            "Hugo",
-            "Alice",
-            "Arthur",
-            "Chloé",
-            "Paul",
-            "Inès",
-            "Jules",
-            "Léa",
-            "Adam",
-            "Manon",
-        ],
-        "last": [
-            "Martin",
-            "Bernard",
-            "Thomas",
-            "Petit",
-            "Robert",
-            "Richard",
-            "Durand",
-            "Moreau",
-            "Laurent",
-            "Simon",
-            "Michel",
-            "Lefebvre",
-            "Leroy",
-            "Roux",
-            "Fournier",
-        ],
-        "city": [
-            "Paris",
-            "Lyon",
-            "Marseille",
-            "Lille",
-            "Toulouse",
-            "Nantes",
-            "Bordeaux",
-            "Strasbourg",
-        ],
+        "first": _words(
+            "Gabriel Jade Raphaël Louise Léo Ambre Hugo Alice Arthur Chloé Paul "
+            "Inès Jules Léa Adam Manon"
+        ),
+        "last": _words(
+            "Martin Bernard Thomas Petit Robert Richard Durand Moreau Laurent Simon "
+            "Michel Lefebvre Leroy Roux Fournier"
+        ),
+        "city": _words("Paris Lyon Marseille Lille Toulouse Nantes Bordeaux Strasbourg"),
     },
     "DE": {
-        "first": [
-            "Noah",
-            "Emilia",
-            "Matteo",
-            "Sophia",
-            "Elias",
-            "Emma",
-            "Finn",
-            "Hannah",
-            "Leon",
-            "Mia",
-            "Paul",
-            "Lina",
-            "Ben",
-            "Mila",
-            "Felix",
-            "Clara",
-        ],
-        "last": [
-            "Müller",
-            "Schmidt",
-            "Schneider",
-            "Fischer",
-            "Weber",
-            "Meyer",
-            "Wagner",
-            "Becker",
-            "Schulz",
-            "Hoffmann",
-            "Koch",
-            "Richter",
-            "Klein",
-            "Wolf",
-        ],
-        "city": [
-            "Berlin",
-            "Hamburg",
-            "Munich",
-            "Cologne",
-            "Frankfurt",
-            "Stuttgart",
-            "Leipzig",
-            "Dresden",
-        ],
+        "first": _words(
+            "Noah Emilia Matteo Sophia Elias Emma Finn Hannah Leon Mia Paul Lina "
+            "Ben Mila Felix Clara"
+        ),
+        "last": _words(
+            "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz "
+            "Hoffmann Koch Richter Klein Wolf"
+        ),
+        "city": _words("Berlin Hamburg Munich Cologne Frankfurt Stuttgart Leipzig Dresden"),
     },
     "NL": {
-        "first": [
-            "Daan",
-            "Julia",
-            "Sem",
-            "Mila",
-            "Lucas",
-            "Tess",
-            "Levi",
-            "Sara",
-            "Finn",
-            "Nora",
-            "Milan",
-            "Zoë",
-            "Bram",
-            "Eva",
-        ],
-        "last": [
-            "de Jong",
-            "Jansen",
-            "de Vries",
-            "van den Berg",
-            "van Dijk",
-            "Bakker",
-            "Visser",
-            "Smit",
-            "Meijer",
-            "Mulder",
-            "Bos",
-            "Vos",
-        ],
-        "city": ["Amsterdam", "Rotterdam", "Utrecht", "Eindhoven", "Groningen", "Leiden"],
+        "first": _words("Daan Julia Sem Mila Lucas Tess Levi Sara Finn Nora Milan Zoë Bram Eva"),
+        "last": _items(
+            "de Jong,Jansen,de Vries,van den Berg,van Dijk,Bakker,Visser,Smit,Meijer,Mulder,Bos,Vos"
+        ),
+        "city": _words("Amsterdam Rotterdam Utrecht Eindhoven Groningen Leiden"),
     },
     "GB": {
-        "first": [
-            "Oliver",
-            "Olivia",
-            "George",
-            "Amelia",
-            "Arthur",
-            "Isla",
-            "Noah",
-            "Ava",
-            "Leo",
-            "Ivy",
-            "Oscar",
-            "Freya",
-            "Harry",
-            "Lily",
-            "Jack",
-            "Grace",
-        ],
-        "last": [
-            "Smith",
-            "Jones",
-            "Taylor",
-            "Brown",
-            "Williams",
-            "Wilson",
-            "Johnson",
-            "Davies",
-            "Patel",
-            "Wright",
-            "Evans",
-            "Walker",
-            "Roberts",
-            "Thompson",
-        ],
-        "city": [
-            "London",
-            "Manchester",
-            "Birmingham",
-            "Leeds",
-            "Bristol",
-            "Edinburgh",
-            "Glasgow",
-            "Cardiff",
-        ],
+        "first": _words(
+            "Oliver Olivia George Amelia Arthur Isla Noah Ava Leo Ivy Oscar Freya "
+            "Harry Lily Jack Grace"
+        ),
+        "last": _words(
+            "Smith Jones Taylor Brown Williams Wilson Johnson Davies Patel Wright "
+            "Evans Walker Roberts Thompson"
+        ),
+        "city": _words("London Manchester Birmingham Leeds Bristol Edinburgh Glasgow Cardiff"),
     },
     "US": {
-        "first": [
-            "Liam",
-            "Olivia",
-            "Noah",
-            "Emma",
-            "Oliver",
-            "Charlotte",
-            "James",
-            "Amelia",
-            "Elijah",
-            "Sophia",
-            "Mateo",
-            "Mia",
-            "Henry",
-            "Harper",
-            "Lucas",
-            "Evelyn",
-        ],
-        "last": [
-            "Smith",
-            "Johnson",
-            "Williams",
-            "Brown",
-            "Jones",
-            "Garcia",
-            "Miller",
-            "Davis",
-            "Rodriguez",
-            "Martinez",
-            "Wilson",
-            "Anderson",
-            "Taylor",
-            "Moore",
-        ],
-        "city": [
-            "New York",
-            "Chicago",
-            "Austin",
-            "Seattle",
-            "Boston",
-            "Denver",
-            "San Francisco",
-            "Atlanta",
-        ],
+        "first": _words(
+            "Liam Olivia Noah Emma Oliver Charlotte James Amelia Elijah Sophia "
+            "Mateo Mia Henry Harper Lucas Evelyn"
+        ),
+        "last": _words(
+            "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez "
+            "Martinez Wilson Anderson Taylor Moore"
+        ),
+        "city": _items("New York,Chicago,Austin,Seattle,Boston,Denver,San Francisco,Atlanta"),
     },
     "ES": {
-        "first": [
-            "Hugo",
-            "Lucía",
-            "Martín",
-            "Sofía",
-            "Mateo",
-            "Martina",
-            "Leo",
-            "María",
-            "Pablo",
-            "Julia",
-            "Álvaro",
-            "Paula",
-        ],
-        "last": [
-            "García",
-            "Rodríguez",
-            "González",
-            "Fernández",
-            "López",
-            "Martínez",
-            "Sánchez",
-            "Pérez",
-            "Gómez",
-            "Martín",
-            "Ruiz",
-            "Díaz",
-        ],
-        "city": ["Madrid", "Barcelona", "Valencia", "Seville", "Bilbao", "Málaga", "Zaragoza"],
+        "first": _words("Hugo Lucía Martín Sofía Mateo Martina Leo María Pablo Julia Álvaro Paula"),
+        "last": _words(
+            "García Rodríguez González Fernández López Martínez Sánchez Pérez Gómez "
+            "Martín Ruiz Díaz"
+        ),
+        "city": _words("Madrid Barcelona Valencia Seville Bilbao Málaga Zaragoza"),
     },
     "IT": {
-        "first": [
-            "Leonardo",
-            "Sofia",
-            "Francesco",
-            "Aurora",
-            "Alessandro",
-            "Giulia",
-            "Lorenzo",
-            "Ginevra",
-            "Mattia",
-            "Vittoria",
-            "Tommaso",
-            "Beatrice",
-        ],
-        "last": [
-            "Rossi",
-            "Russo",
-            "Ferrari",
-            "Esposito",
-            "Bianchi",
-            "Romano",
-            "Colombo",
-            "Ricci",
-            "Marino",
-            "Greco",
-            "Bruno",
-            "Gallo",
-        ],
-        "city": ["Rome", "Milan", "Naples", "Turin", "Bologna", "Florence", "Verona", "Genoa"],
+        "first": _words(
+            "Leonardo Sofia Francesco Aurora Alessandro Giulia Lorenzo Ginevra "
+            "Mattia Vittoria Tommaso Beatrice"
+        ),
+        "last": _words(
+            "Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo"
+        ),
+        "city": _words("Rome Milan Naples Turin Bologna Florence Verona Genoa"),
     },
 }
 COUNTRY_WEIGHTS = {"BE": 22, "FR": 16, "DE": 14, "NL": 10, "GB": 12, "US": 14, "ES": 6, "IT": 6}
 COMPANY_WORDS = (
-    [
-        "Nord",
-        "Blue",
-        "Atlas",
-        "Helix",
-        "Pioneer",
-        "Summit",
-        "Orchid",
-        "Vertex",
-        "Lumen",
-        "Cedar",
-        "Harbor",
-        "Quartz",
-        "Falcon",
-        "Maple",
-        "Iris",
-        "Nimbus",
-        "Copper",
-        "Delta",
-        "Sable",
-        "Juniper",
-    ],
-    [
-        "Logistics",
-        "Foods",
-        "Consulting",
-        "Labs",
-        "Systems",
-        "Retail",
-        "Energy",
-        "Design",
-        "Health",
-        "Bikes",
-        "Studio",
-        "Partners",
-        "Robotics",
-        "Analytics",
-    ],
+    _words(
+        "Nord Blue Atlas Helix Pioneer Summit Orchid Vertex Lumen Cedar Harbor "
+        "Quartz Falcon Maple Iris Nimbus Copper Delta Sable Juniper"
+    ),
+    _words(
+        "Logistics Foods Consulting Labs Systems Retail Energy Design Health "
+        "Bikes Studio Partners Robotics Analytics"
+    ),
 )
 FREE_MAIL = ["gmail.com", "outlook.com", "proton.me", "yahoo.com", "icloud.com", "gmx.net"]
 TLD = {"BE": "be", "FR": "fr", "DE": "de", "NL": "nl", "GB": "co.uk", "US": "com", "ES": "es"}

@@ -70,6 +70,7 @@ from drumbeat.mailing.models import MailingContact, MailingList, Subscription
 
 KINDS = ("contacts", "leads", "registrations", "mailing-contacts")
 PROGRESS_MIN_ROWS = 2000
+PROGRESS_EVERY = 5000
 LOOKUP_CHUNK = 5000
 WRITE_BATCH = 5000
 
@@ -134,7 +135,10 @@ class ImportOptions:
     list_name: str | None = None
     update_existing: bool = False
     all_or_nothing: bool = False
-    progress: bool = False
+    progress: bool = False  # tqdm bars on stderr for large files
+    # called as on_progress(phase, done, total) every few thousand rows; phase is
+    # "checking" or "importing" (for a web page showing the import's progress)
+    on_progress: Callable[[str, int, int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,7 @@ def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], int]:
     line, header = first
     if line != 1:
         raise ImportFailed("line 1 must be the header naming the columns, but it is blank.")
-    return header, iterator, text.count("\n") + 1
+    return header, iterator, text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
 def _key(name: str) -> str:
@@ -365,6 +369,8 @@ class _Importer:
                 except RowError as exc:
                     self.report.problems.append(Problem(line, str(exc)))
                 bar.update(1)
+                if self.options.on_progress and self.report.rows % PROGRESS_EVERY == 0:
+                    self.options.on_progress("checking", self.report.rows, total - 1)
         if self.report.rows == 0:
             raise ImportFailed("the file has a header but no rows.")
         checked = self._dedupe(checked)
@@ -572,6 +578,8 @@ class _Importer:
                 batch = objects[start : start + WRITE_BATCH]
                 self.model.objects.bulk_create(batch)
                 bar.update(len(batch))
+                if self.options.on_progress:
+                    self.options.on_progress("importing", start + len(batch), len(rows))
             for row, obj in zip(new, objects, strict=True):
                 row.existing_id = obj.pk
             self.report.created = len(new)
@@ -588,12 +596,13 @@ class _Importer:
         if self.kind != "leads":
             return
         ids = {s.name.lower(): s.pk for s in ensure_default_stages()}
+        first = next(iter(ids.values()))
         for row in rows:
-            if "stage_id" in row.values:
-                name = row.values["stage_id"]
-                row.values["stage_id"] = ids[name] if name else None
+            name = row.values.pop("stage_id", None)
+            if name:
+                row.values["stage_id"] = ids[name]
             elif row.existing_id is None:
-                row.values["stage_id"] = next(iter(ids.values()))
+                row.values["stage_id"] = first  # an empty stage never clears an existing one
 
     def _contact_links(self, rows: list[_Row]) -> dict[str, int]:
         """Normalised email -> contact id, for leads and registrations."""

@@ -1,0 +1,735 @@
+"""Rendering of user-authored email and SMS templates in a Jinja2 sandbox.
+
+The template sees `record` (the target record) and a few URLs (`unsubscribe_url`,
+`view_online_url`, `stop_url`), nothing else: no globals, no imports, and the record only
+through `RecordView`, which hands out the fields the caller allows (`render_fields`: model label
+-> field names; the engine passes `automation.targets.FILTERABLE`). Relations lead to views of
+the related records (lists for to-many relations), again limited to their allowed fields.
+
+Templates are compiled once per source (cached) into a `CompiledEmail`/`CompiledSms`: tracked
+links are replaced by markers filled per message, the unsubscribe / view-online footer is added
+when the author left it out, and the plain-text part is derived from the HTML source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, NamedTuple
+
+import css_inline
+from django.db import models
+from django.db.models import ForeignObjectRel, prefetch_related_objects
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+RenderFields = dict[str, list[str]]
+
+# Names a template may use besides `record` and its own loop / set variables.
+CONTEXT_NAMES = ("unsubscribe_url", "view_online_url", "stop_url")
+
+LINK_MARKER = "%%drumbeat-link-{}%%"
+TOKEN_MARKER = "%%drumbeat-token%%"
+_MARKER_RE = re.compile(r"%%drumbeat-(?:link-(\d+)|token)%%")
+_HREF_RE = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2([^>]*>)(.*?)</a>""", re.I | re.S)
+_SMS_URL_RE = re.compile(r"https?://[^\s{}<>\"']+", re.I)
+_TAG_RE = re.compile(r"<[^>]+>")
+_BODY_END_RE = re.compile(r"</body\s*>", re.I)
+_BODY_START_RE = re.compile(r"<body\b[^>]*>", re.I)
+_CACHE_SIZE = 128
+
+
+class TemplateProblem(NamedTuple):
+    line: int
+    reason: str
+
+
+class FieldNotAllowed(SecurityError):
+    """A template asked for a field the caller did not allow."""
+
+
+class RenderError(Exception):
+    """A template could not be rendered for a record (reason in the message)."""
+
+
+# --- The record as templates see it --------------------------------------------------------
+
+
+class RecordView:
+    """A read-only view of a record exposing only allowed fields (see module docstring).
+
+    A missing related record (NULL foreign key) is an empty view: false, prints as '', and its
+    fields are None, so `{{ record.salesperson.first_name or "us" }}` works."""
+
+    __slots__ = ("_model", "_record", "_render_fields")
+
+    def __init__(
+        self, record: models.Model | None, model: type[models.Model], render_fields: RenderFields
+    ) -> None:
+        self._record = record
+        self._model = model
+        self._render_fields = render_fields
+
+    def _field(self, name: str) -> Any:
+        label = self._model._meta.label_lower
+        if name not in self._render_fields.get(label, ()):
+            raise FieldNotAllowed(f"unknown field '{name}' on {self._model._meta.verbose_name}")
+        f = self._model._meta.get_field(name)
+        if f.is_relation:
+            related = f.related_model
+            if f.many_to_many or f.one_to_many:
+                if self._record is None:
+                    return []
+                accessor = f.get_accessor_name() if isinstance(f, ForeignObjectRel) else f.name
+                manager = getattr(self._record, accessor)
+                return [RecordView(o, related, self._render_fields) for o in manager.all()]
+            if self._record is None:
+                return RecordView(None, related, self._render_fields)
+            accessor = f.get_accessor_name() if isinstance(f, ForeignObjectRel) else f.name
+            try:
+                value = getattr(self._record, accessor)
+            except models.ObjectDoesNotExist:
+                value = None
+            return RecordView(value, related, self._render_fields)
+        if self._record is None:
+            return None
+        return getattr(self._record, f.attname)
+
+    def __bool__(self) -> bool:
+        return self._record is not None
+
+    def __str__(self) -> str:
+        allowed = self._render_fields.get(self._model._meta.label_lower, ())
+        for name in ("name", "title", "username", "email"):
+            if name in allowed and self._record is not None:
+                return str(getattr(self._record, name) or "")
+        return ""
+
+    def __repr__(self) -> str:
+        return f"<{self._model._meta.label_lower}>"
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox, with every attribute access on a record going through `RecordView`."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, RecordView):
+            return obj._field(attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, RecordView):
+            if isinstance(argument, str):
+                return obj._field(argument)
+            raise SecurityError("record fields must be named")
+        return super().getitem(obj, argument)
+
+
+def _make_env(autoescape: bool) -> _Environment:
+    env = _Environment(
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        finalize=lambda value: "" if value is None else value,
+    )
+    env.globals.clear()
+    env.filters.pop("attr", None)  # by-name attribute access bypasses the static check
+    return env
+
+
+HTML_ENV = _make_env(autoescape=True)
+TEXT_ENV = _make_env(autoescape=False)
+
+
+# --- Static validation ----------------------------------------------------------------------
+
+_REFUSED_NODES: dict[type, str] = {
+    nodes.Import: "imports are not available",
+    nodes.FromImport: "imports are not available",
+    nodes.Include: "includes are not available",
+    nodes.Extends: "template inheritance is not available",
+    nodes.Block: "blocks are not available",
+    nodes.Macro: "macros are not available",
+    nodes.CallBlock: "macros are not available",
+}
+
+_Type = tuple[str | None, str, str]  # (kind: "model" | "list" | None, model label, path)
+_SCALAR: _Type = (None, "", "")
+
+
+class _Checker:
+    def __init__(self, root_label: str, render_fields: RenderFields) -> None:
+        self.root_label = root_label
+        self.render_fields = render_fields
+        self.problems: list[TemplateProblem] = []
+        self.prefetch: set[str] = set()
+
+    def problem(self, node: nodes.Node, reason: str) -> None:
+        self.problems.append(TemplateProblem(getattr(node, "lineno", 1) or 1, reason))
+
+    def visit(self, node: nodes.Node, scope: dict[str, _Type]) -> None:
+        for refused, reason in _REFUSED_NODES.items():
+            if isinstance(node, refused):
+                self.problem(node, reason)
+                return
+        if isinstance(node, nodes.For):
+            iter_type = self.type_of(node.iter, scope)
+            inner = dict(scope, loop=_SCALAR)
+            element = ("model", iter_type[1], iter_type[2]) if iter_type[0] == "list" else _SCALAR
+            self.bind(node.target, element, inner)
+            if node.test is not None:
+                self.visit(node.test, inner)
+            for child in node.body:
+                self.visit(child, inner)
+            for child in node.else_:
+                self.visit(child, scope)
+        elif isinstance(node, nodes.Assign):
+            self.bind(node.target, self.type_of(node.node, scope), scope)
+        elif isinstance(node, nodes.AssignBlock):
+            for child in node.body:
+                self.visit(child, scope)
+            self.bind(node.target, _SCALAR, scope)
+        elif isinstance(node, nodes.With):
+            inner = dict(scope)
+            for target, value in zip(node.targets, node.values, strict=False):
+                self.bind(target, self.type_of(value, scope), inner)
+            for child in node.body:
+                self.visit(child, inner)
+        elif isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem):
+            self.type_of(node, scope)
+        else:
+            for child in node.iter_child_nodes():
+                self.visit(child, scope)
+
+    def bind(self, target: nodes.Node, value: _Type, scope: dict[str, _Type]) -> None:
+        if isinstance(target, nodes.Name):
+            scope[target.name] = value
+        elif isinstance(target, nodes.Tuple):
+            for item in target.items:
+                self.bind(item, _SCALAR, scope)
+        else:
+            self.problem(target, "only plain names can be assigned")
+
+    def type_of(self, node: nodes.Node, scope: dict[str, _Type]) -> _Type:
+        if isinstance(node, nodes.Name):
+            if node.name == "record":
+                return ("model", self.root_label, "")
+            if node.name in scope:
+                return scope[node.name]
+            if node.name not in CONTEXT_NAMES:
+                self.problem(node, f"unknown variable '{node.name}'")
+            return _SCALAR
+        if isinstance(node, nodes.Getattr):
+            return self.attribute(node, self.type_of(node.node, scope), node.attr)
+        if isinstance(node, nodes.Getitem):
+            base = self.type_of(node.node, scope)
+            arg = node.arg
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                return self.attribute(node, base, arg.value)
+            if base[0] == "list" and isinstance(arg, nodes.Const) and isinstance(arg.value, int):
+                return ("model", base[1], base[2])
+            if base[0] == "model":
+                self.problem(node, "record fields must be named, as in record.name")
+            self.visit(arg, scope)
+            return _SCALAR
+        self.visit(node, scope)
+        return _SCALAR
+
+    def attribute(self, node: nodes.Node, base: _Type, name: str) -> _Type:
+        if name.startswith("_"):
+            self.problem(node, f"'{name}' is not available (internal attribute)")
+            return _SCALAR
+        kind, label, path = base
+        if kind == "list":
+            self.problem(node, f"'{path}' is a list: loop over it with {{% for item in ... %}}")
+            return _SCALAR
+        if kind != "model":
+            return _SCALAR
+        from django.apps import apps
+
+        model = apps.get_model(label)
+        if name not in self.render_fields.get(label, ()):
+            self.problem(node, f"unknown field '{name}' on {model._meta.verbose_name}")
+            return _SCALAR
+        f = model._meta.get_field(name)
+        if not f.is_relation:
+            return _SCALAR
+        sub = f"{path}__{name}" if path else name
+        self.prefetch.add(sub)
+        related = f.related_model._meta.label_lower
+        return ("list" if f.many_to_many or f.one_to_many else "model", related, sub)
+
+
+def _check_source(
+    source: str, env: _Environment, root_label: str, render_fields: RenderFields, what: str
+) -> tuple[list[TemplateProblem], set[str]]:
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(exc.lineno or 1, f"{what}: {exc.message}")], set()
+    checker = _Checker(root_label, render_fields)
+    checker.visit(tree, {})
+    problems = [TemplateProblem(p.line, f"{what}: {p.reason}") for p in checker.problems]
+    if not problems:
+        try:
+            env.from_string(source)
+        except TemplateError as exc:  # unknown filters and tests are found at compile time
+            line = getattr(exc, "lineno", 1) or 1
+            problems.append(TemplateProblem(line, f"{what}: {exc.message or exc}"))
+    return problems, checker.prefetch
+
+
+def _template_parts(template: Any) -> list[tuple[str, str, _Environment]]:
+    if template.kind == "sms":
+        return [("text", template.body_text or "", TEXT_ENV)]
+    parts = [
+        ("subject", template.subject or "", TEXT_ENV),
+        ("preview text", template.preview_text or "", TEXT_ENV),
+        ("body", template.body_html or "", HTML_ENV),
+    ]
+    if (template.body_text or "").strip():
+        parts.append(("text part", template.body_text, TEXT_ENV))
+    return parts
+
+
+def validate_template(template: Any, render_fields: RenderFields) -> list[TemplateProblem]:
+    """Problems that make `template` unusable (empty list when it is fine): syntax errors,
+    unknown variables or fields, sandbox escapes. Each names its line and the part concerned."""
+    from django.apps import apps
+
+    problems: list[TemplateProblem] = []
+    try:
+        apps.get_model(template.target)
+    except (LookupError, ValueError):
+        return [TemplateProblem(1, f"unknown target '{template.target}'")]
+    if template.kind == "email":
+        if not (template.subject or "").strip():
+            problems.append(TemplateProblem(1, "subject: a subject is required"))
+        if not (template.body_html or "").strip():
+            problems.append(TemplateProblem(1, "body: the body is empty"))
+    elif not (template.body_text or "").strip():
+        problems.append(TemplateProblem(1, "text: the text is empty"))
+    for what, source, env in _template_parts(template):
+        found, _ = _check_source(source, env, template.target, render_fields, what)
+        problems.extend(found)
+    return problems
+
+
+# --- Compilation ----------------------------------------------------------------------------
+
+
+@dataclass
+class CompiledEmail:
+    subject: Any
+    preview_text: Any | None
+    html: Any
+    text: Any | None  # None: derive from each rendered HTML
+    links: list[tuple[str, str]]  # (url, title) by marker index
+    prefetch: list[str]
+    inline_css: bool
+
+
+@dataclass
+class CompiledSms:
+    text: Any
+    links: list[tuple[str, str]]
+    prefetch: list[str]
+
+
+_cache: OrderedDict[tuple, CompiledEmail | CompiledSms] = OrderedDict()
+
+
+def _cache_key(template: Any, render_fields: RenderFields) -> tuple:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (
+        template.kind,
+        template.target,
+        template.subject,
+        template.preview_text,
+        template.body_html,
+        template.body_text,
+    ):
+        digest.update((part or "").encode())
+        digest.update(b"\0")
+    fields = tuple(sorted((k, tuple(v)) for k, v in render_fields.items()))
+    return (template.pk, digest.hexdigest(), hash(fields))
+
+
+def _cached(key: tuple, build: Any) -> Any:
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    value = build()
+    _cache[key] = value
+    if len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return value
+
+
+def _is_trackable(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://")) and "{" not in url and "%%" not in url
+
+
+def _mark_links(source: str) -> tuple[str, list[tuple[str, str]]]:
+    """Replace static http(s) hrefs by numbered markers; returns the source and (url, title)."""
+    links: list[tuple[str, str]] = []
+    index: dict[str, int] = {}
+
+    def replace(match: re.Match) -> str:
+        start, quote, url, rest, inner = match.groups()
+        url_text = html.unescape(url).strip()
+        if not _is_trackable(url_text):
+            return match.group(0)
+        if url_text not in index:
+            title = " ".join(html.unescape(_TAG_RE.sub(" ", inner)).split())[:255]
+            index[url_text] = len(links)
+            links.append((url_text, title))
+        marker = LINK_MARKER.format(index[url_text])
+        return f"{start}{quote}{marker}{quote}{rest}{inner}</a>"
+
+    return _HREF_RE.sub(replace, source), links
+
+
+def _footer(source: str) -> str:
+    wanted = []
+    if "unsubscribe_url" not in source:
+        wanted.append('<a href="{{ unsubscribe_url }}">Unsubscribe</a>')
+    if "view_online_url" not in source:
+        wanted.append('<a href="{{ view_online_url }}">View in your browser</a>')
+    if not wanted:
+        return ""
+    return (
+        '\n<p style="font-size:12px;color:#6b7280;text-align:center;margin:24px 0">'
+        + " &middot; ".join(wanted)
+        + "</p>\n"
+    )
+
+
+def _before_body_end(source: str, addition: str) -> str:
+    matches = list(_BODY_END_RE.finditer(source))
+    if not matches:
+        return source + addition
+    at = matches[-1].start()
+    return source[:at] + addition + source[at:]
+
+
+def _after_body_start(source: str, addition: str) -> str:
+    match = _BODY_START_RE.search(source)
+    if not match:
+        return addition + source
+    return source[: match.end()] + addition + source[match.end() :]
+
+
+class _TextExtractor(HTMLParser):
+    """HTML to readable plain text: blocks become lines, links become 'text (url)'."""
+
+    BLOCKS = {
+        "p", "div", "br", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol",
+        "blockquote", "hr", "section", "article", "header", "footer",
+    }  # fmt: skip
+    SKIP = {"style", "script", "head", "title"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+        self.href: str | None = None
+        self.link_text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n" if tag in {"p", "h1", "h2", "h3", "table"} else "\n")
+            if tag == "li":
+                self.parts.append("- ")
+        elif tag == "a":
+            self.href = dict(attrs).get("href")
+            self.link_text = []
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt:
+                self.parts.append(alt)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag == "a" and self.href:
+            text = "".join(self.link_text).strip()
+            if self.href != text and not self.href.startswith("#"):
+                self.parts.append(f" ({self.href})")
+            self.href = None
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.skipping:
+            return
+        text = re.sub(r"\s+", " ", data)
+        self.parts.append(text)
+        if self.href is not None:
+            self.link_text.append(text)
+
+    def text(self) -> str:
+        lines = [line.strip() for line in "".join(self.parts).splitlines()]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def html_to_text(source: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(source)
+    parser.close()
+    return parser.text()
+
+
+def compile_email(template: Any, render_fields: RenderFields) -> CompiledEmail:
+    """The compiled form of an email template (cached per source). Raises RenderError when the
+    template does not validate."""
+
+    def build() -> CompiledEmail:
+        problems = validate_template(template, render_fields)
+        if problems:
+            raise RenderError("; ".join(f"line {p.line}: {p.reason}" for p in problems))
+        prefetch: set[str] = set()
+        for _, source, env in _template_parts(template):
+            prefetch |= _check_source(source, env, template.target, render_fields, "")[1]
+        body, links = _mark_links(template.body_html)
+        body = _before_body_end(body, _footer(body))
+        text = None
+        if (template.body_text or "").strip():
+            text_source = _mark_links_text(template.body_text, links)
+        else:
+            text_source = html_to_text(body)
+        try:
+            text = TEXT_ENV.from_string(text_source)
+        except TemplateError:
+            text = None  # derived text not valid Jinja (rare): derive from each rendered HTML
+        pixel = (
+            '<img src="{{ open_pixel_url }}" width="1" height="1" alt="" '
+            'style="display:block;width:1px;height:1px;border:0">'
+        )
+        body = _before_body_end(body, pixel)
+        if (template.preview_text or "").strip():
+            hidden = (
+                '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">'
+                "{{ preview_text }}</div>"
+            )
+            body = _after_body_start(body, hidden)
+        return CompiledEmail(
+            subject=TEXT_ENV.from_string(template.subject or ""),
+            preview_text=(
+                TEXT_ENV.from_string(template.preview_text)
+                if (template.preview_text or "").strip()
+                else None
+            ),
+            html=HTML_ENV.from_string(body),
+            text=text,
+            links=links,
+            prefetch=sorted(prefetch),
+            inline_css=bool(re.search(r"<style\b", body, re.I)),
+        )
+
+    return _cached(("email", *_cache_key(template, render_fields)), build)
+
+
+def _mark_links_text(source: str, links: list[tuple[str, str]]) -> str:
+    """Replace static URLs of a plain text by markers, extending `links`."""
+    index = {url: i for i, (url, _) in enumerate(links)}
+
+    def replace(match: re.Match) -> str:
+        url = match.group(0).rstrip(".,;:!?)")
+        trailing = match.group(0)[len(url) :]
+        if url not in index:
+            index[url] = len(links)
+            links.append((url, ""))
+        return LINK_MARKER.format(index[url]) + trailing
+
+    return _SMS_URL_RE.sub(replace, source)
+
+
+def compile_sms(template: Any, render_fields: RenderFields) -> CompiledSms:
+    def build() -> CompiledSms:
+        problems = validate_template(template, render_fields)
+        if problems:
+            raise RenderError("; ".join(f"line {p.line}: {p.reason}" for p in problems))
+        source = template.body_text
+        _, prefetch = _check_source(source, TEXT_ENV, template.target, render_fields, "")
+        links: list[tuple[str, str]] = []
+        source = _mark_links_text(template.body_text, links)
+        return CompiledSms(TEXT_ENV.from_string(source), links, sorted(prefetch))
+
+    return _cached(("sms", *_cache_key(template, render_fields)), build)
+
+
+# --- Rendering ------------------------------------------------------------------------------
+
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+@dataclass(frozen=True)
+class MessageUrls:
+    """The per-message URLs put into a rendering (tracked link URLs by marker index)."""
+
+    token: str
+    link_urls: list[str]
+    unsubscribe_url: str
+    view_online_url: str
+    open_pixel_url: str
+    stop_url: str = ""
+
+
+@dataclass
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+    preview_text: str = ""
+
+
+@dataclass
+class Preview:
+    subject: str
+    html: str
+    text: str
+    problems: list[TemplateProblem] = field(default_factory=list)
+    error: str = ""
+
+
+def _fill_markers(rendered: str, urls: MessageUrls) -> str:
+    def replace(match: re.Match) -> str:
+        if match.group(1) is None:
+            return urls.token
+        i = int(match.group(1))
+        return urls.link_urls[i] if i < len(urls.link_urls) else ""
+
+    return _MARKER_RE.sub(replace, rendered)
+
+
+def prefetch_records(records: list[models.Model], prefetch: list[str]) -> None:
+    """Load the relations a template uses for all records at once (no per-record queries)."""
+    if records and prefetch:
+        prefetch_related_objects(records, *prefetch)
+
+
+def record_view(record: models.Model, render_fields: RenderFields) -> RecordView:
+    return RecordView(record, type(record), render_fields)
+
+
+def render_email(
+    compiled: CompiledEmail, record: models.Model, render_fields: RenderFields, urls: MessageUrls
+) -> RenderedEmail:
+    """Render one email for `record`; raises RenderError with the reason on failure."""
+    context = {
+        "record": record_view(record, render_fields),
+        "unsubscribe_url": urls.unsubscribe_url,
+        "view_online_url": urls.view_online_url,
+        "stop_url": urls.stop_url,
+    }
+    try:
+        subject = " ".join(compiled.subject.render(context).split())
+        preview_text = (
+            " ".join(compiled.preview_text.render(context).split()) if compiled.preview_text else ""
+        )
+        body = compiled.html.render(
+            context, open_pixel_url=urls.open_pixel_url, preview_text=preview_text
+        )
+        text = compiled.text.render(context) if compiled.text is not None else None
+    except Exception as exc:  # a record that fails errors its own message, not the batch
+        raise RenderError(_describe(exc)) from exc
+    body = _fill_markers(body, urls)
+    if compiled.inline_css:
+        try:
+            body = _INLINER.inline(body)
+        except ValueError as exc:
+            raise RenderError(f"CSS could not be inlined: {exc}") from exc
+    text = _fill_markers(text, urls) if text is not None else html_to_text(body)
+    return RenderedEmail(subject[:255], body, text, preview_text)
+
+
+def render_sms(
+    compiled: CompiledSms, record: models.Model, render_fields: RenderFields, urls: MessageUrls
+) -> str:
+    context = {"record": record_view(record, render_fields), "stop_url": urls.stop_url}
+    try:
+        text = compiled.text.render(context)
+    except Exception as exc:
+        raise RenderError(_describe(exc)) from exc
+    return _fill_markers(text, urls).strip()
+
+
+def _describe(exc: Exception) -> str:
+    line = getattr(exc, "lineno", None)
+    where = f"line {line}: " if line else ""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"render failed: {where}{message}"
+
+
+def preview(template: Any, record: models.Model, render_fields: RenderFields) -> Preview:
+    """The template rendered for `record`, links pointing at their real targets (for the
+    editor). Problems or a render error are reported in the result, never raised."""
+    problems = validate_template(template, render_fields)
+    if problems:
+        return Preview("", "", "", problems=problems)
+    urls = MessageUrls(
+        token="preview",
+        link_urls=[],
+        unsubscribe_url="#unsubscribe",
+        view_online_url="#view-online",
+        open_pixel_url="data:image/gif;base64,R0lGODlhAQABAAAAACw=",
+        stop_url="#stop",
+    )
+    try:
+        if template.kind == "sms":
+            compiled_sms = compile_sms(template, render_fields)
+            urls = _with_links(urls, [u for u, _ in compiled_sms.links])
+            text = render_sms(compiled_sms, record, render_fields, urls)
+            return Preview("", "", text)
+        compiled = compile_email(template, render_fields)
+        urls = _with_links(urls, [u for u, _ in compiled.links])
+        rendered = render_email(compiled, record, render_fields, urls)
+    except RenderError as exc:
+        return Preview("", "", "", error=str(exc))
+    return Preview(rendered.subject, rendered.html, rendered.text)
+
+
+def _with_links(urls: MessageUrls, link_urls: list[str]) -> MessageUrls:
+    return MessageUrls(
+        urls.token,
+        link_urls,
+        urls.unsubscribe_url,
+        urls.view_online_url,
+        urls.open_pixel_url,
+        urls.stop_url,
+    )
+
+
+def sms_segments(text: str) -> tuple[int, int]:
+    """(characters, segments) of an SMS: GSM-7 allows 160/153 per segment, UCS-2 70/67."""
+    gsm = set(
+        "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
+    )
+    length = len(text)
+    if all(c in gsm for c in text):
+        return length, 1 if length <= 160 else -(-length // 153)
+    return length, 1 if length <= 70 else -(-length // 67)
+
+
+# Registered by the layer that knows which fields templates may use (automation registers
+# targets.FILTERABLE in its AppConfig.ready); used where no caller passes them (view online).
+_registered_render_fields: RenderFields = {}
+
+
+def register_render_fields(render_fields: RenderFields) -> None:
+    _registered_render_fields.clear()
+    _registered_render_fields.update(render_fields)
+
+
+def registered_render_fields() -> RenderFields:
+    return _registered_render_fields

@@ -1,0 +1,111 @@
+"""Recipient-side changes: unsubscribe, re-subscribe, SMS stop (SPEC §8.6)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from drumbeat.lib import clock
+from drumbeat.lib.normalize import normalize_phone
+
+from .events import blacklist_emails
+from .models import EmailBlacklist, MailingList, Message, PhoneBlacklist, Subscription
+
+LIST_RECORD = "mailing.mailingcontact"
+
+
+def is_list_mailing(message: Message) -> bool:
+    return message.record_model == LIST_RECORD and message.record_id is not None
+
+
+def unsubscribe_message(message: Message, reason: str = "") -> None:
+    """The recipient of `message` wants no more of this mail. For list mailings (the record is
+    a mailing contact with subscriptions) the contact opts out of its lists; otherwise the
+    address (or phone number) is blacklisted for campaign mail."""
+    reason = (reason or "").strip()[:200]
+    with transaction.atomic():
+        if is_list_mailing(message):
+            updated = Subscription.objects.filter(
+                contact_id=message.record_id, opt_out=False
+            ).update(opt_out=True, opt_out_at=clock.now(), opt_out_reason=reason or "unsubscribed")
+            if updated or Subscription.objects.filter(contact_id=message.record_id).exists():
+                return
+        if message.channel == Message.Channel.SMS:
+            blacklist_phone(message.recipient, reason or "stopped by SMS link")
+        else:
+            blacklist_emails([message.recipient], reason or "unsubscribed by link")
+
+
+def record_unsubscribe_reason(message: Message, reason: str) -> None:
+    reason = (reason or "").strip()[:200]
+    if not reason:
+        return
+    if is_list_mailing(message):
+        Subscription.objects.filter(contact_id=message.record_id, opt_out=True).update(
+            opt_out_reason=reason
+        )
+    else:
+        EmailBlacklist.objects.filter(email=message.recipient).update(
+            reason=f"unsubscribed: {reason}"[:200]
+        )
+
+
+def public_lists_for(message: Message) -> list[tuple[MailingList, bool]]:
+    """Public lists offered for re-subscription, with whether the contact is subscribed."""
+    if not is_list_mailing(message):
+        return []
+    subscribed = set(
+        Subscription.objects.filter(contact_id=message.record_id, opt_out=False).values_list(
+            "list_id", flat=True
+        )
+    )
+    lists = MailingList.objects.filter(is_public=True, active=True)
+    return [(mailing_list, mailing_list.pk in subscribed) for mailing_list in lists]
+
+
+def resubscribe_message(message: Message, list_ids: list[int]) -> None:
+    """Set the contact's public-list subscriptions to exactly `list_ids` (others opted out)."""
+    if not is_list_mailing(message):
+        return
+    public = set(
+        MailingList.objects.filter(is_public=True, active=True).values_list("pk", flat=True)
+    )
+    wanted = public & set(list_ids)
+    now = clock.now()
+    with transaction.atomic():
+        Subscription.objects.filter(contact_id=message.record_id, list_id__in=wanted).update(
+            opt_out=False, opt_out_at=None, opt_out_reason=""
+        )
+        existing = set(
+            Subscription.objects.filter(contact_id=message.record_id).values_list(
+                "list_id", flat=True
+            )
+        )
+        Subscription.objects.bulk_create(
+            [
+                Subscription(contact_id=message.record_id, list_id=list_id)
+                for list_id in wanted - existing
+            ],
+            ignore_conflicts=True,
+        )
+        Subscription.objects.filter(
+            contact_id=message.record_id, list_id__in=public - wanted, opt_out=False
+        ).update(opt_out=True, opt_out_at=now, opt_out_reason="unsubscribed")
+
+
+def blacklist_phone(number: str, reason: str) -> None:
+    number = normalize_phone(number) or number
+    entry, created = PhoneBlacklist.objects.get_or_create(
+        number=number, defaults={"reason": reason}
+    )
+    if not created and not entry.active:
+        entry.active, entry.reason = True, reason
+        entry.save(update_fields=["active", "reason", "updated_at"])
+
+
+def stop_sms(message: Message, number: str) -> bool:
+    """Blacklist the number typed on the SMS stop page when it is the message's recipient."""
+    typed = normalize_phone(number)
+    if not typed or typed != normalize_phone(message.recipient):
+        return False
+    blacklist_phone(typed, "stopped by SMS link")
+    return True

@@ -1,0 +1,98 @@
+"""SMTP delivery over one kept-open connection per batch.
+
+4xx replies and lost connections are transient (the message is retried later); 5xx replies
+are permanent (the message errors with the server's reply).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import Delivery, Outgoing, TransportConfigError, redact_url
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = 30.0
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"{code} {' '.join(text.split())}".strip()
+
+
+def _classified(code: int, message: bytes | str) -> Delivery:
+    return Delivery(ok=False, transient=400 <= code < 500, reply=_reply(code, message))
+
+
+class SmtpTransport:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self.scheme = parts.scheme.lower()
+        self.host = parts.hostname or ""
+        if not self.host:
+            raise TransportConfigError(f"no host in {redact_url(url)!r}")
+        self.port = parts.port or {"smtps": 465, "smtp+starttls": 587}.get(self.scheme, 25)
+        self.username = unquote(parts.username) if parts.username else ""
+        self.password = unquote(parts.password) if parts.password else ""
+        query = parse_qs(parts.query)
+        self.timeout = float(query.get("timeout", [DEFAULT_TIMEOUT])[0])
+        self.connection: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.scheme == "smtps":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=context
+            )
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        connection.ehlo()
+        if self.scheme == "smtp+starttls":
+            connection.starttls(context=context)
+            connection.ehlo()
+        if self.username:
+            connection.login(self.username, self.password)
+        return connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (smtplib.SMTPException, OSError):
+                self.connection.close()
+            self.connection = None
+
+    def send(self, outgoing: Outgoing) -> Delivery:
+        for attempt in (1, 2):
+            if self.connection is None:
+                try:
+                    self.connection = self._connect()
+                except smtplib.SMTPResponseException as exc:
+                    return Delivery(False, True, _reply(exc.smtp_code, exc.smtp_error))
+                except (smtplib.SMTPException, OSError) as exc:
+                    log.warning("SMTP connection to %s failed: %s", redact_url(self.url), exc)
+                    return Delivery(False, True, f"connection failed: {exc}")
+            try:
+                self.connection.sendmail(outgoing.sender, [outgoing.recipient], outgoing.data)
+                return Delivery(ok=True)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, message = next(iter(exc.recipients.values()))
+                return _classified(code, message)
+            except smtplib.SMTPResponseException as exc:  # sender refused, data error, ...
+                if exc.smtp_code == 421:  # the server closes the connection
+                    self.connection = None
+                return _classified(exc.smtp_code, exc.smtp_error)
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self.connection = None
+                if attempt == 2:
+                    return Delivery(False, True, f"connection lost: {exc}")
+        return Delivery(False, True, "connection lost")

@@ -1,0 +1,286 @@
+"""Record pages: list (search, archived filter, ?domain= filter, pagination), detail (with
+timeline, campaigns and messages), create, edit, archive/restore, delete, unblacklist."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from drumbeat.automation.domains import DomainError, filter_records, parse_domain
+from drumbeat.automation.targets import get_target
+from drumbeat.mailing import audience
+from drumbeat.mailing.models import EmailBlacklist, Message, Subscription
+from drumbeat.timeline.models import Note, Task
+
+from . import statistics, timeline
+from .access import get_kind_for_user, get_record_for_user
+from .forms import NoteForm, ReasonForm, TaskForm, apply_service_errors
+from .records import RecordKind
+
+PAGE_SIZE = 25
+
+
+def _filtered(request: HttpRequest, kind: RecordKind) -> tuple:
+    """(queryset, state) for a list page from its query string."""
+    qs = kind.queryset()
+    text = request.GET.get("q", "").strip()
+    archived = request.GET.get("archived") == "1"
+    raw_domain = request.GET.get("domain", "").strip()
+    domain_error = None
+    domain = []
+    if kind.target_key and raw_domain:
+        try:
+            domain = parse_domain(raw_domain)
+            matching = filter_records(get_target(kind.target_key), domain, include_archived=True)
+            qs = qs.filter(pk__in=matching.values("pk"))
+        except DomainError as exc:
+            domain_error = str(exc)
+    if kind.active_field:
+        qs = qs.filter(**{kind.active_field: not archived})
+    if text:
+        qs = kind.search(qs, text)
+    if kind.slug in {"email-blacklist", "phone-blacklist"}:
+        show = request.GET.get("show", "active")
+        if show != "all":
+            qs = qs.filter(active=show == "active")
+    state = {
+        "q": text,
+        "archived": archived,
+        "domain": raw_domain,
+        "domain_value": json.dumps(domain) if domain else (raw_domain or "[]"),
+        "domain_error": domain_error,
+        "show": request.GET.get("show", "active"),
+    }
+    return qs, state
+
+
+@login_required
+def record_list(request: HttpRequest, kind: str) -> HttpResponse:
+    kind_ = get_kind_for_user(request, kind)
+    qs, state = _filtered(request, kind_)
+    paginator = Paginator(qs, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    context = {"kind": kind_, "page": page, "paginator": paginator, **state}
+    if request.htmx and request.htmx.target == "results":
+        return render(request, "web/records/_results.html", context)
+    return render(request, "web/records/list.html", context)
+
+
+def _record_extras(kind: RecordKind, record) -> dict:
+    """What a detail page shows besides the record's own fields."""
+    extras: dict = {"today": timezone.localdate()}
+    if kind.has_timeline:
+        ct = ContentType.objects.get_for_model(kind.model)
+        extras["notes"] = Note.objects.filter(content_type=ct, object_id=record.pk).select_related(
+            "author"
+        )[:50]
+        extras["tasks"] = Task.objects.filter(content_type=ct, object_id=record.pk).select_related(
+            "assigned_to"
+        )
+        extras["note_form"] = NoteForm()
+        extras["task_form"] = TaskForm()
+    if kind.target_key:
+        extras["messages_received"] = Message.objects.filter(
+            record_model=kind.target_key, record_id=record.pk
+        ).order_by("-created_at")[:20]
+        extras["campaigns"] = statistics.campaigns_of(kind.target_key, record.pk)
+    if kind.slug == "events":
+        extras["registrations"] = record.registrations.select_related("contact")[:200]
+    if kind.slug == "mailing-contacts":
+        extras["subscriptions"] = record.subscriptions.select_related("list")
+        extras["blacklisted"] = EmailBlacklist.objects.filter(
+            email=record.email, active=True
+        ).exists()
+    if kind.slug == "mailing-lists":
+        extras.update(statistics.list_statistics(record))
+        extras["recipient_rows"] = (
+            Subscription.objects.filter(list=record).select_related("contact").order_by("-id")[:50]
+        )
+    if kind.slug in {"contacts", "leads"}:
+        extras["blacklisted"] = (
+            bool(record.email)
+            and EmailBlacklist.objects.filter(email=record.email, active=True).exists()
+        )
+    return extras
+
+
+@login_required
+def record_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    context = {"kind": kind_, "record": record, **_record_extras(kind_, record)}
+    if kind_.slug in {"email-blacklist", "phone-blacklist"}:
+        context["reason_form"] = ReasonForm()
+    return render(request, "web/records/detail.html", context)
+
+
+def _form_for(kind: RecordKind, data=None, initial=None, record=None):
+    form = kind.form_class(data=data, initial=initial)
+    if kind.slug == "mailing-contacts" and record is not None:
+        field = form.fields["lists"]
+        field.queryset = field.queryset.exclude(subscriptions__contact=record)
+        field.label = "Also subscribe to"
+        form.initial["lists"] = []
+    return form
+
+
+@login_required
+def record_create(request: HttpRequest, kind: str) -> HttpResponse:
+    kind_ = get_kind_for_user(request, kind)
+    initial = {k: v for k, v in request.GET.items() if k in kind_.form_class.base_fields}
+    form = _form_for(kind_, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = kind_.create(form.cleaned_data, request.user)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"{kind_.label} “{record}” created.")
+            return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    return render(request, "web/records/form.html", {"kind": kind_, "form": form})
+
+
+@login_required
+def record_edit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    if kind_.update is None:
+        return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    form = _form_for(kind_, request.POST or None, initial=kind_.initial(record), record=record)
+    if request.method == "POST" and form.is_valid():
+        try:
+            kind_.update(record, form.cleaned_data, request.user)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"{kind_.label} saved.")
+            return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    return render(request, "web/records/form.html", {"kind": kind_, "form": form, "record": record})
+
+
+@require_POST
+@login_required
+def record_archive(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    if kind_.archive is None:
+        messages.error(request, f"{kind_.label_plural} cannot be archived.")
+    else:
+        kind_.archive([record.pk])
+        messages.success(request, f"{kind_.label} “{record}” archived.")
+    return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+
+
+@require_POST
+@login_required
+def record_restore(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    if kind_.restore is None:
+        messages.error(request, f"{kind_.label_plural} cannot be restored.")
+    else:
+        kind_.restore([record.pk])
+        messages.success(request, f"{kind_.label} “{record}” restored.")
+    return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+
+
+@require_POST
+@login_required
+def record_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    if kind_.delete is None:
+        messages.error(request, f"{kind_.label_plural} cannot be deleted, archive them instead.")
+        return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    kind_.delete([record.pk])
+    messages.success(request, f"{kind_.label} “{record}” deleted.")
+    return redirect("record_list", kind=kind_.slug)
+
+
+@require_POST
+@login_required
+def blacklist_lift(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Unblacklist an address or number; a reason is required (SPEC §8.2)."""
+    kind_, record = get_record_for_user(request, kind, pk)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        reason = form.cleaned_data["reason"]
+        try:
+            if kind_.slug == "email-blacklist":
+                audience.unblacklist_email(record.email, reason, by=request.user)
+            elif kind_.slug == "phone-blacklist":
+                audience.unblacklist_phone(record.number, reason, by=request.user)
+            else:
+                return HttpResponse(status=404)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"{record} is no longer blacklisted.")
+            return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    context = {"kind": kind_, "record": record, "reason_form": form, "open_unblacklist": True}
+    context.update(_record_extras(kind_, record))
+    return render(request, "web/records/detail.html", context, status=400)
+
+
+@require_POST
+@login_required
+def blacklist_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    if kind_.slug == "email-blacklist":
+        audience.blacklist_email(record.email, record.reason, by=request.user)
+    else:
+        audience.blacklist_phone(record.number, record.reason, by=request.user)
+    messages.success(request, f"{record} is blacklisted again.")
+    return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+
+def _timeline_response(request, kind_, record, status=200, **forms_) -> HttpResponse:
+    context = {"kind": kind_, "record": record, **_record_extras(kind_, record), **forms_}
+    if request.htmx:
+        return render(request, "web/records/_timeline.html", context, status=status)
+    if status == 200:
+        return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    return render(request, "web/records/detail.html", context, status=status)
+
+
+@require_POST
+@login_required
+def note_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _timeline_response(request, kind_, record, 400, note_form=form)
+    timeline.post_note(record, form.cleaned_data["body"], request.user)
+    if not request.htmx:
+        messages.success(request, "Note added.")
+    return _timeline_response(request, kind_, record)
+
+
+@require_POST
+@login_required
+def task_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    form = TaskForm(request.POST)
+    if not form.is_valid():
+        return _timeline_response(request, kind_, record, 400, task_form=form)
+    timeline.schedule_task(record, **form.cleaned_data)
+    if not request.htmx:
+        messages.success(request, "Activity scheduled.")
+    return _timeline_response(request, kind_, record)
+
+
+@require_POST
+@login_required
+def task_done(request: HttpRequest, kind: str, pk: int, task_id: int) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    ct = ContentType.objects.get_for_model(kind_.model)
+    task = get_object_or_404(Task, pk=task_id, content_type=ct, object_id=record.pk)
+    timeline.complete_task(task)
+    return _timeline_response(request, kind_, record)

@@ -1,0 +1,508 @@
+"""Running server actions on a batch of records (SPEC §4.2), in bulk where the action allows.
+
+`run_action(action, record_ids, now)` returns {record_id: (error or None, note)} for the
+records that failed or carry a note; records absent from the result succeeded. Bulk actions
+use a constant number of statements (one UPDATE for a field set, one INSERT … SELECT for tags,
+tasks, notes and subscriptions); only template values, webhooks and created records are
+handled record by record, because each record really is rendered or sent on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import httpx
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import CharField, Exists, F, Min, OuterRef, Value
+from django.db.models.functions import Lower, Trim
+
+from drumbeat.lib import hooks
+from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
+
+from .action_config import is_template, writable_field
+from .engine.sql import insert_select
+from .models import ServerAction
+from .targets import FILTERABLE, Target, get_target
+
+log = logging.getLogger(__name__)
+
+Results = dict[int, tuple[str | None, str]]
+
+WEBHOOK_TIMEOUT = 5.0
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_BACKOFF = 0.5  # seconds, doubled after each failed attempt
+SIGNATURE_HEADER = "X-Drumbeat-Signature"
+LIMITS = {"summary": 200}
+
+
+class ActionFailed(Exception):
+    """An action that failed for the whole batch (message shown on every trace)."""
+
+
+def is_effectful(action: ServerAction) -> bool:
+    """True when the action reaches outside the database (its start must be recorded first)."""
+    if action.kind == ServerAction.Kind.MULTI:
+        return action.children.filter(kind=ServerAction.Kind.SEND_WEBHOOK).exists()
+    return action.kind == ServerAction.Kind.SEND_WEBHOOK
+
+
+def run_action(action: ServerAction, record_ids: list[int], now: datetime) -> Results:
+    """Run `action` on `record_ids`; failures are reported per record, never raised."""
+    target = get_target(action.target)
+    if action.kind == ServerAction.Kind.MULTI:
+        results: Results = {}
+        remaining = list(record_ids)
+        for child in action.children.all():
+            for record_id, (error, note) in _run_one(child, target, remaining, now).items():
+                if error:
+                    results[record_id] = (f"{child.name}: {error}", "")
+                elif note:
+                    results[record_id] = (None, note)
+            remaining = [r for r in remaining if not results.get(r, (None, ""))[0]]
+        return results
+    return _run_one(action, target, record_ids, now)
+
+
+def _run_one(action: ServerAction, target: Target, record_ids: list[int], now: datetime) -> Results:
+    if not record_ids:
+        return {}
+    run = RUNNERS[action.kind]
+    try:
+        with transaction.atomic():  # a failing statement must not spoil the batch's transaction
+            return run(action, target, record_ids, now) or {}
+    except Exception as exc:
+        log.warning("server action %s failed: %s", action.pk, exc)
+        message = str(exc)[:400] or type(exc).__name__
+        return {record_id: (message, "") for record_id in record_ids}
+
+
+# --- rendering of template values ------------------------------------------------------------
+
+
+def render_text(source: str, record: models.Model) -> str:
+    """`source` rendered for `record` in the mailing sandbox (allowed fields only)."""
+    from drumbeat.mailing import rendering
+
+    template = rendering.TEXT_ENV.from_string(source)
+    return template.render(record=rendering.record_view(record, FILTERABLE)).strip()
+
+
+def _records(target: Target, record_ids: list[int]) -> dict[int, models.Model]:
+    return target.model._default_manager.in_bulk(record_ids)
+
+
+# --- update record ---------------------------------------------------------------------------
+
+
+def _update_record(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+    params = action.params
+    path: str = params["field"]
+    op, value = params.get("operation", "set"), params.get("value")
+    label, info = writable_field(target.key, path)
+    model = target.model
+    rows = model._default_manager.filter(pk__in=ids)
+    if "." in path:
+        relation, name = path.split(".")
+        owner = model._meta.get_field(relation).related_model
+        rows = owner._default_manager.filter(pk__in=rows.values(relation))
+    else:
+        owner, name = model, path
+    field = owner._meta.get_field(name)
+    if info.kind == "many2many":
+        _update_m2m(owner, field, rows, op, value)
+        return {}
+    if not is_template(value):
+        rows.update(**{field.attname if field.many_to_one else name: value})
+        return {}
+    if "." in path:
+        raise ActionFailed("template values are only available on the record's own fields")
+    results: Results = {}
+    changed = []
+    for record_id, record in _records(target, ids).items():
+        try:
+            setattr(record, name, field.to_python(render_text(value, record)))
+            changed.append(record)
+        except Exception as exc:
+            results[record_id] = (f"{name}: {exc}"[:400], "")
+    model._default_manager.bulk_update(changed, [name], batch_size=500)
+    return results
+
+
+def _update_m2m(
+    owner: type[models.Model], field: models.Field, rows: models.QuerySet, op: str, value: list
+) -> None:
+    through = field.remote_field.through
+    source = field.m2m_field_name()  # e.g. "contact"
+    target_name = field.m2m_reverse_field_name()  # e.g. "tag"
+    if op in {"set", "clear", "remove"}:
+        links = through._default_manager.filter(**{f"{source}__in": rows.values("pk")})
+        if op == "remove":
+            links = links.filter(**{f"{target_name}__in": value})
+        elif op == "set":
+            links = links.exclude(**{f"{target_name}__in": value})
+        links.delete()
+    if op in {"set", "add"}:
+        for related_id in value:
+            exists = through._default_manager.filter(
+                **{source: OuterRef("pk"), target_name: related_id}
+            )
+            select = (
+                rows.filter(~Exists(exists))
+                .annotate(_related=Value(related_id))
+                .order_by()
+                .values_list("pk", "_related")
+            )
+            insert_select(through, [source, target_name], select)
+
+
+# --- timeline: tasks and notes -----------------------------------------------------------------
+
+
+def _timeline_rows(
+    model: type[models.Model],
+    target: Target,
+    ids: list[int],
+    now: datetime,
+    texts: dict[str, str],
+    extra: dict[str, Any],
+) -> Results:
+    """Insert one timeline row per record: INSERT … SELECT when no text is a template."""
+    content_type = ContentType.objects.get_for_model(target.model)
+    templated = {k: v for k, v in texts.items() if is_template(v)}
+    plain = {k: v for k, v in texts.items() if k not in templated}
+    results: Results = {}
+    user_field = extra.pop("user_field", "")
+    if not templated:
+        annotations: dict[str, Any] = {
+            "_ct": Value(content_type.pk),
+            "_created": Value(now, output_field=models.DateTimeField()),
+        }
+        columns = ["content_type", "object_id", "created_at"]
+        selected = ["_ct", "pk", "_created"]
+        for name, text in {**plain, **extra}.items():
+            alias = f"_{name}"
+            output = models.DateField() if name == "due_date" else None
+            annotations[alias] = Value(text, output_field=output) if output else Value(text)
+            columns.append(name)
+            selected.append(alias)
+        if user_field:
+            annotations["_user"] = F(target.model._meta.get_field(user_field).attname)
+            columns.append("assigned_to")
+            selected.append("_user")
+        select = (
+            target.model._default_manager.filter(pk__in=ids)
+            .annotate(**annotations)
+            .order_by("pk")
+            .values_list(*selected)
+        )
+        insert_select(model, columns, select)
+        return results
+    rows = []
+    for record_id, record in _records(target, ids).items():
+        try:
+            rendered = {
+                k: render_text(v, record)[: LIMITS.get(k, 10000)] for k, v in templated.items()
+            }
+        except Exception as exc:
+            results[record_id] = (f"render failed: {exc}"[:400], "")
+            continue
+        values = {**plain, **rendered, **extra}
+        if user_field:
+            values["assigned_to_id"] = getattr(
+                record, target.model._meta.get_field(user_field).attname
+            )
+        rows.append(model(content_type=content_type, object_id=record_id, created_at=now, **values))
+    model._default_manager.bulk_create(rows, batch_size=500)
+    return results
+
+
+def _create_activity(
+    action: ServerAction, target: Target, ids: list[int], now: datetime
+) -> Results:
+    from drumbeat.timeline.models import Task
+
+    p = action.params
+    due = (now + relativedelta(**{p["due_unit"]: p["due_amount"]})).date()
+    extra: dict[str, Any] = {"kind": p["activity_type"], "due_date": due, "done": False}
+    if p.get("user_id"):
+        extra["assigned_to_id"] = p["user_id"]
+    if p.get("user_field"):
+        extra["user_field"] = p["user_field"]
+    texts = {"summary": p["summary"], "note": p.get("note") or ""}
+    return _timeline_rows(Task, target, ids, now, texts, extra)
+
+
+def _post_note(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+    from drumbeat.timeline.models import Note
+
+    return _timeline_rows(Note, target, ids, now, {"body": action.params["body"]}, {})
+
+
+# --- mailing lists ---------------------------------------------------------------------------
+
+
+def _mailing_contacts_for(
+    target: Target, ids: list[int], create: bool, now: datetime
+) -> tuple[models.QuerySet, Results]:
+    """The mailing contacts of the records: themselves, or matched (created) by email."""
+    from drumbeat.mailing.models import MailingContact
+
+    if target.key == "mailing.mailingcontact":
+        return MailingContact.objects.filter(pk__in=ids), {}
+    model = target.model
+    email = target.email_field or ""
+    rows = model._default_manager.filter(pk__in=ids).annotate(_email=Lower(Trim(email)))
+    results: Results = {
+        pk: ("no email address", "") for pk in rows.filter(_email="").values_list("pk", flat=True)
+    }
+    with_email = rows.exclude(_email="")
+    if create:
+        existing = MailingContact.objects.annotate(_email=Lower(Trim("email"))).filter(
+            _email=OuterRef("_email")
+        )
+        first = (
+            with_email.filter(~Exists(existing))
+            .order_by()
+            .values("_email")
+            .annotate(first=Min("pk"))
+            .values("first")
+        )
+        own = {f.name for f in model._meta.get_fields()}
+
+        def copy(name: str) -> Any:
+            return F(name) if name in own else Value("", output_field=CharField())
+
+        select = (
+            model._default_manager.filter(pk__in=first)
+            .annotate(
+                _email=Lower(Trim(email)),
+                _name=copy(target.name_field),
+                _phone=copy(target.phone_field or "phone"),
+                _company=copy("company_name"),
+                _country=copy("country"),
+                _created=Value(now, output_field=models.DateTimeField()),
+            )
+            .order_by("pk")
+            .values_list("_name", "_email", "_phone", "_company", "_country", "_created")
+        )
+        insert_select(
+            MailingContact,
+            ["name", "email", "phone", "company_name", "country", "created_at"],
+            select,
+        )
+    contacts = MailingContact.objects.annotate(_email=Lower(Trim("email"))).filter(
+        _email__in=with_email.values("_email")
+    )
+    return contacts, results
+
+
+def _add_to_list(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+    from drumbeat.mailing.models import Subscription
+
+    list_id = action.params["list_id"]
+    contacts, results = _mailing_contacts_for(target, ids, create=True, now=now)
+    subscribed = Subscription.objects.filter(contact=OuterRef("pk"), list_id=list_id)
+    select = (
+        contacts.filter(~Exists(subscribed))
+        .annotate(
+            _list=Value(list_id),
+            _no=Value(False),
+            _reason=Value(""),
+            _created=Value(now, output_field=models.DateTimeField()),
+        )
+        .order_by("pk")
+        .values_list("pk", "_list", "_no", "_reason", "_no", "_created")
+    )
+    insert_select(
+        Subscription,
+        ["contact", "list", "opt_out", "opt_out_reason", "confirmed", "created_at"],
+        select,
+    )
+    return results
+
+
+def _remove_from_list(
+    action: ServerAction, target: Target, ids: list[int], now: datetime
+) -> Results:
+    from drumbeat.mailing.models import Subscription
+
+    contacts, results = _mailing_contacts_for(target, ids, create=False, now=now)
+    links = Subscription.objects.filter(
+        list_id=action.params["list_id"], contact__in=contacts.values("pk")
+    )
+    links.delete()
+    return results
+
+
+# --- blacklists ------------------------------------------------------------------------------
+
+
+def _addresses(target: Target, ids: list[int], phone: bool) -> tuple[dict[str, list[int]], Results]:
+    field = target.phone_field if phone else target.email_field
+    results: Results = {}
+    by_address: dict[str, list[int]] = defaultdict(list)
+    for pk, raw in target.model._default_manager.filter(pk__in=ids).values_list("pk", field):
+        value = normalize_phone(raw) if phone else normalize_email(raw)
+        if not value or (not phone and not is_valid_email(value)):
+            results[pk] = ("no valid phone number" if phone else "no valid email address", "")
+        else:
+            by_address[value].append(pk)
+    return by_address, results
+
+
+def _blacklist(phone: bool, active: bool):
+    def run(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+        from drumbeat.mailing.models import EmailBlacklist, PhoneBlacklist
+
+        model = PhoneBlacklist if phone else EmailBlacklist
+        key = "number" if phone else "email"
+        reason = action.params.get("reason") or action.name
+        by_address, results = _addresses(target, ids, phone)
+        addresses = list(by_address)
+        existing = model.objects.filter(**{f"{key}__in": addresses})
+        existing.update(active=active, reason=reason[:200], updated_at=now)
+        if active:
+            known = set(existing.values_list(key, flat=True))
+            model.objects.bulk_create(
+                [
+                    model(**{key: a}, reason=reason[:200], active=True, created_at=now)
+                    for a in addresses
+                    if a not in known
+                ],
+                batch_size=500,
+                ignore_conflicts=True,
+            )
+        return results
+
+    return run
+
+
+# --- create record ---------------------------------------------------------------------------
+
+
+def _create_record(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+    p = action.params
+    new_target = get_target(p["model"])
+    model = new_target.model
+    results: Results = {}
+    created: list[tuple[int, models.Model, dict[str, list[int]]]] = []
+    for record_id, record in _records(target, ids).items():
+        values: dict[str, Any] = {}
+        m2m: dict[str, list[int]] = {}
+        try:
+            for name, value in p["values"].items():
+                field = model._meta.get_field(name)
+                if field.many_to_many:
+                    m2m[name] = value
+                elif is_template(value):
+                    values[name] = field.to_python(render_text(value, record))
+                else:
+                    values[field.attname if field.many_to_one else name] = value
+            if p.get("link_field"):
+                values[model._meta.get_field(p["link_field"]).attname] = record_id
+            obj = model(**values)
+            obj.full_clean(validate_unique=False, validate_constraints=False)
+        except Exception as exc:
+            results[record_id] = (f"{exc}"[:400], "")
+            continue
+        created.append((record_id, obj, m2m))
+    objs = model._default_manager.bulk_create([obj for _, obj, _ in created], batch_size=500)
+    for name in {n for _, _, m2m in created for n in m2m}:
+        field = model._meta.get_field(name)
+        through = field.remote_field.through
+        source, other = field.m2m_field_name() + "_id", field.m2m_reverse_field_name() + "_id"
+        rows = [
+            through(**{source: obj.pk, other: value})
+            for (_, _, m2m), obj in zip(created, objs, strict=True)
+            for value in m2m.get(name, [])
+        ]
+        through._default_manager.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    new_ids = [obj.pk for obj in objs if obj.pk]
+    if new_ids:
+        transaction.on_commit(lambda: hooks.records_changed(new_target.key, new_ids))
+    for (record_id, _, _), obj in zip(created, objs, strict=True):
+        results[record_id] = (None, f"created {new_target.label} #{obj.pk}")
+    return results
+
+
+# --- webhook ---------------------------------------------------------------------------------
+
+
+def webhook_secret() -> bytes:
+    return (getattr(settings, "WEBHOOK_SECRET", "") or settings.SECRET_KEY).encode()
+
+
+def sign(body: bytes) -> str:
+    return "sha256=" + hmac.new(webhook_secret(), body, hashlib.sha256).hexdigest()
+
+
+def post_webhook(url: str, body: bytes, client: httpx.Client) -> str:
+    """POST with retries; returns the outcome ("HTTP 200"), raises ActionFailed when it fails."""
+    delay = WEBHOOK_BACKOFF
+    last = ""
+    for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+        try:
+            response = client.post(
+                url,
+                content=body,
+                headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(body)},
+            )
+            if response.status_code < 400:
+                return f"webhook: HTTP {response.status_code}"
+            last = f"HTTP {response.status_code}"
+            if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+                break  # the receiver refused this payload: retrying would not help
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if attempt < WEBHOOK_ATTEMPTS:
+            time.sleep(delay)
+            delay *= 2
+    raise ActionFailed(f"webhook failed after retries: {last}"[:400])
+
+
+def _send_webhook(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+    p = action.params
+    fields = ["id", *[f for f in p.get("fields", []) if f != "id"]]
+    model_fields = target.model._meta
+    columns = [
+        model_fields.get_field(f).attname if model_fields.get_field(f).many_to_one else f
+        for f in fields
+    ]
+    results: Results = {}
+    rows = target.model._default_manager.filter(pk__in=ids).values_list(*columns)
+    with httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False) as client:
+        for row in rows:
+            payload = {"model": target.key, "id": row[0], "action": action.name}
+            payload.update({name: value for name, value in zip(fields[1:], row[1:], strict=True)})
+            body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
+            try:
+                results[row[0]] = (None, post_webhook(p["url"], body, client))
+            except ActionFailed as exc:
+                results[row[0]] = (str(exc), "")
+    return results
+
+
+RUNNERS = {
+    ServerAction.Kind.UPDATE_RECORD: _update_record,
+    ServerAction.Kind.CREATE_ACTIVITY: _create_activity,
+    ServerAction.Kind.POST_NOTE: _post_note,
+    ServerAction.Kind.ADD_TO_LIST: _add_to_list,
+    ServerAction.Kind.REMOVE_FROM_LIST: _remove_from_list,
+    ServerAction.Kind.BLACKLIST_EMAIL: _blacklist(phone=False, active=True),
+    ServerAction.Kind.UNBLACKLIST_EMAIL: _blacklist(phone=False, active=False),
+    ServerAction.Kind.BLACKLIST_PHONE: _blacklist(phone=True, active=True),
+    ServerAction.Kind.UNBLACKLIST_PHONE: _blacklist(phone=True, active=False),
+    ServerAction.Kind.CREATE_RECORD: _create_record,
+    ServerAction.Kind.SEND_WEBHOOK: _send_webhook,
+}

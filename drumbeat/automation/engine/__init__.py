@@ -1,0 +1,1 @@
+"""The campaign engine: set-based enrolment, execution, message events and the runner."""

@@ -1,0 +1,188 @@
+"""Enrolment (SPEC §5.2): matching records become participants, in SQL.
+
+New participants are inserted with one INSERT … SELECT from the compiled filter (anti-join on
+existing participants, unique key normalised and deduplicated with GROUP BY), then each `begin`
+activity gets its traces with one INSERT … SELECT. Participants whose record was deleted or no
+longer matches are marked Removed and their scheduled traces cancelled, in two UPDATEs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import models, transaction
+from django.db.models import CharField, Exists, F, Min, OuterRef, Q, Value
+from django.db.models.functions import Cast, Coalesce, Lower, Trim
+
+from drumbeat.lib import clock
+
+from ..domains import filter_records
+from ..models import Activity, Campaign, Participant, Trace
+from ..targets import Target, get_target
+from .sql import insert_select
+
+REASON_REMOVED = "record removed"
+
+
+@dataclass
+class EnrolResult:
+    enrolled: int = 0
+    traces: int = 0
+    removed: int = 0
+
+
+def unique_key_expression(target: Target, field: str) -> models.Expression:
+    """The normalised unique key of a record, as SQL: emails lower-cased and trimmed."""
+    if not field:
+        return Value("", output_field=CharField())
+    model_field = target.model._meta.get_field(field)
+    if field == "id" or model_field.primary_key:
+        return Cast("pk", CharField())
+    if model_field.many_to_one:
+        return Coalesce(Cast(model_field.attname, CharField()), Value(""))
+    if field == target.email_field:
+        return Coalesce(Lower(Trim(field)), Value(""))
+    if isinstance(model_field, models.CharField | models.TextField):
+        return Coalesce(Trim(field), Value(""))
+    return Coalesce(Cast(field, CharField()), Value(""))
+
+
+def matching_records(campaign: Campaign, now: datetime) -> models.QuerySet:
+    target = get_target(campaign.target)
+    return filter_records(target, campaign.domain, campaign.include_archived, now)
+
+
+def enroll_campaign(
+    campaign: Campaign, record_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> EnrolResult:
+    """Enrol new matching records of a running campaign (all, or only `record_ids`).
+
+    A constant number of statements whatever the number of records.
+    """
+    now = now or clock.now()
+    result = EnrolResult()
+    if not campaign.is_running:
+        return result
+    target = get_target(campaign.target)
+    with transaction.atomic():
+        result.enrolled = insert_participants(campaign, target, record_ids, now)
+        if result.enrolled:
+            result.traces = insert_begin_traces(campaign, now)
+        if record_ids is None:
+            result.removed = remove_unmatched(campaign, now)
+        if result.enrolled or record_ids is None:
+            Campaign.objects.filter(pk=campaign.pk).update(last_sync_at=now)
+    return result
+
+
+def insert_participants(
+    campaign: Campaign, target: Target, record_ids: Iterable[int] | None, now: datetime
+) -> int:
+    base = matching_records(campaign, now)
+    if record_ids is not None:
+        base = base.filter(pk__in=list(record_ids))
+    new = base.filter(
+        ~Exists(Participant.objects.filter(campaign_id=campaign.pk, record_id=OuterRef("pk")))
+    ).annotate(ukey=unique_key_expression(target, campaign.unique_field))
+    if campaign.unique_field:
+        taken = Participant.objects.filter(
+            campaign_id=campaign.pk, unique_key=OuterRef("ukey"), is_test=False
+        )
+        # The first record (lowest id) of each free key; records without a key all enrol.
+        first_of_key = (
+            new.exclude(ukey="")
+            .filter(~Exists(taken))
+            .order_by()
+            .values("ukey")
+            .annotate(first=Min("pk"))
+            .values("first")
+        )
+        chosen = target.model._default_manager.filter(
+            Q(pk__in=first_of_key) | Q(pk__in=new.filter(ukey="").values("pk"))
+        ).annotate(ukey=unique_key_expression(target, campaign.unique_field))
+    else:
+        chosen = new
+    select = (
+        chosen.annotate(
+            _campaign=Value(campaign.pk),
+            _state=Value(Participant.State.RUNNING.value),
+            _test=Value(False),
+            _at=Value(now, output_field=models.DateTimeField()),
+        )
+        .order_by("pk")
+        .values_list("_campaign", "pk", "ukey", "_state", "_test", "_at")
+    )
+    return insert_select(
+        Participant,
+        ["campaign", "record_id", "unique_key", "state", "is_test", "enrolled_at"],
+        select,
+    )
+
+
+def insert_begin_traces(
+    campaign: Campaign, now: datetime, participants: models.QuerySet | None = None
+) -> int:
+    """One trace per `begin` activity for participants enrolled at `now` (or `participants`)."""
+    if participants is None:
+        participants = Participant.objects.filter(
+            campaign_id=campaign.pk, state=Participant.State.RUNNING, enrolled_at=now
+        )
+    created = 0
+    for activity in Activity.objects.filter(campaign=campaign, trigger=Activity.Trigger.BEGIN):
+        select = (
+            participants.filter(
+                ~Exists(Trace.objects.filter(participant=OuterRef("pk"), activity=activity))
+            )
+            .annotate(
+                _activity=Value(activity.pk),
+                _state=Value(Trace.State.SCHEDULED.value),
+                _at=Value(now + activity.delay, output_field=models.DateTimeField()),
+                _reason=Value(""),
+                _test=F("is_test"),
+                _created=Value(now, output_field=models.DateTimeField()),
+            )
+            .order_by("pk")
+            .values_list("pk", "_activity", "_state", "_at", "_reason", "_test", "_created")
+        )
+        created += insert_select(
+            Trace,
+            ["participant", "activity", "state", "scheduled_at", "reason", "is_test", "created_at"],
+            select,
+        )
+    return created
+
+
+def remove_unmatched(campaign: Campaign, now: datetime) -> int:
+    """Running participants whose record was deleted or no longer matches become Removed."""
+    gone = Participant.objects.filter(
+        campaign_id=campaign.pk, state=Participant.State.RUNNING, is_test=False
+    ).exclude(record_id__in=matching_records(campaign, now).order_by().values("pk"))
+    Trace.objects.filter(state=Trace.State.SCHEDULED, participant__in=gone).update(
+        state=Trace.State.CANCELLED, reason=REASON_REMOVED, executed_at=now
+    )
+    return gone.update(state=Participant.State.REMOVED, completed_at=now)
+
+
+def enroll_running_campaigns(now: datetime | None = None) -> EnrolResult:
+    """Enrol (and remove) for every running campaign."""
+    total = EnrolResult()
+    now = now or clock.now()
+    for campaign in Campaign.objects.filter(state=Campaign.State.RUNNING, archived=False):
+        r = enroll_campaign(campaign, now=now)
+        total.enrolled += r.enrolled
+        total.traces += r.traces
+        total.removed += r.removed
+    return total
+
+
+def enroll_changed_records(label: str, ids: list[int]) -> None:
+    """Listener of `hooks.records_changed`: enrol created/updated records at once."""
+    for campaign in Campaign.objects.filter(
+        state=Campaign.State.RUNNING, archived=False, target=label
+    ):
+        enroll_campaign(campaign, record_ids=ids)
+    from .runner import wake
+
+    wake()

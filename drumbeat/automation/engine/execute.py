@@ -1,0 +1,509 @@
+"""Executing due traces, one batch of one activity at a time (SPEC §4.1, DESIGN §5).
+
+A batch is claimed atomically (PostgreSQL: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+LOCKED) RETURNING; SQLite: the same statement inside one IMMEDIATE transaction) with a lease.
+Then, in a constant number of statements whatever the batch size: expiry, the applied filter
+as one query over the batch's record ids, the action (bulk where it allows), results grouped
+by outcome, child traces with one INSERT … SELECT per child activity, completed participants
+in one UPDATE.
+
+Exactly once: database-only server actions commit together with their traces' results; a send
+or a webhook first records `started_at` (committed), so a crash afterwards surfaces as Error
+"interrupted" and is never redone (see `recover_leases`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef, Q, Subquery, Value
+
+from drumbeat.lib import clock
+
+from ..domains import combine_domains, filter_records
+from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, Trace
+from ..targets import FILTERABLE, get_target
+from .sql import insert_select
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+REASON_EXPIRED = "expired"
+REASON_REJECTED = "rejected by filter or record removed"
+REASON_INTERRUPTED = "interrupted"
+
+S = Trace.State
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    participant_id: int
+    record_id: int
+    scheduled_at: datetime | None
+    is_test: bool
+
+
+def batch_size() -> int:
+    return max(1, int(getattr(settings, "BATCH_SIZE", 1000) or 1000))
+
+
+def _db_dt(value: datetime) -> object:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _claim(
+    where: str, params: list, limit: int, lease_until: datetime, set_state: bool
+) -> list[int]:
+    """Atomically take up to `limit` traces matching `where`: one UPDATE … RETURNING."""
+    table = Trace._meta.db_table
+    participants = Participant._meta.db_table
+    inner = (
+        f"SELECT t.id FROM {table} t WHERE {where} AND EXISTS (SELECT 1 FROM {participants} p"
+        f" WHERE p.id = t.participant_id AND p.state = 'running')"
+        f" ORDER BY t.scheduled_at, t.id LIMIT %s"
+    )
+    if connection.vendor == "postgresql":
+        inner += " FOR UPDATE SKIP LOCKED"
+    assign = "state = 'processing', " if set_state else ""
+    sql = f"UPDATE {table} SET {assign}claim_expires_at = %s WHERE id IN ({inner}) RETURNING id"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [_db_dt(lease_until), *params, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def claim_due(activity: Activity, now: datetime, limit: int) -> list[int]:
+    return _claim(
+        "t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s",
+        [activity.pk, _db_dt(now)],
+        limit,
+        now + LEASE,
+        set_state=True,
+    )
+
+
+def claim_ids(trace_ids: Iterable[int], now: datetime) -> list[int]:
+    ids = [int(i) for i in trace_ids]
+    if not ids:
+        return []
+    marks = ", ".join(["%s"] * len(ids))
+    return _claim(f"t.id IN ({marks}) AND t.state = 'scheduled'", ids, len(ids), now + LEASE, True)
+
+
+def load_claimed(ids: list[int]) -> list[Claimed]:
+    rows = Trace.objects.filter(id__in=ids).values_list(
+        "id", "participant_id", "participant__record_id", "scheduled_at", "is_test"
+    )
+    return [Claimed(*row) for row in rows]
+
+
+def execute_one_batch(
+    activity: Activity, now: datetime | None = None, limit: int | None = None
+) -> bool:
+    """Claim and execute one batch of due traces of `activity`.
+
+    Returns True when more traces may be due (the batch was full).
+    """
+    limit = limit or batch_size()
+    return execute_batch(activity, now, limit) >= limit
+
+
+def execute_batch(activity: Activity, now: datetime | None = None, limit: int | None = None) -> int:
+    """Claim and execute one batch of due traces of `activity`; returns how many were claimed."""
+    now = now or clock.now()
+    ids = claim_due(activity, now, limit or batch_size())
+    if ids:
+        execute_claimed(activity, load_claimed(ids), now)
+    return len(ids)
+
+
+def execute_traces(trace_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Run the given scheduled traces now, whatever their date or campaign state (manual run)."""
+    now = now or clock.now()
+    ids = claim_ids(trace_ids, now)
+    activity_of = dict(Trace.objects.filter(id__in=ids).values_list("id", "activity_id"))
+    activities = Activity.objects.select_related("campaign").in_bulk(set(activity_of.values()))
+    by_activity: dict[int, list[Claimed]] = defaultdict(list)
+    for c in load_claimed(ids):
+        by_activity[activity_of[c.id]].append(c)
+    for activity_id, batch in by_activity.items():
+        execute_claimed(activities[activity_id], batch, now)
+    return len(ids)
+
+
+def applied_domain(activity: Activity, campaign: Campaign | None = None) -> list:
+    """Campaign filter AND the filters of `activity` and its ancestors (SPEC §4)."""
+    campaign = campaign or activity.campaign
+    rows = {
+        a["id"]: a
+        for a in Activity.objects.filter(campaign_id=campaign.pk).values(
+            "id", "parent_id", "domain"
+        )
+    }
+    domains = []
+    current: int | None = activity.pk
+    seen = set()
+    while current is not None and current in rows and current not in seen:
+        seen.add(current)
+        domains.append(rows[current]["domain"])
+        current = rows[current]["parent_id"]
+    return combine_domains(campaign.domain, *reversed(domains))
+
+
+def execute_claimed(activity: Activity, claimed: list[Claimed], now: datetime) -> None:
+    """Steps 2–6 of SPEC §4.1 for a claimed batch of one activity."""
+    campaign = activity.campaign
+    target = get_target(campaign.target)
+    outcomes: dict[int, tuple[str, str]] = {}
+    live: list[Claimed] = []
+    expiry = activity.expiry
+    for c in claimed:
+        if expiry and c.scheduled_at is not None and c.scheduled_at + expiry < now:
+            outcomes[c.id] = (S.CANCELLED, REASON_EXPIRED)
+        else:
+            live.append(c)
+    if live:
+        matching = set(
+            filter_records(
+                target, applied_domain(activity, campaign), campaign.include_archived, now
+            )
+            .filter(pk__in=[c.record_id for c in live])
+            .values_list("pk", flat=True)
+        )
+        for c in live:
+            if c.record_id not in matching:
+                outcomes[c.id] = (S.REJECTED, REASON_REJECTED)
+        live = [c for c in live if c.record_id in matching]
+
+    if activity.kind == Activity.Kind.ACTION:
+        _run_server_action(activity, live, outcomes, now)
+    else:
+        _send_messages(activity, live, outcomes, now)
+
+
+def _run_server_action(
+    activity: Activity, live: list[Claimed], outcomes: dict[int, tuple[str, str]], now: datetime
+) -> None:
+    from ..actions import is_effectful, run_action
+
+    action = activity.server_action
+    reached = [c.id for c in live]
+    if action is None:
+        for c in live:
+            outcomes[c.id] = (S.ERROR, "no server action configured")
+        with transaction.atomic():
+            finish_traces(activity, outcomes, reached, now)
+        return
+    effectful = is_effectful(action)
+    if effectful and live:
+        # Recorded (committed) before the side effect: a crash now is never re-run.
+        Trace.objects.filter(id__in=reached).update(started_at=now)
+    with transaction.atomic():
+        results = run_action(action, [c.record_id for c in live], now) if live else {}
+        for c in live:
+            error, note = results.get(c.record_id, (None, ""))
+            outcomes[c.id] = (S.ERROR, error) if error else (S.PROCESSED, note)
+        finish_traces(activity, outcomes, reached, now)
+
+
+def _send_messages(
+    activity: Activity, live: list[Claimed], outcomes: dict[int, tuple[str, str]], now: datetime
+) -> None:
+    from drumbeat.mailing import sending
+
+    campaign = activity.campaign
+    target = get_target(campaign.target)
+    template = activity.template
+    retry: dict[int, datetime] = {}
+    reached: list[int] = []
+    if live and template is None:
+        for c in live:
+            outcomes[c.id] = (S.ERROR, "no template configured")
+        reached = [c.id for c in live]
+        live = []
+    if live:
+        is_sms = activity.kind == Activity.Kind.SMS
+        field = target.phone_field if is_sms else target.email_field
+        records = target.model._default_manager.in_bulk([c.record_id for c in live])
+        recipients = [
+            sending.Recipient(
+                trace_id=c.id,
+                record=records[c.record_id],
+                address=str(getattr(records[c.record_id], field or "", "") or ""),
+                is_test=c.is_test,
+            )
+            for c in live
+            if c.record_id in records
+        ]
+        Trace.objects.filter(id__in=[c.id for c in live]).update(started_at=now)
+        send = sending.send_sms if is_sms else sending.send_emails
+        try:
+            results = send(
+                template,
+                recipients,
+                campaign_id=campaign.pk,
+                activity_id=activity.pk,
+                render_fields=FILTERABLE,
+            )
+        except Exception as exc:  # the transport failed mid-batch: ask what was really sent
+            log.exception("sending failed for activity %s", activity.pk)
+            results = sending.recover_interrupted([c.id for c in live])
+            for c in live:
+                results.setdefault(c.id, sending.SendResult(status="error", reason=str(exc)[:400]))
+        for c in live:
+            result = results.get(c.id)
+            if result is None:
+                outcomes[c.id] = (S.ERROR, "no result from sending")
+            elif result.status == "sent":
+                outcomes[c.id] = (S.PROCESSED, "")
+            elif result.status == "cancelled":
+                outcomes[c.id] = (S.CANCELLED, result.reason)
+            elif result.status == "retry":
+                retry[c.id] = result.retry_at or now + timedelta(minutes=5)
+                continue
+            else:
+                outcomes[c.id] = (S.ERROR, result.reason or "error")
+            reached.append(c.id)
+    with transaction.atomic():
+        finish_traces(activity, outcomes, reached, now, retry=retry)
+
+
+def finish_traces(
+    activity: Activity,
+    outcomes: dict[int, tuple[str, str]],
+    reached: list[int],
+    now: datetime,
+    retry: dict[int, datetime] | None = None,
+) -> None:
+    """Write a batch's results: grouped UPDATEs, children of `reached`, completed participants."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for trace_id, (state, reason) in outcomes.items():
+        groups[(str(state), (reason or "")[:500])].append(trace_id)
+    for (state, reason), ids in groups.items():
+        Trace.objects.filter(id__in=ids).update(
+            state=state, reason=reason, executed_at=now, claim_expires_at=None
+        )
+    retry_groups: dict[datetime, list[int]] = defaultdict(list)
+    for trace_id, at in (retry or {}).items():
+        retry_groups[at].append(trace_id)
+    for at, ids in retry_groups.items():
+        Trace.objects.filter(id__in=ids).update(
+            state=S.SCHEDULED, scheduled_at=at, claim_expires_at=None, started_at=None
+        )
+    if reached and activity.kind != Activity.Kind.ACTION:
+        from drumbeat.mailing.models import Message
+
+        Trace.objects.filter(id__in=reached).update(
+            message=Subquery(Message.objects.filter(trace_id=OuterRef("pk")).values("pk")[:1])
+        )
+    if reached:
+        create_children(activity, reached, now)
+        if activity.kind != Activity.Kind.ACTION:
+            from .events import replay_early_events
+
+            replay_early_events(reached)
+    complete_participants(
+        Trace.objects.filter(id__in=list(outcomes) + list(retry or {})).values("participant_id"),
+        now,
+    )
+
+
+def create_children(activity: Activity, parent_ids: list[int], now: datetime) -> int:
+    """One child trace per child activity for each parent trace: one INSERT … SELECT each.
+
+    Dated triggers are due at now + delay; event triggers wait undated until their event or
+    the end of their window (expiry, else the campaign's event window).
+    """
+    created = 0
+    campaign = activity.campaign
+    for child in activity.children.all():
+        if child.trigger in EVENT_TRIGGERS:
+            scheduled_at = None
+            window = child.expiry or timedelta(days=campaign.event_window_days)
+            window_ends_at: datetime | None = now + window
+        else:
+            scheduled_at = now + child.delay
+            window_ends_at = None
+        select = (
+            Trace.objects.filter(id__in=parent_ids)
+            .annotate(
+                _activity=Value(child.pk),
+                _state=Value(S.SCHEDULED.value),
+                _at=Value(scheduled_at, output_field=models.DateTimeField()),
+                _window=Value(window_ends_at, output_field=models.DateTimeField()),
+                _reason=Value(""),
+                _created=Value(now, output_field=models.DateTimeField()),
+            )
+            .order_by("pk")
+            .values_list(
+                "participant_id",
+                "_activity",
+                "pk",
+                "_state",
+                "_at",
+                "_window",
+                "_reason",
+                "is_test",
+                "_created",
+            )
+        )
+        created += insert_select(
+            Trace,
+            [
+                "participant",
+                "activity",
+                "parent",
+                "state",
+                "scheduled_at",
+                "window_ends_at",
+                "reason",
+                "is_test",
+                "created_at",
+            ],
+            select,
+        )
+    return created
+
+
+def complete_participants(participant_ids: models.QuerySet | list[int], now: datetime) -> int:
+    """Running participants among `participant_ids` with no scheduled trace left: Completed."""
+    return (
+        Participant.objects.filter(id__in=participant_ids, state=Participant.State.RUNNING)
+        .filter(
+            ~Exists(
+                Trace.objects.filter(
+                    participant=OuterRef("pk"), state__in=[S.SCHEDULED, S.PROCESSING]
+                )
+            )
+        )
+        .update(state=Participant.State.COMPLETED, completed_at=now)
+    )
+
+
+# --- waiting children and leases -------------------------------------------------------------
+
+WINDOW_REASONS = {
+    "no open within the window": [Activity.Trigger.MAIL_OPEN],
+    "no click within the window": [Activity.Trigger.MAIL_CLICK, Activity.Trigger.SMS_CLICK],
+    "no reply within the window": [Activity.Trigger.MAIL_REPLY],
+    "no bounce within the window": [Activity.Trigger.MAIL_BOUNCE, Activity.Trigger.SMS_BOUNCE],
+}
+
+
+def expire_waiting(now: datetime | None = None) -> int:
+    """Cancel undated event children whose window ended (running campaigns and tests)."""
+    now = now or clock.now()
+    total = 0
+    live = Q(participant__campaign__state=Campaign.State.RUNNING) | Q(is_test=True)
+    for reason, triggers in WINDOW_REASONS.items():
+        while True:
+            rows = list(
+                Trace.objects.filter(
+                    live,
+                    state=S.SCHEDULED,
+                    scheduled_at__isnull=True,
+                    window_ends_at__lte=now,
+                    activity__trigger__in=triggers,
+                ).values_list("id", "participant_id")[: batch_size()]
+            )
+            if not rows:
+                break
+            with transaction.atomic():
+                Trace.objects.filter(id__in=[r[0] for r in rows], state=S.SCHEDULED).update(
+                    state=S.CANCELLED, reason=reason, executed_at=now
+                )
+                complete_participants(list({r[1] for r in rows}), now)
+            total += len(rows)
+    return total
+
+
+def recover_leases(now: datetime | None = None) -> int:
+    """Finish traces whose claim ran out (a crashed or killed runner).
+
+    A sent message finishes its trace; a send or webhook that may have started becomes Error
+    "interrupted" (never re-sent); work that never started is scheduled again.
+    """
+    now = now or clock.now()
+    total = 0
+    activity_ids = set(
+        Trace.objects.filter(state=S.PROCESSING, claim_expires_at__lt=now)
+        .values_list("activity_id", flat=True)
+        .distinct()
+    )
+    for activity in Activity.objects.filter(pk__in=activity_ids).select_related("campaign"):
+        while True:
+            ids = _claim(
+                "t.activity_id = %s AND t.state = 'processing' AND t.claim_expires_at < %s",
+                [activity.pk, _db_dt(now)],
+                batch_size(),
+                now + LEASE,
+                set_state=False,
+            )
+            if not ids:
+                break
+            total += len(ids)
+            _recover(activity, ids, now)
+    return total
+
+
+def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
+    rows = dict(Trace.objects.filter(id__in=ids).values_list("id", "started_at"))
+    outcomes: dict[int, tuple[str, str]] = {}
+    again: list[int] = []
+    if activity.kind == Activity.Kind.ACTION:
+        for trace_id, started_at in rows.items():
+            if started_at is not None:
+                outcomes[trace_id] = (S.ERROR, REASON_INTERRUPTED)
+            else:
+                again.append(trace_id)
+    else:
+        from drumbeat.mailing import sending
+
+        results = sending.recover_interrupted(list(rows))
+        for trace_id in rows:
+            result = results.get(trace_id)
+            if result is None:
+                again.append(trace_id)
+            elif result.status == "sent":
+                outcomes[trace_id] = (S.PROCESSED, "")
+            elif result.status == "cancelled":
+                outcomes[trace_id] = (S.CANCELLED, result.reason)
+            else:
+                outcomes[trace_id] = (S.ERROR, result.reason or REASON_INTERRUPTED)
+    with transaction.atomic():
+        if again:
+            Trace.objects.filter(id__in=again).update(
+                state=S.SCHEDULED, claim_expires_at=None, started_at=None
+            )
+        finish_traces(activity, outcomes, list(outcomes), now)
+
+
+def due_activities(now: datetime) -> list[Activity]:
+    """Activities of running campaigns with at least one due trace."""
+    due = Trace.objects.filter(activity=OuterRef("pk"), state=S.SCHEDULED, scheduled_at__lte=now)
+    return list(
+        Activity.objects.filter(campaign__state=Campaign.State.RUNNING)
+        .filter(Exists(due))
+        .select_related("campaign", "server_action", "template")
+        .order_by("campaign_id", "id")
+    )
+
+
+def next_due_at() -> datetime | None:
+    """The earliest scheduled trace of a running campaign (for the runner's sleep)."""
+    return (
+        Trace.objects.filter(
+            state=S.SCHEDULED,
+            scheduled_at__isnull=False,
+            participant__campaign__state=Campaign.State.RUNNING,
+        )
+        .order_by("scheduled_at")
+        .values_list("scheduled_at", flat=True)
+        .first()
+    )

@@ -1,0 +1,129 @@
+"""The embedded runner (DESIGN §5): one loop that recovers, expires, enrols and executes.
+
+`run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` repeats it,
+sleeping until the next due trace, a wake-up (`wake()`: records created, an event made a child
+due) or the tick (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a
+daemon thread of a web process (`drumbeat demo`, `drumbeat serve --with-worker`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from drumbeat.lib import clock
+
+from .enroll import enroll_running_campaigns
+from .execute import (
+    batch_size,
+    due_activities,
+    execute_batch,
+    expire_waiting,
+    next_due_at,
+    recover_leases,
+)
+
+log = logging.getLogger(__name__)
+
+_wakeup = threading.Event()
+_background: threading.Thread | None = None
+_background_lock = threading.Lock()
+
+
+def wake() -> None:
+    """Ask the runner to make a pass now (an in-process wake-up)."""
+    _wakeup.set()
+
+
+@dataclass
+class PassResult:
+    recovered: int = 0
+    expired: int = 0
+    enrolled: int = 0
+    removed: int = 0
+    batches: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"enrolled {self.enrolled}, removed {self.removed}, batches {self.batches}, "
+            f"expired {self.expired}, recovered {self.recovered}"
+        )
+
+
+def drain(now: datetime, stop: threading.Event | None = None) -> int:
+    """Execute every due batch, including children made due by this pass. Returns batches."""
+    batches = 0
+    while not (stop and stop.is_set()):
+        progress = False
+        for activity in due_activities(now):
+            while not (stop and stop.is_set()):
+                claimed = execute_batch(activity, now)
+                if not claimed:
+                    break
+                batches += 1
+                progress = True
+                if claimed < batch_size():
+                    break
+        if not progress:
+            break
+    return batches
+
+
+def run_once(now: datetime | None = None, stop: threading.Event | None = None) -> PassResult:
+    """One full pass: recover leases, expire waiting children, enrol, execute all due work."""
+    now = now or clock.now()
+    result = PassResult()
+    result.recovered = recover_leases(now)
+    result.expired = expire_waiting(now)
+    enrolled = enroll_running_campaigns(now)
+    result.enrolled, result.removed = enrolled.enrolled, enrolled.removed
+    result.batches = drain(now, stop)
+    return result
+
+
+def seconds_until_next(tick: float) -> float:
+    due = next_due_at()
+    if due is None:
+        return tick
+    return max(0.0, min(tick, (due - clock.now()).total_seconds()))
+
+
+def run_forever(stop: threading.Event) -> None:
+    """Loop until `stop` is set; each pass is isolated: an error is logged, the loop goes on."""
+    tick = float(getattr(settings, "TICK_SECONDS", 5) or 5)
+    while not stop.is_set():
+        _wakeup.clear()
+        timeout = tick
+        try:
+            close_old_connections()
+            result = run_once(stop=stop)
+            if result.enrolled or result.batches:
+                log.info("runner pass: %s", result)
+            timeout = seconds_until_next(tick)
+        except Exception:
+            log.exception("runner pass failed")
+        finally:
+            close_old_connections()
+        if timeout > 0:
+            _wakeup.wait(timeout)
+            if stop.is_set():
+                break
+
+
+def start_background_runner() -> threading.Thread:
+    """Start the loop in a daemon thread of this process (once); returns the thread."""
+    global _background
+    with _background_lock:
+        if _background is None or not _background.is_alive():
+            stop = threading.Event()
+            _background = threading.Thread(
+                target=run_forever, args=(stop,), name="drumbeat-runner", daemon=True
+            )
+            _background.stop_event = stop  # type: ignore[attr-defined]
+            _background.start()
+        return _background

@@ -1,0 +1,840 @@
+"""Campaign, workflow and trace operations (SPEC §3–§6). Views, API and commands call these.
+
+Refusals raise `django.core.exceptions.ValidationError` with a message for the user (a dict
+keyed by field where one field is at fault). Every campaign state change and manual trace
+action is logged in `CampaignLog` with the user and the time (SPEC §10).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Count, Q
+
+from drumbeat.lib import clock
+
+from .domains import DomainError, count_matching, filter_records, validate_domain
+from .engine.enroll import enroll_campaign, unique_key_expression
+from .engine.execute import (
+    applied_domain,
+    complete_participants,
+    execute_traces,
+)
+from .models import (
+    EVENT_TRIGGERS,
+    Activity,
+    Campaign,
+    CampaignLog,
+    DelayUnit,
+    Participant,
+    ServerAction,
+    Trace,
+)
+from .targets import get_target
+
+T = Activity.Trigger
+EMAIL_TRIGGERS = {
+    T.MAIL_OPEN,
+    T.MAIL_NOT_OPEN,
+    T.MAIL_REPLY,
+    T.MAIL_NOT_REPLY,
+    T.MAIL_CLICK,
+    T.MAIL_NOT_CLICK,
+    T.MAIL_BOUNCE,
+}
+SMS_TRIGGERS = {T.SMS_CLICK, T.SMS_NOT_CLICK, T.SMS_BOUNCE}
+SIMULATED_EVENTS = ("open", "click", "reply", "bounce")
+
+
+def log_action(
+    campaign: Campaign,
+    user: Any,
+    action: str,
+    *,
+    trace: Trace | None = None,
+    participant: Participant | None = None,
+    detail: str = "",
+) -> CampaignLog:
+    return CampaignLog.objects.create(
+        campaign=campaign,
+        user=user if getattr(user, "pk", None) else None,
+        action=action,
+        trace=trace,
+        participant=participant or (trace.participant if trace else None),
+        detail=detail[:500],
+        at=clock.now(),
+    )
+
+
+def _wake_runner() -> None:
+    from .engine.runner import wake
+
+    transaction.on_commit(wake)
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+def validate_campaign_fields(target: str, domain: Any, unique_field: str) -> list:
+    try:
+        t = get_target(target)
+    except KeyError:
+        raise ValidationError({"target": f"Unknown target {target!r}."}) from None
+    try:
+        validate_domain(t, domain)
+    except DomainError as exc:
+        raise ValidationError({"domain": str(exc)}) from None
+    if unique_field and unique_field not in dict(t.unique_field_choices):
+        raise ValidationError({"unique_field": f"{unique_field!r} cannot be a unique field."})
+    return domain or []
+
+
+def create_campaign(
+    name: str,
+    target: str,
+    *,
+    owner: Any = None,
+    domain: list | None = None,
+    unique_field: str | None = None,
+    include_archived: bool = False,
+    event_window_days: int = 30,
+) -> Campaign:
+    if not (name or "").strip():
+        raise ValidationError({"name": "A campaign needs a name."})
+    if unique_field is None:
+        unique_field = get_target(target).default_unique_field if _known(target) else ""
+    domain = validate_campaign_fields(target, domain or [], unique_field)
+    return Campaign.objects.create(
+        name=name.strip(),
+        target=target,
+        owner=owner if getattr(owner, "pk", None) else None,
+        domain=domain,
+        unique_field=unique_field,
+        include_archived=include_archived,
+        event_window_days=event_window_days,
+    )
+
+
+def _known(target: str) -> bool:
+    try:
+        get_target(target)
+    except KeyError:
+        return False
+    return True
+
+
+def update_campaign(campaign: Campaign, **changes: Any) -> Campaign:
+    """Change campaign fields. The target is editable only while New; changing it resets the
+    filter and the unique field."""
+    allowed = {
+        "name",
+        "owner",
+        "target",
+        "domain",
+        "include_archived",
+        "unique_field",
+        "event_window_days",
+        "ignore_machine_events",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"Unknown campaign fields: {', '.join(sorted(unknown))}.")
+    if "target" in changes and changes["target"] != campaign.target:
+        if not campaign.is_draft:
+            raise ValidationError(
+                {"target": "The target can only change while the campaign is New."}
+            )
+        if campaign.activities.exists():
+            raise ValidationError({"target": "Remove the activities before changing the target."})
+        campaign.target = changes.pop("target")
+        if _known(campaign.target):
+            campaign.domain = []
+            campaign.unique_field = get_target(campaign.target).default_unique_field
+    changes.pop("target", None)
+    for name, value in changes.items():
+        setattr(campaign, name, value)
+    if not (campaign.name or "").strip():
+        raise ValidationError({"name": "A campaign needs a name."})
+    campaign.domain = validate_campaign_fields(
+        campaign.target, campaign.domain, campaign.unique_field
+    )
+    campaign.save()
+    return campaign
+
+
+def start_campaign(campaign: Campaign, user: Any = None) -> Campaign:
+    """New/Stopped → Running; refused on an empty workflow; enrols at once."""
+    if not campaign.activities.exists():
+        raise ValidationError("Add at least one activity to the workflow before starting.")
+    if campaign.archived:
+        raise ValidationError("Unarchive the campaign before starting it.")
+    if campaign.is_running:
+        return campaign
+    with transaction.atomic():
+        campaign.state = Campaign.State.RUNNING
+        campaign.save(update_fields=["state", "updated_at"])
+        log_action(campaign, user, CampaignLog.Action.START)
+        enroll_campaign(campaign)
+        _wake_runner()
+    return campaign
+
+
+def stop_campaign(campaign: Campaign, user: Any = None) -> Campaign:
+    """Running → Stopped: nothing is cancelled, due traces wait, events are ignored."""
+    if not campaign.is_running:
+        raise ValidationError("Only a running campaign can be stopped.")
+    with transaction.atomic():
+        campaign.state = Campaign.State.STOPPED
+        campaign.save(update_fields=["state", "updated_at"])
+        log_action(campaign, user, CampaignLog.Action.STOP)
+    return campaign
+
+
+def archive_campaign(campaign: Campaign, user: Any = None, archived: bool = True) -> Campaign:
+    """Archive (stopping a running campaign first) or unarchive."""
+    with transaction.atomic():
+        if archived and campaign.is_running:
+            stop_campaign(campaign, user)
+        campaign.archived = archived
+        campaign.save(update_fields=["archived", "updated_at"])
+        log_action(
+            campaign,
+            user,
+            CampaignLog.Action.ARCHIVE if archived else CampaignLog.Action.UNARCHIVE,
+        )
+    return campaign
+
+
+def _copy_server_action(action: ServerAction | None) -> ServerAction | None:
+    if action is None:
+        return None
+    children = list(action.children.all())
+    action.pk = None
+    action.id = None
+    action._state.adding = True
+    action.save()
+    for child in children:
+        child.pk = None
+        child.id = None
+        child._state.adding = True
+        child.parent = action
+        child.save()
+    return action
+
+
+def duplicate_campaign(campaign: Campaign, user: Any = None) -> Campaign:
+    """A New copy with its activities, their templates and server actions (no participants)."""
+    with transaction.atomic():
+        copy = Campaign.objects.create(
+            name=f"{campaign.name} (copy)",
+            owner=user if getattr(user, "pk", None) else campaign.owner,
+            target=campaign.target,
+            domain=campaign.domain,
+            include_archived=campaign.include_archived,
+            unique_field=campaign.unique_field,
+            event_window_days=campaign.event_window_days,
+            ignore_machine_events=campaign.ignore_machine_events,
+        )
+        mapping: dict[int, Activity] = {}
+        pending = list(campaign.activities.order_by("id"))
+        while pending:
+            progressed = False
+            for activity in list(pending):
+                if activity.parent_id is not None and activity.parent_id not in mapping:
+                    continue
+                old_id = activity.pk
+                template = activity.template
+                if template is not None:
+                    template.pk = None
+                    template.id = None
+                    template._state.adding = True
+                    template.save()
+                activity.pk = None
+                activity.id = None
+                activity._state.adding = True
+                activity.campaign = copy
+                activity.parent = mapping.get(activity.parent_id) if activity.parent_id else None
+                activity.template = template
+                activity.server_action = _copy_server_action(activity.server_action)
+                activity.pending_change = Activity.PendingChange.NONE
+                activity.save()
+                mapping[old_id] = activity
+                pending.remove(activity)
+                progressed = True
+            if not progressed:
+                break
+        log_action(campaign, user, CampaignLog.Action.DUPLICATE, detail=f"copy #{copy.pk}")
+    return copy
+
+
+# --- activities ------------------------------------------------------------------------------
+
+
+ACTIVITY_FIELDS = {
+    "name",
+    "kind",
+    "template",
+    "server_action",
+    "trigger",
+    "parent",
+    "delay_amount",
+    "delay_unit",
+    "expiry_amount",
+    "expiry_unit",
+    "domain",
+}
+
+
+def _whole(value: Any, field: str, allow_none: bool = False, minimum: int = 0) -> int | None:
+    if value is None or value == "":
+        if allow_none:
+            return None
+        raise ValidationError({field: "A whole number is required."})
+    if isinstance(value, bool):
+        raise ValidationError({field: "A whole number is required."})
+    if isinstance(value, float) and not value.is_integer():
+        raise ValidationError({field: "Whole numbers only (no fractions)."})
+    try:
+        number = int(str(value).strip()) if not isinstance(value, float) else int(value)
+    except ValueError:
+        raise ValidationError({field: "Whole numbers only (no fractions)."}) from None
+    if number < minimum:
+        raise ValidationError({field: f"Must be at least {minimum}."})
+    return number
+
+
+def _fits(parent: Activity, trigger: str) -> bool:
+    if trigger in EMAIL_TRIGGERS:
+        return parent.kind == Activity.Kind.EMAIL
+    if trigger in SMS_TRIGGERS:
+        return parent.kind == Activity.Kind.SMS
+    return True
+
+
+def _trigger_label(trigger: str) -> str:
+    return dict(Activity.Trigger.choices).get(trigger, trigger)
+
+
+def validate_activity(activity: Activity) -> None:
+    """SPEC §4 rules; raises ValidationError naming the field (and both activities on a
+    parent/trigger mismatch)."""
+    campaign = activity.campaign
+    if not (activity.name or "").strip():
+        raise ValidationError({"name": "An activity needs a name."})
+    if activity.kind not in Activity.Kind.values:
+        raise ValidationError({"kind": "Choose email, SMS or server action."})
+    if activity.trigger not in Activity.Trigger.values:
+        raise ValidationError({"trigger": f"Unknown trigger {activity.trigger!r}."})
+    activity.delay_amount = _whole(activity.delay_amount, "delay_amount")
+    if activity.delay_unit not in DelayUnit.values:
+        raise ValidationError({"delay_unit": "Choose hours, days, weeks or months."})
+    activity.expiry_amount = _whole(activity.expiry_amount, "expiry_amount", True, minimum=1)
+    if activity.expiry_amount is None:
+        activity.expiry_unit = ""
+    elif activity.expiry_unit not in DelayUnit.values:
+        raise ValidationError({"expiry_unit": "Choose hours, days, weeks or months."})
+    if activity.kind in (Activity.Kind.EMAIL, Activity.Kind.SMS):
+        template = activity.template
+        if template is None:
+            raise ValidationError({"template": "Choose a template."})
+        if template.kind != activity.kind:
+            raise ValidationError(
+                {"template": f"{template.name!r} is not an {activity.kind} template."}
+            )
+        if template.target != campaign.target:
+            raise ValidationError(
+                {"template": f"{template.name!r} is for another target ({template.target})."}
+            )
+        activity.server_action = None
+    else:
+        action = activity.server_action
+        if action is None:
+            raise ValidationError({"server_action": "Choose a server action."})
+        if action.target != campaign.target:
+            raise ValidationError(
+                {"server_action": f"{action.name!r} is for another target ({action.target})."}
+            )
+        activity.template = None
+    try:
+        validate_domain(campaign.target, activity.domain or [])
+    except DomainError as exc:
+        raise ValidationError({"domain": str(exc)}) from None
+    activity.domain = activity.domain or []
+    parent = activity.parent
+    if activity.trigger == T.BEGIN:
+        if parent is not None:
+            raise ValidationError({"parent": "A 'beginning of workflow' activity has no parent."})
+        return
+    if parent is None:
+        raise ValidationError(
+            {"parent": f"The trigger '{_trigger_label(activity.trigger)}' needs a parent activity."}
+        )
+    if parent.campaign_id != campaign.pk:
+        raise ValidationError({"parent": "The parent belongs to another campaign."})
+    if activity.pk is not None:
+        ancestor: Activity | None = parent
+        seen = set()
+        while ancestor is not None and ancestor.pk not in seen:
+            if ancestor.pk == activity.pk:
+                raise ValidationError({"parent": "An activity cannot descend from itself (cycle)."})
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
+    if not _fits(parent, activity.trigger):
+        raise ValidationError(
+            {
+                "trigger": f"'{parent.name}' ({parent.get_kind_display()}) cannot trigger "
+                f"'{activity.name}' on '{_trigger_label(activity.trigger)}'."
+            }
+        )
+
+
+def _check_children_still_fit(activity: Activity) -> None:
+    for child in activity.children.all():
+        if not _fits(activity, child.trigger):
+            raise ValidationError(
+                {
+                    "kind": f"'{activity.name}' ({activity.get_kind_display()}) no longer fits its "
+                    f"child '{child.name}' triggered on '{_trigger_label(child.trigger)}'."
+                }
+            )
+
+
+def _mark_modified(campaign: Campaign, activity: Activity, change: str) -> None:
+    if campaign.is_draft:
+        return
+    if activity.pending_change != Activity.PendingChange.ADDED:
+        activity.pending_change = change
+    if not campaign.require_sync:
+        campaign.require_sync = True
+        campaign.save(update_fields=["require_sync", "updated_at"])
+
+
+def create_activity(campaign: Campaign, **fields: Any) -> Activity:
+    unknown = set(fields) - ACTIVITY_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown activity fields: {', '.join(sorted(unknown))}.")
+    activity = Activity(campaign=campaign, **fields)
+    if activity.parent is not None and activity.trigger == T.BEGIN and "trigger" not in fields:
+        activity.trigger = T.ACTIVITY
+    validate_activity(activity)
+    with transaction.atomic():
+        _mark_modified(campaign, activity, Activity.PendingChange.ADDED)
+        activity.save()
+    return activity
+
+
+def update_activity(activity: Activity, **fields: Any) -> Activity:
+    unknown = set(fields) - ACTIVITY_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown activity fields: {', '.join(sorted(unknown))}.")
+    before = (activity.delay_amount, activity.delay_unit)
+    for name, value in fields.items():
+        setattr(activity, name, value)
+    validate_activity(activity)
+    _check_children_still_fit(activity)
+    with transaction.atomic():
+        if (activity.delay_amount, activity.delay_unit) != before:
+            _mark_modified(activity.campaign, activity, Activity.PendingChange.REDATED)
+        activity.save()
+    return activity
+
+
+def descendants(activity: Activity) -> list[int]:
+    """Ids of every activity below `activity`."""
+    rows = list(
+        Activity.objects.filter(campaign_id=activity.campaign_id).values_list("id", "parent_id")
+    )
+    children: dict[int, list[int]] = defaultdict(list)
+    for pk, parent in rows:
+        if parent is not None:
+            children[parent].append(pk)
+    found, stack = [], list(children[activity.pk])
+    while stack:
+        pk = stack.pop()
+        found.append(pk)
+        stack.extend(children[pk])
+    return found
+
+
+def delete_counts(activity: Activity) -> dict[str, int]:
+    """What deleting `activity` removes (for the confirmation)."""
+    ids = [activity.pk, *descendants(activity)]
+    return {
+        "descendants": len(ids) - 1,
+        "traces": Trace.objects.filter(activity_id__in=ids).count(),
+    }
+
+
+def delete_activity(activity: Activity) -> int:
+    """Delete `activity`, its descendants and their traces; returns the descendant count."""
+    ids = descendants(activity)
+    campaign = activity.campaign
+    with transaction.atomic():
+        affected = list(
+            Trace.objects.filter(activity_id__in=[activity.pk, *ids])
+            .values_list("participant_id", flat=True)
+            .distinct()
+        )
+        Activity.objects.filter(pk=activity.pk).delete()
+        complete_participants(affected, clock.now())
+    if not campaign.activities.filter(~Q(pending_change="")).exists() and campaign.require_sync:
+        Campaign.objects.filter(pk=campaign.pk).update(require_sync=False)
+    return len(ids)
+
+
+def applied_filter(activity: Activity) -> list:
+    return applied_domain(activity)
+
+
+def applied_count(activity: Activity) -> int:
+    campaign = activity.campaign
+    return count_matching(campaign.target, applied_domain(activity), campaign.include_archived)
+
+
+# --- workflow modified (SPEC §5.6) -----------------------------------------------------------
+
+
+@dataclass
+class UpdatePlan:
+    new_traces: list[Trace]
+    redated: list[Trace]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"create": len(self.new_traces), "redate": len(self.redated)}
+
+
+_EVENT_STAMP = {
+    T.MAIL_OPEN: "opened_at",
+    T.MAIL_CLICK: "clicked_at",
+    T.SMS_CLICK: "clicked_at",
+    T.MAIL_REPLY: "replied_at",
+    T.MAIL_BOUNCE: "bounced_at",
+    T.SMS_BOUNCE: "bounced_at",
+}
+_NOT_STAMP = {
+    T.MAIL_NOT_OPEN: ("opened_at", "clicked_at", "replied_at"),
+    T.MAIL_NOT_CLICK: ("clicked_at",),
+    T.SMS_NOT_CLICK: ("clicked_at",),
+    T.MAIL_NOT_REPLY: ("replied_at",),
+}
+
+
+def _message_stamps(trace_ids: list[int]) -> dict[int, dict[str, datetime | None]]:
+    from drumbeat.mailing.models import Message
+
+    fields = ("opened_at", "clicked_at", "replied_at", "bounced_at")
+    stamps: dict[int, dict[str, datetime | None]] = {}
+    for start in range(0, len(trace_ids), 5000):
+        for row in Message.objects.filter(trace_id__in=trace_ids[start : start + 5000]).values(
+            "trace_id", *fields
+        ):
+            stamps[row["trace_id"]] = row
+    return stamps
+
+
+def plan_update(campaign: Campaign, now: datetime | None = None) -> UpdatePlan:
+    """The traces Update would create and re-date (nothing written)."""
+    now = now or clock.now()
+    plan = UpdatePlan([], [])
+    for activity in campaign.activities.filter(pending_change=Activity.PendingChange.ADDED):
+        if activity.trigger == T.BEGIN:
+            for pid, is_test in (
+                Participant.objects.filter(campaign=campaign, state=Participant.State.RUNNING)
+                .exclude(traces__activity=activity)
+                .values_list("id", "is_test")
+            ):
+                plan.new_traces.append(
+                    Trace(
+                        participant_id=pid,
+                        activity=activity,
+                        scheduled_at=now + activity.delay,
+                        is_test=is_test,
+                        created_at=now,
+                    )
+                )
+            continue
+        parents = list(
+            Trace.objects.filter(activity_id=activity.parent_id, state=Trace.State.PROCESSED)
+            .filter(participant__state__in=[Participant.State.RUNNING, Participant.State.COMPLETED])
+            .exclude(children__activity=activity)
+            .values_list("id", "participant_id", "executed_at", "is_test")
+        )
+        stamps = (
+            _message_stamps([p[0] for p in parents]) if activity.parent.kind != "action" else {}
+        )
+        for trace_id, pid, executed_at, is_test in parents:
+            stamp = stamps.get(trace_id, {})
+            if stamp.get("bounced_at") and activity.trigger not in (T.MAIL_BOUNCE, T.SMS_BOUNCE):
+                continue
+            if any(stamp.get(f) for f in _NOT_STAMP.get(activity.trigger, ())):
+                continue
+            base = executed_at or now
+            scheduled_at: datetime | None = base + activity.delay
+            window_ends_at = None
+            if activity.trigger in EVENT_TRIGGERS:
+                event_at = stamp.get(_EVENT_STAMP[activity.trigger])
+                if event_at:
+                    scheduled_at = event_at + activity.delay
+                else:
+                    scheduled_at = None
+                    window = activity.expiry or timedelta(days=campaign.event_window_days)
+                    window_ends_at = base + window
+            plan.new_traces.append(
+                Trace(
+                    participant_id=pid,
+                    activity=activity,
+                    parent_id=trace_id,
+                    scheduled_at=scheduled_at,
+                    window_ends_at=window_ends_at,
+                    is_test=is_test,
+                    created_at=now,
+                )
+            )
+    for activity in campaign.activities.filter(pending_change=Activity.PendingChange.REDATED):
+        traces = Trace.objects.filter(
+            activity=activity, state=Trace.State.SCHEDULED, scheduled_at__isnull=False
+        )
+        if activity.trigger == T.BEGIN:
+            rows = traces.values_list("id", "participant__enrolled_at")
+            bases = {pk: at for pk, at in rows}
+        elif activity.trigger in EVENT_TRIGGERS:
+            rows = list(traces.values_list("id", "parent_id"))
+            stamps = _message_stamps([r[1] for r in rows])
+            field = _EVENT_STAMP[activity.trigger]
+            bases = {pk: stamps.get(parent, {}).get(field) for pk, parent in rows}
+        else:
+            bases = dict(traces.values_list("id", "parent__executed_at"))
+        for pk, base in bases.items():
+            if base is None:
+                continue
+            plan.redated.append(Trace(id=pk, scheduled_at=base + activity.delay))
+    return plan
+
+
+def pending_update_counts(campaign: Campaign) -> dict[str, int]:
+    """How many traces Update would create and re-date: {"create": n, "redate": m}."""
+    return plan_update(campaign).counts
+
+
+def apply_update(campaign: Campaign, user: Any = None) -> dict[str, int]:
+    """Update: apply the modified workflow to existing participants (SPEC §5.6)."""
+    now = clock.now()
+    with transaction.atomic():
+        plan = plan_update(campaign, now)
+        Trace.objects.bulk_create(plan.new_traces, batch_size=500)
+        Trace.objects.bulk_update(plan.redated, ["scheduled_at"], batch_size=500)
+        # Completed participants who received new traces run again.
+        Participant.objects.filter(
+            campaign=campaign,
+            state=Participant.State.COMPLETED,
+            traces__state=Trace.State.SCHEDULED,
+        ).update(state=Participant.State.RUNNING, completed_at=None)
+        _clear_pending(campaign, now)
+        counts = plan.counts
+        log_action(
+            campaign,
+            user,
+            CampaignLog.Action.UPDATE,
+            detail=f"{counts['create']} created, {counts['redate']} re-dated",
+        )
+        _wake_runner()
+    return counts
+
+
+def dismiss_update(campaign: Campaign, user: Any = None) -> None:
+    """Don't update: the change applies to future traces only."""
+    with transaction.atomic():
+        _clear_pending(campaign, clock.now())
+        log_action(campaign, user, CampaignLog.Action.DISMISS_UPDATE)
+
+
+def _clear_pending(campaign: Campaign, now: datetime) -> None:
+    campaign.activities.exclude(pending_change="").update(pending_change="")
+    campaign.require_sync = False
+    campaign.last_sync_at = now
+    campaign.save(update_fields=["require_sync", "last_sync_at", "updated_at"])
+
+
+# --- test mode (SPEC §6) ---------------------------------------------------------------------
+
+
+def launch_test(campaign: Campaign, record_id: int, user: Any = None) -> Participant:
+    """A test participant for `record_id` with its begin traces (due now + delay).
+
+    A previous test participant of the same record is replaced; a real one refuses.
+    """
+    if not campaign.activities.filter(trigger=T.BEGIN).exists():
+        raise ValidationError("Add at least one activity to the workflow before testing.")
+    target = get_target(campaign.target)
+    record = target.model._default_manager.filter(pk=record_id).first()
+    if record is None:
+        raise ValidationError({"record_id": f"No {target.label.lower()} with id {record_id}."})
+    now = clock.now()
+    with transaction.atomic():
+        existing = Participant.objects.filter(campaign=campaign, record_id=record_id).first()
+        if existing is not None and not existing.is_test:
+            raise ValidationError(
+                {"record_id": "This record already takes part in the campaign; pick another."}
+            )
+        if existing is not None:
+            existing.delete()
+        key = (
+            target.model._default_manager.filter(pk=record_id)
+            .annotate(_key=unique_key_expression(target, campaign.unique_field))
+            .values_list("_key", flat=True)
+            .get()
+        )
+        participant = Participant.objects.create(
+            campaign=campaign, record_id=record_id, unique_key=key, is_test=True, enrolled_at=now
+        )
+        from .engine.enroll import insert_begin_traces
+
+        insert_begin_traces(
+            campaign, now, participants=Participant.objects.filter(pk=participant.pk)
+        )
+        log_action(
+            campaign,
+            user,
+            CampaignLog.Action.LAUNCH_TEST,
+            participant=participant,
+            detail=target.display_name(record),
+        )
+        _wake_runner()
+    return participant
+
+
+def simulate_event(trace: Trace, kind: str, user: Any = None) -> None:
+    """Simulate an open/click/reply/bounce on the message of a sent test trace."""
+    from drumbeat.mailing import events
+
+    if kind not in SIMULATED_EVENTS:
+        raise ValidationError({"event": f"Choose one of {', '.join(SIMULATED_EVENTS)}."})
+    if not trace.is_test:
+        raise ValidationError("Events can only be simulated on test traces.")
+    message = trace.message
+    if message is None:
+        from drumbeat.mailing.models import Message
+
+        message = Message.objects.filter(trace_id=trace.pk).first()
+    if message is None or message.state not in ("sent", "bounced"):
+        raise ValidationError("This trace has no sent message to simulate an event on.")
+    if kind in ("reply", "bounce", "open") and message.channel == "sms" and kind != "bounce":
+        raise ValidationError(f"An SMS cannot be {'opened' if kind == 'open' else 'replied to'}.")
+    now = clock.now()
+    log_action(
+        trace.activity.campaign,
+        user,
+        CampaignLog.Action.SIMULATE_EVENT,
+        trace=trace,
+        detail=kind,
+    )
+    if kind == "open":
+        events.mark_opened([message.pk], now, machine=False)
+    elif kind == "click":
+        events.mark_clicked(message.pk, now)
+    elif kind == "reply":
+        events.mark_replied(message.pk, now)
+    else:
+        events.mark_bounced(message.pk, now, kind="hard", reason="simulated bounce")
+
+
+# --- manual control (SPEC §5.4) --------------------------------------------------------------
+
+
+def run_trace_now(trace: Trace, user: Any = None) -> Trace:
+    """Execute a scheduled trace at once, whatever its date or the campaign state."""
+    if trace.state != Trace.State.SCHEDULED:
+        raise ValidationError("Only a scheduled trace can be run.")
+    if trace.participant.state != Participant.State.RUNNING:
+        raise ValidationError("The participant is no longer running.")
+    log_action(trace.activity.campaign, user, CampaignLog.Action.RUN_TRACE, trace=trace)
+    execute_traces([trace.pk])
+    trace.refresh_from_db()
+    return trace
+
+
+def cancel_trace(trace: Trace, user: Any = None) -> Trace:
+    if trace.state != Trace.State.SCHEDULED:
+        raise ValidationError("Only a scheduled trace can be cancelled.")
+    now = clock.now()
+    with transaction.atomic():
+        Trace.objects.filter(pk=trace.pk, state=Trace.State.SCHEDULED).update(
+            state=Trace.State.CANCELLED, reason="cancelled manually", executed_at=now
+        )
+        complete_participants([trace.participant_id], now)
+        log_action(trace.activity.campaign, user, CampaignLog.Action.CANCEL_TRACE, trace=trace)
+    trace.refresh_from_db()
+    return trace
+
+
+def retry_trace(trace: Trace, user: Any = None) -> Trace:
+    """An Error trace is scheduled again, due now (its participant runs again)."""
+    if trace.state != Trace.State.ERROR:
+        raise ValidationError("Only a trace in error can be retried.")
+    now = clock.now()
+    with transaction.atomic():
+        if trace.activity.kind != Activity.Kind.ACTION:
+            from drumbeat.mailing.models import Message
+
+            # The exactly-once key is the trace: a failed message makes way for the retry.
+            Message.objects.filter(trace_id=trace.pk, state__in=["error", "cancelled"]).update(
+                trace_id=None
+            )
+        Trace.objects.filter(pk=trace.pk).update(
+            state=Trace.State.SCHEDULED,
+            scheduled_at=now,
+            reason="",
+            executed_at=None,
+            started_at=None,
+            claim_expires_at=None,
+            message=None,
+        )
+        Participant.objects.filter(pk=trace.participant_id).exclude(
+            state=Participant.State.REMOVED
+        ).update(state=Participant.State.RUNNING, completed_at=None)
+        # Children created when it failed would run twice after the retry: drop waiting ones.
+        Trace.objects.filter(parent_id=trace.pk, state=Trace.State.SCHEDULED).delete()
+        log_action(trace.activity.campaign, user, CampaignLog.Action.RETRY_TRACE, trace=trace)
+        _wake_runner()
+    trace.refresh_from_db()
+    return trace
+
+
+def stop_participant(participant: Participant, user: Any = None) -> Participant:
+    """Complete a participant and cancel its scheduled traces ("stopped manually")."""
+    if participant.state != Participant.State.RUNNING:
+        raise ValidationError("Only a running participant can be stopped.")
+    now = clock.now()
+    with transaction.atomic():
+        Trace.objects.filter(participant=participant, state=Trace.State.SCHEDULED).update(
+            state=Trace.State.CANCELLED, reason="stopped manually", executed_at=now
+        )
+        participant.state = Participant.State.COMPLETED
+        participant.completed_at = now
+        participant.save(update_fields=["state", "completed_at"])
+        log_action(
+            participant.campaign, user, CampaignLog.Action.STOP_PARTICIPANT, participant=participant
+        )
+    return participant
+
+
+def matching_records(campaign: Campaign) -> models.QuerySet:
+    return filter_records(campaign.target, campaign.domain, campaign.include_archived)
+
+
+def participant_counts(campaign: Campaign) -> dict[str, int]:
+    rows = (
+        Participant.objects.filter(campaign=campaign, is_test=False)
+        .values("state")
+        .annotate(n=Count("id"))
+    )
+    counts = {s: 0 for s in Participant.State.values}
+    counts.update({r["state"]: r["n"] for r in rows})
+    counts["total"] = counts["running"] + counts["completed"]
+    return counts

@@ -1,0 +1,102 @@
+"""Personas and builders for engine tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from drumbeat.automation import services
+from drumbeat.automation.engine.runner import run_once
+from drumbeat.automation.models import Activity, Campaign, Participant, ServerAction, Trace
+from drumbeat.contacts.models import Contact, Tag
+from drumbeat.mailing.models import Template
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def make_user(username: str = "bob", role: str = "marketing"):
+    User = get_user_model()
+    return User.objects.create_user(username=username, password="pw-" + username, role=role)
+
+
+def make_contacts(n: int, **fields: Any) -> list[Contact]:
+    rows = [Contact(name=f"Person {i}", email=f"person{i}@example.com", **fields) for i in range(n)]
+    return Contact.objects.bulk_create(rows)
+
+
+def make_tag(name: str = "Hot") -> Tag:
+    return Tag.objects.get_or_create(name=name)[0]
+
+
+def make_action(kind: str = "update_record", target: str = "contacts.contact", **params):
+    if kind == "update_record" and not params:
+        params = {"field": "tags", "operation": "add", "value": [make_tag().pk]}
+    return ServerAction.objects.create(
+        name=f"{kind} action", target=target, kind=kind, params=params
+    )
+
+
+def make_template(kind: str = "email", target: str = "contacts.contact") -> Template:
+    return Template.objects.create(
+        name=f"{kind} template",
+        kind=kind,
+        target=target,
+        subject="Hello {{ record.name }}",
+        body_html='<p>Hi {{ record.name }}, <a href="https://example.org/offer">offer</a></p>',
+        body_text="Hi {{ record.name }} https://example.org/offer",
+    )
+
+
+def make_campaign(user=None, target: str = "contacts.contact", **fields: Any) -> Campaign:
+    fields.setdefault("unique_field", "email")
+    return services.create_campaign(fields.pop("name", "Spring"), target, owner=user, **fields)
+
+
+def add_action(campaign: Campaign, parent: Activity | None = None, **fields: Any) -> Activity:
+    fields.setdefault("name", "Tag them")
+    fields.setdefault("server_action", fields.pop("action", None) or make_action())
+    fields.setdefault("trigger", "activity" if parent else "begin")
+    return services.create_activity(campaign, kind="action", parent=parent, **fields)
+
+
+def add_email(campaign: Campaign, parent: Activity | None = None, **fields: Any) -> Activity:
+    fields.setdefault("name", "Welcome email")
+    fields.setdefault("template", make_template("email", campaign.target))
+    fields.setdefault("trigger", "activity" if parent else "begin")
+    return services.create_activity(campaign, kind="email", parent=parent, **fields)
+
+
+def add_sms(campaign: Campaign, parent: Activity | None = None, **fields: Any) -> Activity:
+    fields.setdefault("name", "Welcome SMS")
+    fields.setdefault("template", make_template("sms", campaign.target))
+    fields.setdefault("trigger", "activity" if parent else "begin")
+    return services.create_activity(campaign, kind="sms", parent=parent, **fields)
+
+
+def tick(now: datetime | None = None):
+    return run_once(now)
+
+
+def traces(activity: Activity, **filters: Any) -> list[Trace]:
+    return list(Trace.objects.filter(activity=activity, **filters).order_by("id"))
+
+
+def states(activity: Activity) -> list[str]:
+    return [t.state for t in traces(activity)]
+
+
+def assert_traces(activity: Activity, expected: list[tuple[str, str]] | list[str]) -> None:
+    """Assert the traces of `activity` (in id order) as states or (state, reason) pairs."""
+    found = traces(activity)
+    if expected and isinstance(expected[0], tuple):
+        assert [(t.state, t.reason) for t in found] == expected
+    else:
+        assert [t.state for t in found] == expected
+
+
+def participant_states(campaign: Campaign) -> list[str]:
+    return list(
+        Participant.objects.filter(campaign=campaign).order_by("id").values_list("state", flat=True)
+    )

@@ -151,6 +151,8 @@ elif _db["ENGINE"] not in {"django.db.backends.postgresql"}:
     INVALID_SETTINGS.append(
         f"DATABASE_URL must point to SQLite or PostgreSQL, not {_db['ENGINE'].rsplit('.', 1)[-1]}"
     )
+    # an unsupported backend would fail on import before the checks could say why
+    _db = dj_database_url.parse(f"sqlite:///{HOME / 'drumbeat.sqlite3'}")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"

@@ -1,0 +1,52 @@
+"""Bad configuration fails the Django system checks loudly (drumbeat/checks.py)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_check(tmp_path, **env) -> subprocess.CompletedProcess:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DRUMBEAT_") and k not in {"DATABASE_URL", "CI"}
+    }
+    environment.update(
+        DJANGO_SETTINGS_MODULE="drumbeat.settings", DRUMBEAT_HOME=str(tmp_path), **env
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_good_configuration_passes(tmp_path):
+    result = run_check(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": "not-a-url"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://u:p@localhost/db"}, "DATABASE_URL must point to SQLite or Post"),
+        ({"DRUMBEAT_TICK_SECONDS": "soon"}, "DRUMBEAT_TICK_SECONDS must be a whole number"),
+        ({"DRUMBEAT_TICK_SECONDS": "0"}, "DRUMBEAT_TICK_SECONDS must be at least 1"),
+        ({"DRUMBEAT_BATCH_SIZE": "-5"}, "DRUMBEAT_BATCH_SIZE must be at least 1"),
+        ({"DRUMBEAT_DKIM_DOMAIN": "example.com"}, "DKIM needs all of"),
+        ({"DRUMBEAT_BASE_URL": "example.com"}, "DRUMBEAT_BASE_URL must start with http"),
+        ({"DRUMBEAT_BROKER_URL": "ftp://x"}, "DRUMBEAT_BROKER_URL must be a redis"),
+    ],
+)
+def test_a_bad_value_fails_the_checks(tmp_path, env, message):
+    result = run_check(tmp_path, **env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -54,6 +54,23 @@ class RecordKind:
     annotate: dict = field(default_factory=dict)
     sibling: str | None = None  # the other tab of a two-tab page (blacklists)
 
+    # Templates call callables, so they test these flags instead of the functions.
+    @property
+    def can_edit(self) -> bool:
+        return self.update is not None
+
+    @property
+    def can_archive(self) -> bool:
+        return self.archive is not None
+
+    @property
+    def can_restore(self) -> bool:
+        return self.restore is not None
+
+    @property
+    def can_delete(self) -> bool:
+        return self.delete is not None
+
     @property
     def list_template(self) -> str:
         return f"web/records/_table_{self.slug.replace('-', '_')}.html"

@@ -97,13 +97,13 @@ def _record_extras(kind: RecordKind, record) -> dict:
         extras["registrations"] = record.registrations.select_related("contact")[:200]
     if kind.slug == "mailing-contacts":
         extras["subscriptions"] = record.subscriptions.select_related("list")
-        extras["blacklisted"] = EmailBlacklist.objects.filter(
+        extras["email_blacklisted"] = EmailBlacklist.objects.filter(
             email=record.email, active=True
         ).exists()
     if kind.slug == "mailing-lists":
         extras.update(statistics.list_statistics(record))
         extras["recipient_rows"] = (
-            Subscription.objects.filter(list=record).select_related("contact").order_by("-id")[:50]
+            Subscription.objects.filter(list=record).select_related("contact").order_by("-id")[:20]
         )
     if kind.slug in {"contacts", "leads"}:
         extras["blacklisted"] = (

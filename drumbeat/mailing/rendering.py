@@ -464,7 +464,7 @@ class _TextExtractor(HTMLParser):
             if self.href != text and not self.href.startswith("#"):
                 self.parts.append(f" ({self.href})")
             self.href = None
-        elif tag in self.BLOCKS:
+        elif tag in self.BLOCKS and tag != "li":
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:

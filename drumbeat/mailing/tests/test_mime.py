@@ -1,0 +1,86 @@
+import base64
+import re
+import subprocess
+
+import dkim
+import pytest
+
+from drumbeat.mailing.mime import build_email
+from drumbeat.mailing.sending import Recipient, send_emails
+
+from .conftest import RENDER_FIELDS
+
+
+@pytest.fixture
+def dkim_key(tmp_path):
+    """A fresh RSA key and the DNS TXT record publishing it."""
+    key_file = tmp_path / "dkim.pem"
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(key_file), "2048"], check=True, capture_output=True
+    )
+    public_der = subprocess.run(
+        ["openssl", "rsa", "-in", str(key_file), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+    return key_file, record
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_it_signs_with_dkim_and_the_signature_verifies(
+    smtp_sink, mail_settings, email_template, alice, dkim_key
+):
+    key_file, record = dkim_key
+    mail_settings.DKIM_DOMAIN = "example.org"
+    mail_settings.DKIM_SELECTOR = "drumbeat"
+    mail_settings.DKIM_KEY_FILE = str(key_file)
+
+    send_emails(
+        email_template, [Recipient(1, alice, alice.email)], campaign_id=1, activity_id=1,
+        render_fields=RENDER_FIELDS,
+    )  # fmt: skip
+
+    data = smtp_sink.received[0].data
+    assert data.startswith(b"DKIM-Signature:")
+    asked = []
+
+    def dns(name, timeout=5):
+        asked.append(name)
+        return record if name == b"drumbeat._domainkey.example.org." else None
+
+    assert dkim.verify(data, dnsfunc=dns)
+    assert asked == [b"drumbeat._domainkey.example.org."]
+    signed = re.search(rb"h=([^;]+);", data.replace(b"\r\n", b"").replace(b" ", b"")).group(1)
+    assert b"list-unsubscribe" in signed.lower() and b"message-id" in signed.lower()
+    tampered = data.replace(b"Hello Alice", b"Hello Mallory")
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_it_builds_crlf_messages_that_parse_back():
+    import email
+    import email.policy
+    from datetime import UTC, datetime
+
+    data = build_email(
+        sender='"Zoë" <z@example.org>',
+        to="a@example.com",
+        subject="Ünïcode subject that is rather long " * 4,
+        html="<p>" + "x" * 2000 + "</p>\n<p>Ünï</p>",
+        text="line\n.dot\nfin",
+        message_id="<abc@example.org>",
+        date=datetime(2026, 1, 1, tzinfo=UTC),
+        headers={"X-Injected": "a\r\nBcc: evil@example.com"},
+    )
+
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["Subject"] == ("Ünïcode subject that is rather long " * 4).strip()
+    assert parsed["From"].addresses[0].display_name == "Zoë"
+    assert parsed["Bcc"] is None
+    html = parsed.get_body(("html",)).get_content()
+    assert "x" * 2000 in html and "Ünï" in html
+    plain = parsed.get_body(("plain",)).get_content()
+    assert plain.replace("\r\n", "\n") == "line\n.dot\nfin"

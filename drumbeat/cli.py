@@ -87,6 +87,16 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inbound_smtp(args: argparse.Namespace) -> int:
+    _setup_django()
+    from drumbeat.mailing.inbound import serve_inbound
+
+    _migrate()
+    host, port = args.bind
+    serve_inbound(host, port)
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "drumbeat.settings")
     from django.core.management import execute_from_command_line
@@ -126,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("username")
     t.add_argument("--name", default="CLI token")
     t.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("inbound-smtp", help="receive bounces and replies over SMTP")
+    p.add_argument("--bind", type=_parse_bind, default=("127.0.0.1", 2525), metavar="HOST:PORT")
+    p.set_defaults(func=cmd_inbound_smtp)
 
     p = sub.add_parser("manage", help="run any Django management command", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -100,3 +100,46 @@ def participant_states(campaign: Campaign) -> list[str]:
     return list(
         Participant.objects.filter(campaign=campaign).order_by("id").values_list("state", flat=True)
     )
+
+
+# --- a real SMTP server on a loopback port ---------------------------------------------------
+
+import email as _email  # noqa: E402
+import email.policy  # noqa: E402
+import re  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Sink:
+    """What the loopback SMTP server received."""
+
+    messages: list[_email.message.EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        parsed = _email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(parsed)
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[_email.message.EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    @staticmethod
+    def html(message) -> str:
+        for part in message.walk():
+            if part.get_content_type() == "text/html":
+                return part.get_content()
+        raise AssertionError("no HTML part")
+
+    def links(self, message) -> list[str]:
+        return re.findall(r'(?:href|src)="([^"]+)"', self.html(message))

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views, views_admin, views_filters, views_import, views_records
+from .outbox import outbox, outbox_entry
 
 records = "records/<slug:kind>/"
 
@@ -41,4 +42,7 @@ urlpatterns = [
     path("settings/users/<int:pk>/", views_admin.user_edit, name="user_edit"),
     path("settings/tokens/", views_admin.token_list, name="token_list"),
     path("settings/tokens/<int:pk>/revoke/", views_admin.token_revoke, name="token_revoke"),
+    # outbox (outbox:// transport)
+    path("outbox/", outbox, name="outbox"),
+    path("outbox/<int:pk>/", outbox_entry, name="outbox_entry"),
 ]

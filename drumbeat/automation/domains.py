@@ -105,6 +105,14 @@ def parse_domain(raw: str | bytes | list | None) -> list:
         raise DomainError(
             'A filter must be a JSON list of conditions, e.g. [["email", "!=", false]].'
         )
+    try:
+        size = len(json.dumps(raw))
+    except RecursionError:
+        raise DomainError(f"The filter is nested too deeply (more than {MAX_NESTING} levels).")
+    except (TypeError, ValueError) as exc:
+        raise DomainError(f"The filter holds a value that is not JSON: {exc}")
+    if size > MAX_JSON_BYTES:
+        raise DomainError(f"The filter is too large (more than {MAX_JSON_BYTES} bytes).")
     return raw
 
 
@@ -138,39 +146,66 @@ def _validate(
         raise DomainError(f"{where}: nested too deeply (more than {MAX_NESTING} levels).")
     if not domain:
         return None
-    position = 0
-
-    def parse_one(level: int) -> Node:
-        nonlocal position
-        if level > MAX_NESTING:
-            raise DomainError(f"{where}: nested too deeply (more than {MAX_NESTING} levels).")
-        if position >= len(domain):
-            raise DomainError(f"{where}: an operator is missing an operand at the end.")
-        index, element = position, domain[position]
-        position += 1
+    # Conditions first, in order, so the first faulty element is the one reported.
+    nodes: list[Node | str] = []
+    for index, element in enumerate(domain):
         label = f"{where}, element {index + 1}"
         if isinstance(element, str):
             if element not in LOGIC_OPERATORS:
                 raise DomainError(
                     f'{label}: {element!r} is not a logic operator (use "&", "|" or "!").'
                 )
-            arity = 1 if element == "!" else 2
-            operands = []
-            for _ in range(arity):
-                if position >= len(domain):
-                    raise DomainError(
-                        f"{label}: {element!r} needs {arity} operand{'s' if arity > 1 else ''}."
-                    )
-                operands.append(parse_one(level + 1))
-            return Logic(element, tuple(operands))
-        return _validate_condition(
-            model_label, element, depth, f"{label} {_describe(element)}", virtual
-        )
+            nodes.append(element)
+        else:
+            nodes.append(
+                _validate_condition(
+                    model_label, element, depth, f"{label} {_describe(element)}", virtual
+                )
+            )
+    # Then the prefix structure, right to left with a stack (no recursion, so long Odoo-style
+    # chains such as "|", "|", "|", a, b, c, d become one flat n-ary node).
+    stack: list[Node] = []
+    for index in range(len(nodes) - 1, -1, -1):
+        node = nodes[index]
+        if not isinstance(node, str):
+            stack.append(node)
+            continue
+        arity = 1 if node == "!" else 2
+        if len(stack) < arity:
+            raise DomainError(
+                f"{where}, element {index + 1}: {node!r} needs {arity} "
+                f"operand{'s' if arity > 1 else ''}."
+            )
+        operands = [stack.pop() for _ in range(arity)]
+        stack.append(_logic(node, operands))
+    root = stack[0] if len(stack) == 1 else _logic("&", list(reversed(stack)))
+    if _nesting(root) > MAX_NESTING:
+        raise DomainError(f"{where}: nested too deeply (more than {MAX_NESTING} levels).")
+    return root
 
-    terms = []
-    while position < len(domain):
-        terms.append(parse_one(0))
-    return terms[0] if len(terms) == 1 else Logic("&", tuple(terms))
+
+def _logic(operator: str, operands: list[Node]) -> Logic:
+    """A logic node; operands of the same "&"/"|" operator are merged into it."""
+    if operator == "!":
+        return Logic("!", tuple(operands))
+    flat: list[Node] = []
+    for operand in operands:
+        if isinstance(operand, Logic) and operand.operator == operator:
+            flat.extend(operand.operands)
+        else:
+            flat.append(operand)
+    return Logic(operator, tuple(flat))
+
+
+def _nesting(node: Node) -> int:
+    """Depth of logic nesting (sub-domains of any/not_any are checked on their own)."""
+    depth, level = 0, [(node, 0)]
+    while level:
+        current, d = level.pop()
+        depth = max(depth, d)
+        if isinstance(current, Logic):
+            level.extend((child, d + 1) for child in current.operands)
+    return depth
 
 
 def _validate_condition(
@@ -206,6 +241,8 @@ def _validate_condition(
         )
     last = infos[-1]
     allowed = OPERATORS_BY_KIND[last.kind]
+    if last.kind == "selection" and last.value_type == "int":
+        allowed = ORDER_OPERATORS  # ordered choices such as a lead's priority
     if operator not in allowed:
         raise DomainError(
             f"{where}: operator {operator!r} does not apply to {last.label.lower()} "
@@ -231,7 +268,11 @@ def _check_value(info: FieldInfo, operator: str, value: Any, where: str) -> Any:
             raise DomainError(f"{where}: {operator!r} needs a list of values.")
         if len(value) > MAX_IN_VALUES:
             raise DomainError(f"{where}: too many values (more than {MAX_IN_VALUES}).")
-        return [_check_scalar(info, operator, v, where) for v in value]
+        # false/null in the list stands for "not set"
+        return [
+            None if v is None or v is False else _check_scalar(info, operator, v, where)
+            for v in value
+        ]
     if value is None or value is False and info.value_type != "bool":
         if operator not in {"=", "!="}:
             raise DomainError(f"{where}: 'not set' (false) can only be compared with = or !=.")
@@ -363,34 +404,14 @@ def count_matching(
 
 
 def combine_domains(*domains: list | None) -> list:
-    """AND several domains into one (for applied filters: campaign AND activity ancestors)."""
-    parts = [d for d in domains if d]
-    if not parts:
-        return []
-    result: list = ["&"] * (len(parts) - 1)
-    for d in parts:
-        result.extend(_wrap(d))
+    """AND several domains into one (for applied filters: campaign AND activity ancestors).
+
+    Consecutive top-level terms are AND-ed, so concatenating the domains is their AND."""
+    result: list = []
+    for domain in domains:
+        if domain:
+            result.extend(domain)
     return result
-
-
-def _wrap(domain: list) -> list:
-    """`domain` as a single prefix expression (consecutive terms AND-ed explicitly)."""
-    count = _count_terms(domain)
-    return ["&"] * (count - 1) + list(domain)
-
-
-def _count_terms(domain: list) -> int:
-    """How many top-level expressions `domain` holds (implicitly AND-ed)."""
-    needed, terms = 0, 0
-    for element in domain:
-        if needed == 0:
-            terms += 1
-            needed = 1
-        if isinstance(element, str):
-            needed += 1 if element in {"&", "|"} else 0
-        else:
-            needed -= 1
-    return terms
 
 
 class _Compiler:
@@ -406,8 +427,8 @@ class _Compiler:
             if node.operator == "!":
                 return ~parts[0]
             if node.operator == "&":
-                return parts[0] & parts[1] if len(parts) == 2 else _and_all(parts)
-            return parts[0] | parts[1]
+                return _and_all(parts)
+            return _or_all(parts)
         return self._path(model, list(node.path), list(node.fields), node)
 
     def _path(
@@ -512,6 +533,13 @@ def _and_all(parts: list[Q]) -> Q:
     return result
 
 
+def _or_all(parts: list[Q]) -> Q:
+    result = parts[0]
+    for p in parts[1:]:
+        result |= p
+    return result
+
+
 def info_model(info: FieldInfo) -> type[models.Model]:
     return apps.get_model(info.related)
 
@@ -529,7 +557,8 @@ def _reverse_name(model: type[models.Model], info: FieldInfo) -> str:
 
 @models.CharField.register_lookup
 class PatternLike(models.Lookup):
-    """SQL LIKE with the user's own % and _ wildcards, case-sensitive on every database."""
+    """SQL LIKE with the user's own % and _ wildcards (no escape character), case-sensitive
+    on every database."""
 
     lookup_name = "pattern_like"
 
@@ -539,7 +568,8 @@ class PatternLike(models.Lookup):
         if connection.vendor == "sqlite":
             # SQLite's LIKE ignores ASCII case; GLOB does not.
             return f"{lhs} GLOB {rhs}", [*lhs_params, *[_like_to_glob(p) for p in rhs_params]]
-        return f"{lhs} LIKE {rhs}", [*lhs_params, *rhs_params]
+        # ESCAPE '': a backslash is an ordinary character, as in SQLite's GLOB
+        return f"{lhs}::text LIKE {rhs} ESCAPE ''", [*lhs_params, *rhs_params]
 
 
 @models.CharField.register_lookup
@@ -550,7 +580,7 @@ class PatternILike(models.Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         if connection.vendor == "postgresql":
-            return f"{lhs}::text ILIKE {rhs}", [*lhs_params, *rhs_params]
+            return f"{lhs}::text ILIKE {rhs} ESCAPE ''", [*lhs_params, *rhs_params]
         return f"LOWER({lhs}) LIKE LOWER({rhs})", [*lhs_params, *rhs_params]
 
 

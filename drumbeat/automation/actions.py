@@ -99,7 +99,7 @@ def render_text(source: str, record: models.Model) -> str:
 
 
 def _records(target: Target, record_ids: list[int]) -> dict[int, models.Model]:
-    return target.model._default_manager.in_bulk(record_ids)
+    return {r.pk: r for r in target.model._default_manager.filter(pk__in=record_ids)}
 
 
 # --- update record ---------------------------------------------------------------------------

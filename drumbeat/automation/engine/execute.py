@@ -230,7 +230,10 @@ def _send_messages(
     if live:
         is_sms = activity.kind == Activity.Kind.SMS
         field = target.phone_field if is_sms else target.email_field
-        records = target.model._default_manager.in_bulk([c.record_id for c in live])
+        records = {  # one query (in_bulk would split it in chunks of 999 on SQLite)
+            r.pk: r
+            for r in target.model._default_manager.filter(pk__in=[c.record_id for c in live])
+        }
         recipients = [
             sending.Recipient(
                 trace_id=c.id,

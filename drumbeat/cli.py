@@ -97,6 +97,46 @@ def cmd_inbound_smtp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """The embedded runner in the foreground until SIGTERM/SIGINT (clean stop between batches)."""
+    _setup_django()
+    import logging
+    import signal
+    import threading
+
+    from drumbeat.automation.engine.runner import run_forever, wake
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _migrate()
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+        wake()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    print("Drumbeat worker running (embedded runner); stop with Ctrl-C or SIGTERM.", flush=True)
+    run_forever(stop)
+    print("Drumbeat worker stopped.", flush=True)
+    return 0
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    """One full pass of the engine (enrol, execute everything due, expire, recover), then exit."""
+    _setup_django()
+    import time
+
+    from drumbeat.automation.engine.runner import run_once
+
+    _migrate()
+    started = time.monotonic()
+    result = run_once()
+    if not args.quiet:
+        print(f"tick: {result} in {time.monotonic() - started:.2f}s")
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "drumbeat.settings")
     from django.core.management import execute_from_command_line
@@ -140,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inbound-smtp", help="receive bounces and replies over SMTP")
     p.add_argument("--bind", type=_parse_bind, default=("127.0.0.1", 2525), metavar="HOST:PORT")
     p.set_defaults(func=cmd_inbound_smtp)
+
+    p = sub.add_parser("worker", help="run the embedded campaign runner until stopped")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("tick", help="run one full pass of the campaign engine, then exit")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.set_defaults(func=cmd_tick)
 
     p = sub.add_parser("manage", help="run any Django management command", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

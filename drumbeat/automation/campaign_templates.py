@@ -1,0 +1,476 @@
+"""The six campaign templates of SPEC §7: the cards of the dashboard and what they create.
+
+`list_templates()` gives the cards (key, title, description, target, icon), in SPEC order.
+`instantiate(key, user)` creates a New campaign exactly as SPEC §7 specifies — target, unique
+field, filter, activities with their triggers and delays — together with the email templates,
+server actions, tags and lists it uses. Those shared pieces are created once and reused: they
+are found again by name (email templates by name and target, server actions by name, target and
+kind, tags and lists by name) and re-created when deleted. A reused server action whose
+configuration no longer validates (its tag or list was deleted) is repaired. Unknown keys raise
+`UnknownTemplate` (a KeyError).
+
+Email bodies live in `email_designs/`: `layout.html` (responsive, table-based, with the
+unsubscribe and view-online links) wraps one content file per email.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from drumbeat.contacts.models import Tag
+from drumbeat.mailing.models import MailingList, Template
+
+from . import services
+from .models import Activity, Campaign, ServerAction
+
+DESIGNS = Path(__file__).parent / "email_designs"
+CONTACT = "contacts.contact"
+LEAD = "crm.lead"
+MAILING_CONTACT = "mailing.mailingcontact"
+HOT_TAG = "Hot"
+NEWSLETTER = "Newsletter"
+CONFIRMED = "Confirmed contacts"
+LIST_DESCRIPTIONS = {
+    NEWSLETTER: "Monthly product news and articles",
+    CONFIRMED: "Subscribers who confirmed their address (double opt-in)",
+}
+EMAIL_SET_NOT_BLACKLISTED = [["email", "!=", False], ["is_blacklisted", "=", False]]
+WHY = {
+    CONTACT: "You receive this email because you are one of our contacts.",
+    LEAD: "You receive this email because you asked us about our offer.",
+    MAILING_CONTACT: "You receive this email because you subscribed to our mailing list.",
+}
+
+
+class UnknownTemplate(KeyError):
+    """No campaign template has this key."""
+
+
+@dataclass(frozen=True)
+class CampaignTemplate:
+    key: str
+    title: str
+    description: str
+    target: str
+    icon: str
+    build: Callable[[Campaign], None]
+
+
+@dataclass(frozen=True)
+class EmailDesign:
+    name: str  # the template's name, its identity for reuse
+    file: str
+    subject: str
+    preview_text: str
+
+
+# --- shared pieces, created once and reused -------------------------------------------------
+
+
+@cache
+def _design_file(name: str) -> str:
+    return (DESIGNS / name).read_text(encoding="utf-8")
+
+
+def design_html(design: EmailDesign, target: str) -> str:
+    """The full HTML body of `design`: its content file inside the layout."""
+    return (
+        _design_file("layout.html")
+        .replace("<!-- drumbeat:title -->", design.subject.split("{{")[0].strip() or design.name)
+        .replace("<!-- drumbeat:content -->", _design_file(design.file).strip())
+        .replace("<!-- drumbeat:why -->", WHY[target])
+    )
+
+
+def ensure_tag(name: str) -> Tag:
+    return Tag.objects.get_or_create(name=name)[0]
+
+
+def ensure_list(name: str) -> MailingList:
+    return MailingList.objects.get_or_create(
+        name=name, defaults={"description": LIST_DESCRIPTIONS.get(name, "")}
+    )[0]
+
+
+def ensure_email_template(design: EmailDesign, target: str) -> Template:
+    found = (
+        Template.objects.filter(name=design.name, target=target, kind=Template.Kind.EMAIL)
+        .order_by("id")
+        .first()
+    )
+    if found is not None:
+        return found
+    return Template.objects.create(
+        name=design.name,
+        kind=Template.Kind.EMAIL,
+        target=target,
+        subject=design.subject,
+        preview_text=design.preview_text,
+        body_html=design_html(design, target),
+    )
+
+
+def _is_valid(action: ServerAction) -> bool:
+    try:
+        action.clean()
+    except ValidationError:
+        return False
+    return True
+
+
+def ensure_action(
+    name: str, target: str, kind: str, params: dict[str, Any] | None = None
+) -> ServerAction:
+    """The server action `name`, created with `params` if missing, repaired if invalid."""
+    found = (
+        ServerAction.objects.filter(name=name, target=target, kind=kind, parent=None)
+        .order_by("id")
+        .first()
+    )
+    if found is None:
+        return ServerAction.objects.create(name=name, target=target, kind=kind, params=params or {})
+    if not _is_valid(found):
+        found.params = params or {}
+        found.save()
+    return found
+
+
+def ensure_multi_action(
+    name: str, target: str, steps: list[tuple[str, str, dict[str, Any]]]
+) -> ServerAction:
+    """A "run several actions" action with `steps` (name, kind, params) as its children; the
+    children are re-created when one is missing or no longer valid."""
+    parent = ensure_action(name, target, ServerAction.Kind.MULTI)
+    children = list(parent.children.order_by("sequence", "id"))
+    if [c.name for c in children] == [s[0] for s in steps] and all(map(_is_valid, children)):
+        return parent
+    parent.children.all().delete()
+    for sequence, (child_name, kind, params) in enumerate(steps, start=1):
+        ServerAction.objects.create(
+            name=child_name,
+            target=target,
+            kind=kind,
+            params=params,
+            parent=parent,
+            sequence=sequence * 10,
+        )
+    return parent
+
+
+# --- building workflows ---------------------------------------------------------------------
+
+
+def _email(
+    campaign: Campaign,
+    name: str,
+    design: EmailDesign,
+    trigger: str = Activity.Trigger.BEGIN,
+    delay: tuple[int, str] = (0, "hours"),
+    parent: Activity | None = None,
+) -> Activity:
+    return services.create_activity(
+        campaign,
+        name=name,
+        kind=Activity.Kind.EMAIL,
+        template=ensure_email_template(design, campaign.target),
+        trigger=trigger,
+        parent=parent,
+        delay_amount=delay[0],
+        delay_unit=delay[1],
+    )
+
+
+def _action(
+    campaign: Campaign,
+    name: str,
+    action: ServerAction,
+    trigger: str = Activity.Trigger.BEGIN,
+    delay: tuple[int, str] = (0, "hours"),
+    parent: Activity | None = None,
+) -> Activity:
+    return services.create_activity(
+        campaign,
+        name=name,
+        kind=Activity.Kind.ACTION,
+        server_action=action,
+        trigger=trigger,
+        parent=parent,
+        delay_amount=delay[0],
+        delay_unit=delay[1],
+    )
+
+
+def _task(kind: str, summary: str, note: str = "") -> dict[str, Any]:
+    """Params of a create-activity action: due in 2 days, for the record's salesperson."""
+    return {
+        "activity_type": kind,
+        "summary": summary,
+        "note": note,
+        "due_amount": 2,
+        "due_unit": "days",
+        "user_field": "salesperson",
+    }
+
+
+T = Activity.Trigger
+K = ServerAction.Kind
+
+WELCOME_CONTACT = EmailDesign(
+    "Tag Hot Contacts: welcome email",
+    "welcome_contact.html",
+    'Welcome, {{ record.name or "there" }}!',
+    "Good to have you with us: here is where to start.",
+)
+WELCOME_DISCOUNT = EmailDesign(
+    "Welcome Flow: 10% welcome discount",
+    "welcome_discount.html",
+    "Your 10% welcome discount is inside",
+    "Use code WELCOME10 on your first order.",
+)
+CONFIRMATION = EmailDesign(
+    "Double Opt-in: confirmation",
+    "confirm_subscription.html",
+    "Please confirm your subscription",
+    "One click and you are in.",
+)
+CATALOG_OFFER = EmailDesign(
+    "Commercial prospection: free catalog",
+    "catalog_offer.html",
+    "Your free copy of our new catalog",
+    "64 pages of products, prices and examples, free.",
+)
+PARTNERSHIP = EmailDesign(
+    "Commercial prospection: join partnership",
+    "partnership.html",
+    'Become a partner, {{ record.name or "there" }}',
+    "Partner prices, a dedicated contact and free training.",
+)
+CATALOG_REMINDER = EmailDesign(
+    "Commercial prospection: catalog reminder",
+    "catalog_reminder.html",
+    "Did you see our catalog?",
+    "Your free copy is still waiting for you.",
+)
+LEAD_WELCOME = EmailDesign(
+    "Prioritize Hot leads: welcome email",
+    "lead_welcome.html",
+    'Thanks for reaching out, {{ record.contact_name or "there" }}',
+    "Pick a time for a short call with your adviser.",
+)
+
+
+def build_tag_hot_contacts(campaign: Campaign) -> None:
+    hot = ensure_tag(HOT_TAG)
+    email = _email(campaign, "Send welcome email", WELCOME_CONTACT, delay=(2, "hours"))
+    tag = ensure_action(
+        'Add tag "Hot"',
+        CONTACT,
+        K.UPDATE_RECORD,
+        {"field": "tags", "operation": "add", "value": [hot.pk]},
+    )
+    _action(campaign, 'Add tag "Hot"', tag, T.MAIL_CLICK, (2, "hours"), email)
+    check = ensure_action(
+        "Check email address",
+        CONTACT,
+        K.CREATE_ACTIVITY,
+        _task("todo", "Check email address", "The welcome email to this contact bounced."),
+    )
+    _action(campaign, "Check email address", check, T.MAIL_BOUNCE, (2, "hours"), email)
+
+
+def build_welcome_flow(campaign: Campaign) -> None:
+    email = _email(campaign, "Send 10% welcome discount", WELCOME_DISCOUNT, delay=(2, "hours"))
+    blacklist = ensure_action(
+        "Blacklist bounced address",
+        MAILING_CONTACT,
+        K.BLACKLIST_EMAIL,
+        {"reason": "Bounced on the welcome email"},
+    )
+    _action(campaign, "Blacklist bounced address", blacklist, T.MAIL_BOUNCE, (2, "hours"), email)
+
+
+def build_double_optin(campaign: Campaign) -> None:
+    confirmed = ensure_list(CONFIRMED)
+    email = _email(campaign, "Confirmation", CONFIRMATION, delay=(1, "hours"))
+    add = ensure_action(
+        f'Add to list "{CONFIRMED}"',
+        MAILING_CONTACT,
+        K.ADD_TO_LIST,
+        {"list_id": confirmed.pk},
+    )
+    _action(campaign, f'Add to list "{CONFIRMED}"', add, T.MAIL_CLICK, (0, "hours"), email)
+
+
+def build_commercial_prospection(campaign: Campaign) -> None:
+    offer = _email(campaign, "Offer free catalog", CATALOG_OFFER, delay=(1, "hours"))
+    _email(campaign, "Join partnership", PARTNERSHIP, T.MAIL_CLICK, (3, "days"), offer)
+    _email(campaign, "Catalog reminder", CATALOG_REMINDER, T.MAIL_NOT_OPEN, (7, "days"), offer)
+    alert = ensure_multi_action(
+        "Alert salesperson",
+        CONTACT,
+        [
+            ("Post note: interested", K.POST_NOTE, {"body": "{{ record.name }} is interested"}),
+            (
+                "Call activity for the salesperson",
+                K.CREATE_ACTIVITY,
+                _task("call", "Call back: replied to the catalog offer"),
+            ),
+        ],
+    )
+    _action(campaign, "Alert salesperson", alert, T.MAIL_REPLY, (1, "hours"), offer)
+
+
+def build_schedule_calls(campaign: Campaign) -> None:
+    call = ensure_action(
+        "Schedule call",
+        LEAD,
+        K.CREATE_ACTIVITY,
+        _task("call", "Call about this new lead", "A lead was created for an existing contact."),
+    )
+    _action(campaign, "Schedule call", call, delay=(2, "hours"))
+
+
+def build_prioritize_hot_leads(campaign: Campaign) -> None:
+    email = _email(campaign, "Send welcome email", LEAD_WELCOME, delay=(1, "hours"))
+    high = ensure_action(
+        "Set priority Very high",
+        LEAD,
+        K.UPDATE_RECORD,
+        {"field": "priority", "operation": "set", "value": 3},
+    )
+    _action(campaign, "Set priority Very high", high, T.MAIL_OPEN, (0, "hours"), email)
+    low = ensure_action(
+        "Set priority Low",
+        LEAD,
+        K.UPDATE_RECORD,
+        {"field": "priority", "operation": "set", "value": 0},
+    )
+    _action(campaign, "Set priority Low", low, T.MAIL_NOT_OPEN, (6, "hours"), email)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    template: CampaignTemplate
+    domain: list
+
+
+_SETUPS = [
+    _Setup(
+        CampaignTemplate(
+            "tag_hot_contacts",
+            "Tag Hot Contacts",
+            "Send a welcome email to contacts and tag them if they click it.",
+            CONTACT,
+            "tag",
+            build_tag_hot_contacts,
+        ),
+        EMAIL_SET_NOT_BLACKLISTED,
+    ),
+    _Setup(
+        CampaignTemplate(
+            "welcome_flow",
+            "Welcome Flow",
+            "Send a welcome email to new subscribers, remove the address that bounced.",
+            MAILING_CONTACT,
+            "mail",
+            build_welcome_flow,
+        ),
+        EMAIL_SET_NOT_BLACKLISTED,
+    ),
+    _Setup(
+        CampaignTemplate(
+            "double_optin",
+            "Double Opt-in",
+            "Send an email to new recipients to confirm their consent.",
+            MAILING_CONTACT,
+            "double-check",
+            build_double_optin,
+        ),
+        [
+            *EMAIL_SET_NOT_BLACKLISTED,
+            ["subscriptions", "any", [["list.name", "=", NEWSLETTER], ["opt_out", "=", False]]],
+        ],
+    ),
+    _Setup(
+        CampaignTemplate(
+            "commercial_prospection",
+            "Commercial prospection",
+            "Send a free catalog and follow-up according to reactions.",
+            CONTACT,
+            "megaphone",
+            build_commercial_prospection,
+        ),
+        [["email", "!=", False]],
+    ),
+    _Setup(
+        CampaignTemplate(
+            "schedule_calls",
+            "Schedule Calls",
+            "If a lead is created for existing contact, schedule a call with their salesperson.",
+            LEAD,
+            "phone-call",
+            build_schedule_calls,
+        ),
+        [["contact", "!=", False], ["salesperson", "!=", False]],
+    ),
+    _Setup(
+        CampaignTemplate(
+            "prioritize_hot_leads",
+            "Prioritize Hot leads",
+            "Send an email to new leads and assign them a high priority if they open it.",
+            LEAD,
+            "star",
+            build_prioritize_hot_leads,
+        ),
+        [["salesperson", "!=", False]],
+    ),
+]
+_BY_KEY = {s.template.key: s for s in _SETUPS}
+KEYS = tuple(_BY_KEY)
+
+
+def list_templates() -> list[CampaignTemplate]:
+    """The six cards, in the order of SPEC §7."""
+    return [s.template for s in _SETUPS]
+
+
+def get_template(key: str) -> CampaignTemplate:
+    try:
+        return _BY_KEY[key].template
+    except KeyError:
+        raise UnknownTemplate(key) from None
+
+
+def template_domain(key: str) -> list:
+    """The filter a campaign of template `key` starts with (a fresh copy)."""
+    get_template(key)
+    return copy.deepcopy(_BY_KEY[key].domain)
+
+
+def instantiate(key: str, user: Any = None, name: str | None = None) -> Campaign:
+    """Create the New campaign of template `key` for `user` (its responsible), with its
+    activities and the templates, actions, tags and lists they use."""
+    setup = _BY_KEY.get(key)
+    if setup is None:
+        raise UnknownTemplate(key)
+    template = setup.template
+    with transaction.atomic():
+        if key == "double_optin":
+            ensure_list(NEWSLETTER)
+        campaign = services.create_campaign(
+            name or template.title,
+            template.target,
+            owner=user,
+            domain=template_domain(key),
+            unique_field="email",
+        )
+        template.build(campaign)
+    return campaign

@@ -1,0 +1,191 @@
+"""Campaign and activity figures (SPEC §9), computed with aggregates; test traces excluded.
+
+`activity_metrics(campaign)` → {activity_id: ActivityMetrics} in three queries whatever the
+size of the campaign; `campaign_metrics(campaign)` → participant counts and smart figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+
+from drumbeat.lib import clock
+
+from .models import Activity, Campaign, Participant, Trace
+
+DAYS = 15
+
+
+def percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+@dataclass
+class ActivityMetrics:
+    processed: int = 0
+    rejected: int = 0
+    # (day, processed, rejected) for the last DAYS days, oldest first, every day present.
+    daily: list[tuple[date, int, int]] = field(default_factory=list)
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied: int = 0
+    bounced: int = 0
+
+    @property
+    def opened_percent(self) -> float:
+        return percent(self.opened, self.sent)
+
+    @property
+    def clicked_percent(self) -> float:
+        return percent(self.clicked, self.sent)
+
+    @property
+    def replied_percent(self) -> float:
+        return percent(self.replied, self.sent)
+
+    @property
+    def bounced_percent(self) -> float:
+        return percent(self.bounced, self.sent)
+
+    def as_dict(self) -> dict:
+        return {
+            "processed": self.processed,
+            "rejected": self.rejected,
+            "daily": [
+                {"day": d.isoformat(), "processed": p, "rejected": r} for d, p, r in self.daily
+            ],
+            "sent": self.sent,
+            "opened": self.opened,
+            "clicked": self.clicked,
+            "replied": self.replied,
+            "bounced": self.bounced,
+            "opened_percent": self.opened_percent,
+            "clicked_percent": self.clicked_percent,
+            "replied_percent": self.replied_percent,
+            "bounced_percent": self.bounced_percent,
+        }
+
+
+def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[int, ActivityMetrics]:
+    from drumbeat.mailing.models import Message
+
+    now = now or clock.now()
+    ids = list(campaign.activities.values_list("id", flat=True))
+    result = {pk: ActivityMetrics() for pk in ids}
+    traces = Trace.objects.filter(activity_id__in=ids, is_test=False)
+    for row in traces.values("activity_id").annotate(
+        processed=Count("id", filter=Q(state=Trace.State.PROCESSED)),
+        rejected=Count("id", filter=Q(state=Trace.State.REJECTED)),
+    ):
+        m = result[row["activity_id"]]
+        m.processed, m.rejected = row["processed"], row["rejected"]
+
+    today = now.date()
+    days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
+    per_day: dict[tuple[int, date], list[int]] = {}
+    for row in (
+        traces.filter(
+            executed_at__gte=now - timedelta(days=DAYS),
+            state__in=[Trace.State.PROCESSED, Trace.State.REJECTED],
+        )
+        .annotate(day=TruncDate("executed_at"))
+        .values("activity_id", "day")
+        .annotate(
+            processed=Count("id", filter=Q(state=Trace.State.PROCESSED)),
+            rejected=Count("id", filter=Q(state=Trace.State.REJECTED)),
+        )
+    ):
+        per_day[(row["activity_id"], row["day"])] = [row["processed"], row["rejected"]]
+    for pk, m in result.items():
+        m.daily = [(d, *per_day.get((pk, d), [0, 0])) for d in days]
+
+    sent_states = [Message.State.SENT, Message.State.BOUNCED]
+    for row in (
+        Message.objects.filter(activity_id__in=ids, is_test=False)
+        .values("activity_id")
+        .annotate(
+            sent=Count("id", filter=Q(state__in=sent_states)),
+            opened=Count("id", filter=Q(opened_at__isnull=False)),
+            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+            replied=Count("id", filter=Q(replied_at__isnull=False)),
+            bounced=Count("id", filter=Q(bounced_at__isnull=False)),
+        )
+    ):
+        m = result.get(row["activity_id"])
+        if m is not None:
+            m.sent, m.opened, m.clicked = row["sent"], row["opened"], row["clicked"]
+            m.replied, m.bounced = row["replied"], row["bounced"]
+    return result
+
+
+def participants_concerned(activity: Activity, figure: str):
+    """The (non-test) participants behind one figure of an activity card."""
+    from drumbeat.mailing.models import Message
+
+    traces = Trace.objects.filter(activity=activity, is_test=False)
+    if figure in ("processed", "rejected"):
+        traces = traces.filter(state=figure)
+    elif figure in ("sent", "opened", "clicked", "replied", "bounced"):
+        messages = Message.objects.filter(activity_id=activity.pk, is_test=False)
+        if figure == "sent":
+            messages = messages.filter(state__in=["sent", "bounced"])
+        else:
+            messages = messages.filter(**{f"{figure}_at__isnull": False})
+        traces = traces.filter(id__in=messages.values("trace_id"))
+    else:
+        raise ValueError(f"unknown figure {figure!r}")
+    return Participant.objects.filter(id__in=traces.values("participant_id"))
+
+
+def campaign_metrics(campaign: Campaign) -> dict[str, int]:
+    """Participant counts by state and the smart figures of SPEC §3."""
+    from drumbeat.mailing.models import Click
+
+    rows = (
+        Participant.objects.filter(campaign=campaign)
+        .values("state", "is_test")
+        .annotate(n=Count("id"))
+    )
+    counts = {state: 0 for state in Participant.State.values}
+    tests = 0
+    for row in rows:
+        if row["is_test"]:
+            tests += row["n"]
+        else:
+            counts[row["state"]] += row["n"]
+    return {
+        **counts,
+        "total": counts["running"] + counts["completed"],
+        "participants": counts["running"] + counts["completed"],
+        "tests": tests,
+        "templates": campaign.activities.filter(template__isnull=False)
+        .values("template_id")
+        .distinct()
+        .count(),
+        "clicks": Click.objects.filter(
+            message__campaign_id=campaign.pk, message__is_test=False
+        ).count(),
+    }
+
+
+def dashboard_counts(campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Total / Running / Completed participants per campaign (kanban cards), one query."""
+    result = {pk: {"total": 0, "running": 0, "completed": 0} for pk in campaign_ids}
+    for row in (
+        Participant.objects.filter(campaign_id__in=campaign_ids, is_test=False)
+        .values("campaign_id")
+        .annotate(
+            running=Count("id", filter=Q(state=Participant.State.RUNNING)),
+            completed=Count("id", filter=Q(state=Participant.State.COMPLETED)),
+        )
+    ):
+        result[row["campaign_id"]] = {
+            "running": row["running"],
+            "completed": row["completed"],
+            "total": row["running"] + row["completed"],
+        }
+    return result

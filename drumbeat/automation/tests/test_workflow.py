@@ -1,0 +1,205 @@
+"""Activity rules (SPEC §4), the workflow-modified Update / Don't update (§5.6), metrics (§9)."""
+
+from datetime import timedelta
+
+import pytest
+
+from drumbeat.automation import metrics, services
+from drumbeat.automation.models import Activity, CampaignLog, Participant
+from drumbeat.contacts.models import Contact
+
+from .fixtures import (
+    START,
+    add_action,
+    add_email,
+    add_sms,
+    make_action,
+    make_campaign,
+    make_contacts,
+    make_template,
+    participant_states,
+    tick,
+    traces,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+HOUR = timedelta(hours=1)
+
+
+def test_a_begin_activity_has_no_parent_and_others_need_one(clock, bob):
+    campaign = make_campaign(bob)
+    first = add_action(campaign)
+    with pytest.raises(services.ValidationError, match="has no parent"):
+        add_action(campaign, parent=first, trigger="begin", name="x")
+    with pytest.raises(services.ValidationError, match="needs a parent"):
+        add_action(campaign, trigger="activity", name="x")
+
+
+def test_email_triggers_need_an_email_parent_and_both_names_are_given(clock, bob):
+    campaign = make_campaign(bob)
+    action = add_action(campaign, name="Tagging")
+    with pytest.raises(services.ValidationError, match="'Tagging' .* cannot trigger 'Opened'"):
+        add_action(campaign, parent=action, trigger="mail_open", name="Opened")
+    sms = add_sms(campaign)
+    with pytest.raises(services.ValidationError, match="cannot trigger"):
+        add_action(campaign, parent=sms, trigger="mail_click", name="Clicked")
+    add_action(campaign, parent=sms, trigger="sms_click", name="Clicked")
+
+
+def test_changing_a_parent_kind_that_no_longer_fits_is_refused(clock, bob):
+    campaign = make_campaign(bob)
+    email = add_email(campaign, name="Welcome")
+    add_action(campaign, parent=email, trigger="mail_open", name="On open")
+    with pytest.raises(services.ValidationError, match="'Welcome' .* no longer fits .*'On open'"):
+        services.update_activity(email, kind="action", server_action=make_action(), template=None)
+
+
+def test_cycles_are_refused(clock, bob):
+    campaign = make_campaign(bob)
+    a = add_action(campaign, name="A")
+    b = add_action(campaign, parent=a, name="B")
+    c = add_action(campaign, parent=b, name="C")
+    with pytest.raises(services.ValidationError, match="cycle"):
+        services.update_activity(a, parent=c, trigger="activity")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "2.5", "soon", None])
+def test_delays_are_whole_numbers(clock, bob, bad):
+    campaign = make_campaign(bob)
+    with pytest.raises(services.ValidationError):
+        add_action(campaign, delay_amount=bad)
+
+
+def test_templates_and_actions_must_fit_the_campaign(clock, bob):
+    campaign = make_campaign(bob)
+    with pytest.raises(services.ValidationError, match="another target"):
+        add_email(campaign, template=make_template("email", "crm.lead"))
+    with pytest.raises(services.ValidationError, match="is not an email template"):
+        add_email(campaign, template=make_template("sms"))
+    with pytest.raises(services.ValidationError, match="another target"):
+        add_action(campaign, action=make_action(target="crm.lead", field="priority", value=3))
+    with pytest.raises(services.ValidationError, match="Unknown field|unknown"):
+        add_action(campaign, domain=[["shoe_size", "=", 3]])
+
+
+def test_deleting_an_activity_deletes_descendants_and_their_traces(clock, bob):
+    make_contacts(2)
+    campaign = make_campaign(bob)
+    a = add_action(campaign, name="A")
+    b = add_action(campaign, parent=a, name="B", delay_amount=1)
+    add_action(campaign, parent=b, name="C")
+    services.start_campaign(campaign, bob)
+    tick()
+    assert services.delete_counts(a) == {"descendants": 2, "traces": 4}
+    assert services.delete_activity(a) == 2
+    assert not Activity.objects.filter(campaign=campaign).exists()
+    assert participant_states(campaign) == ["completed", "completed"]
+
+
+def test_activities_are_ordered_by_delay(clock, bob):
+    campaign = make_campaign(bob)
+    add_action(campaign, name="Week", delay_amount=1, delay_unit="weeks")
+    add_action(campaign, name="Hours", delay_amount=30, delay_unit="hours")
+    add_action(campaign, name="Day", delay_amount=1, delay_unit="days")
+    assert list(campaign.activities.values_list("name", flat=True)) == ["Day", "Hours", "Week"]
+
+
+def test_update_applies_new_activities_and_delays_to_existing_participants(clock, bob):
+    make_contacts(2)
+    campaign = make_campaign(bob)
+    first = add_action(campaign, name="First")
+    slow = add_action(campaign, name="Slow", delay_amount=10, delay_unit="days")
+    services.start_campaign(campaign, bob)
+    tick()
+    assert campaign.require_sync is False
+    added_begin = add_action(campaign, name="New start", delay_amount=2)
+    added_child = add_action(campaign, parent=first, name="New child", delay_amount=3)
+    services.update_activity(slow, delay_amount=1)
+    campaign.refresh_from_db()
+    assert campaign.require_sync is True
+    assert services.pending_update_counts(campaign) == {"create": 4, "redate": 2}
+    clock.move_to(START + HOUR)
+    counts = services.apply_update(campaign, bob)
+    assert counts == {"create": 4, "redate": 2}
+    assert {t.scheduled_at for t in traces(added_begin)} == {START + 3 * HOUR}
+    assert {t.scheduled_at for t in traces(added_child)} == {START + 3 * HOUR}
+    assert {t.scheduled_at for t in traces(slow)} == {START + timedelta(days=1)}
+    campaign.refresh_from_db()
+    assert campaign.require_sync is False
+    assert services.pending_update_counts(campaign) == {"create": 0, "redate": 0}
+    assert CampaignLog.objects.filter(campaign=campaign, action="update", user=bob).exists()
+
+
+def test_update_reopens_completed_participants(clock, bob):
+    make_contacts(1)
+    campaign = make_campaign(bob)
+    first = add_action(campaign, name="First")
+    services.start_campaign(campaign, bob)
+    tick()
+    assert participant_states(campaign) == ["completed"]
+    add_action(campaign, parent=first, name="Later", delay_amount=1)
+    services.apply_update(campaign, bob)
+    assert participant_states(campaign) == ["running"]
+
+
+def test_dont_update_applies_changes_to_future_traces_only(clock, bob):
+    make_contacts(1)
+    campaign = make_campaign(bob)
+    slow = add_action(campaign, name="Slow", delay_amount=10, delay_unit="days")
+    services.start_campaign(campaign, bob)
+    services.update_activity(slow, delay_amount=1)
+    added = add_action(campaign, name="New start")
+    services.dismiss_update(campaign, bob)
+    campaign.refresh_from_db()
+    assert campaign.require_sync is False
+    assert traces(added) == []
+    assert traces(slow)[0].scheduled_at == START + timedelta(days=10)
+    Contact.objects.create(name="Later", email="later@example.com")
+    tick()
+    later = Participant.objects.get(
+        campaign=campaign, record_id__in=Contact.objects.filter(name="Later").values("pk")
+    )
+    assert sorted(later.traces.values_list("activity_id", flat=True)) == [slow.pk, added.pk]
+    assert later.traces.get(activity=slow).scheduled_at == START + timedelta(days=1)
+
+
+def test_a_new_campaign_is_not_marked_modified(clock, bob):
+    campaign = make_campaign(bob)
+    add_action(campaign)
+    campaign.refresh_from_db()
+    assert campaign.require_sync is False
+
+
+def test_the_target_can_change_only_while_new_and_resets_filter_and_unique_field(clock, bob):
+    campaign = make_campaign(bob, domain=[["city", "=", "Ghent"]], unique_field="phone")
+    services.update_campaign(campaign, target="crm.lead")
+    assert (campaign.domain, campaign.unique_field) == ([], "email")
+    add_action(campaign, action=make_action(target="crm.lead", field="priority", value=3))
+    with pytest.raises(services.ValidationError):
+        services.update_campaign(campaign, target="contacts.contact")
+    with pytest.raises(services.ValidationError, match="filter|Unknown"):
+        services.update_campaign(campaign, domain=[["nope", "=", 1]])
+
+
+def test_metrics_count_traces_and_messages_without_tests(clock, bob, settings):
+    settings.EMAIL_URL = "outbox://"
+    contacts = make_contacts(4)
+    Contact.objects.filter(pk=contacts[3].pk).update(city="Ghent")
+    campaign = make_campaign(bob)
+    email = add_email(campaign, domain=[["city", "!=", "Ghent"]])
+    services.start_campaign(campaign, bob)
+    tick()
+    from drumbeat.mailing import events
+
+    first = traces(email)[0]
+    events.mark_opened([first.message_id], START)
+    events.mark_clicked(first.message_id, START)
+    figures = metrics.activity_metrics(campaign)[email.pk]
+    assert (figures.processed, figures.rejected, figures.sent) == (3, 1, 3)
+    assert (figures.opened, figures.clicked, figures.opened_percent) == (1, 1, 33.3)
+    assert figures.daily[-1] == (START.date(), 3, 1)
+    assert len(figures.daily) == 15
+    assert metrics.participants_concerned(email, "clicked").count() == 1
+    summary = metrics.campaign_metrics(campaign)
+    assert (summary["participants"], summary["tests"], summary["templates"]) == (4, 0, 1)

@@ -244,6 +244,9 @@ class _Checker:
         if name.startswith("_"):
             self.problem(node, f"'{name}' is not available (internal attribute)")
             return _SCALAR
+        if name in ("format", "format_map"):  # format strings reach attributes by name
+            self.problem(node, f"'{name}' is not available: join text with ~ instead")
+            return _SCALAR
         kind, label, path = base
         if kind == "list":
             self.problem(node, f"'{path}' is a list: loop over it with {{% for item in ... %}}")

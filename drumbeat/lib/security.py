@@ -1,0 +1,63 @@
+"""Content-Security-Policy on every response (SPEC §10, issue 9).
+
+Drumbeat's own pages load scripts and styles from our origin only: no inline script runs, no
+plugin loads, no page may frame us, forms post back to us. Inline `style` attributes are
+allowed (server-rendered charts and a few layout tweaks use them).
+
+Pages that show user-authored email HTML (view online, `/v/<token>`) get a policy of their own:
+images and styles from anywhere (newsletters reference them), still no script at all. A view
+that sets its own Content-Security-Policy header keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+APP_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+EMAIL_VIEW_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "img-src * data:",
+        "style-src * 'unsafe-inline'",
+        "font-src * data:",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# Public routes that render user-authored email HTML (DESIGN §6).
+EMAIL_VIEW_PREFIXES = ("/v/",)
+
+
+def policy_for(path: str) -> str:
+    return EMAIL_VIEW_POLICY if path.startswith(EMAIL_VIEW_PREFIXES) else APP_POLICY
+
+
+class ContentSecurityPolicyMiddleware:
+    """Adds the Content-Security-Policy header unless the view set one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy_for(request.path)
+        return response

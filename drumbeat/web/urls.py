@@ -1,7 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views, views_admin, views_filters, views_import, views_records
+from . import (
+    views,
+    views_admin,
+    views_campaigns,
+    views_config,
+    views_filters,
+    views_import,
+    views_records,
+    views_reporting,
+)
 from .outbox import outbox, outbox_entry
 
 records = "records/<slug:kind>/"
@@ -16,6 +25,100 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
+    # campaigns
+    path("campaigns/", views_campaigns.campaign_list, name="campaign_list"),
+    path("campaigns/new/", views_campaigns.campaign_create, name="campaign_create"),
+    path(
+        "campaigns/templates/<slug:key>/",
+        views_campaigns.campaign_from_template,
+        name="campaign_from_template",
+    ),
+    path("campaigns/<int:pk>/", views_campaigns.campaign_detail, name="campaign_detail"),
+    path(
+        "campaigns/<int:pk>/settings/", views_campaigns.campaign_settings, name="campaign_settings"
+    ),
+    path(
+        "campaigns/<int:pk>/do/<slug:action>/",
+        views_campaigns.campaign_action,
+        name="campaign_action",
+    ),
+    path(
+        "campaigns/<int:pk>/activities/new/",
+        views_campaigns.activity_create,
+        name="activity_create",
+    ),
+    path(
+        "campaigns/<int:pk>/activities/<int:activity_id>/",
+        views_campaigns.activity_edit,
+        name="activity_edit",
+    ),
+    path(
+        "campaigns/<int:pk>/activities/<int:activity_id>/delete/",
+        views_campaigns.activity_delete,
+        name="activity_delete",
+    ),
+    path(
+        "campaigns/<int:pk>/activities/<int:activity_id>/filter/",
+        views_campaigns.activity_filter,
+        name="activity_filter",
+    ),
+    path("campaigns/<int:pk>/tests/", views_campaigns.campaign_test_launch, name="campaign_tests"),
+    path(
+        "campaigns/<int:pk>/tests/<int:participant_id>/",
+        views_campaigns.campaign_test,
+        name="campaign_test",
+    ),
+    path("traces/<int:trace_id>/<slug:action>/", views_campaigns.trace_action, name="trace_action"),
+    path(
+        "participants/<int:participant_id>/stop/",
+        views_campaigns.participant_stop,
+        name="participant_stop",
+    ),
+    # reporting
+    path("reporting/participants/", views_reporting.participant_report, name="participant_report"),
+    path("reporting/traces/", views_reporting.trace_report, name="trace_report"),
+    path("reporting/links/", views_reporting.link_report, name="link_report"),
+    # configuration
+    path("configuration/templates/", views_config.template_list, name="template_list"),
+    path(
+        "configuration/templates/new/<slug:kind>/",
+        views_config.template_create,
+        name="template_create",
+    ),
+    path(
+        "configuration/templates/preview/", views_config.template_preview, name="template_preview"
+    ),
+    path("configuration/templates/<int:pk>/", views_config.template_edit, name="template_edit"),
+    path(
+        "configuration/templates/<int:pk>/send-test/",
+        views_config.template_send_test,
+        name="template_send_test",
+    ),
+    path(
+        "configuration/templates/<int:pk>/delete/",
+        views_config.template_delete,
+        name="template_delete",
+    ),
+    path(
+        "configuration/server-actions/",
+        views_config.server_action_list,
+        name="server_action_list",
+    ),
+    path(
+        "configuration/server-actions/new/",
+        views_config.server_action_edit,
+        name="server_action_create",
+    ),
+    path(
+        "configuration/server-actions/<int:pk>/",
+        views_config.server_action_edit,
+        name="server_action_edit",
+    ),
+    path(
+        "configuration/server-actions/<int:pk>/delete/",
+        views_config.server_action_delete,
+        name="server_action_delete",
+    ),
     # records
     path(records, views_records.record_list, name="record_list"),
     path(records + "new/", views_records.record_create, name="record_create"),

@@ -39,10 +39,49 @@
     dialog.showModal();
   }, true);
 
-  document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll(".toast").forEach(dismissLater);
-    document.querySelectorAll("dialog[data-open-on-load]").forEach(function (d) { d.showModal(); });
+  // Tabs inside cards: <button data-tab="panel-id"> toggles its panel among its siblings'.
+  document.addEventListener("click", function (event) {
+    var tab = event.target.closest("[data-tab]");
+    if (!tab) return;
+    var list = tab.closest("[role=tablist]");
+    list.querySelectorAll("[data-tab]").forEach(function (other) {
+      var panel = document.getElementById(other.getAttribute("data-tab"));
+      var selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      if (panel) panel.hidden = !selected;
+    });
   });
+
+  // <div data-show-when="kind:email,sms"> is shown only while the form's `kind` has one of these values.
+  function applyShowWhen(scope) {
+    scope.querySelectorAll("[data-show-when]").forEach(function (box) {
+      var spec = box.getAttribute("data-show-when").split(":");
+      var form = box.closest("form");
+      var input = form && form.querySelector("[name=" + spec[0] + "]");
+      if (input) box.hidden = spec[1].split(",").indexOf(input.value) < 0;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form");
+    if (form && form.querySelector("[data-show-when]")) applyShowWhen(form);
+  });
+
+  function within(scope, selector) {
+    var found = Array.prototype.slice.call(scope.querySelectorAll(selector));
+    if (scope.matches && scope.matches(selector)) found.unshift(scope);
+    return found;
+  }
+
+  function setup(scope) {
+    within(scope, ".toast").forEach(dismissLater);
+    applyShowWhen(scope);
+    within(scope, "dialog[data-open-on-load]").forEach(function (d) {
+      if (!d.open) d.showModal();
+      d.addEventListener("close", function () { if (d.parentNode && d.closest("#dialog-slot")) d.remove(); });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { setup(document); });
+  document.addEventListener("htmx:load", function (event) { if (event.target.querySelectorAll) setup(event.target); });
 
   // A view can ask for a toast on an htmx response with HX-Trigger: {"toast": "text"}.
   document.body && document.body.addEventListener("toast", function (event) {

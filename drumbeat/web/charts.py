@@ -1,0 +1,96 @@
+"""Hand-written SVG charts, rendered on the server (no JavaScript, no dependency)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+
+
+def daily_bars(
+    days: list[dt.date],
+    series: list[tuple[str, str, list[int]]],
+    title: str,
+    width: int = 560,
+    height: int = 150,
+) -> SafeString:
+    """Grouped bars per day. `series` is [(label, css class, values per day)]."""
+    left, bottom, top = 28, 20, 8
+    plot_w, plot_h = width - left - 4, height - bottom - top
+    peak = max([1, *(v for _, _, values in series for v in values)])
+    scale = _nice(peak)
+    slot = plot_w / max(len(days), 1)
+    bar_w = max(2.0, (slot - 4) / max(len(series), 1))
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - 4}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<text class="axis" x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">'
+            f"{round(scale * i / 4)}</text>"
+        )
+    for d_index, day in enumerate(days):
+        x0 = left + d_index * slot + 2
+        for s_index, (label, css, values) in enumerate(series):
+            value = values[d_index]
+            h = plot_h * value / scale
+            x = x0 + s_index * bar_w
+            parts.append(
+                f'<rect class="{css}" x="{x:.1f}" y="{top + plot_h - h:.1f}" '
+                f'width="{max(bar_w - 1, 1):.1f}" height="{h:.1f}" rx="1">'
+                f"<title>{escape(label)} on {day:%b %-d}: {value}</title></rect>"
+            )
+        if d_index % 2 == 0 or len(days) <= 8:
+            parts.append(
+                f'<text class="axis" x="{x0 + slot / 2 - 2:.1f}" y="{height - 6}" '
+                f'text-anchor="middle">{day:%-d/%-m}</text>'
+            )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+def hbars(rows: list[tuple[str, int]], title: str, width: int = 560) -> SafeString:
+    """Horizontal bars (label, value), e.g. clicks per link."""
+    if not rows:
+        return mark_safe("")
+    row_h, label_w = 26, 200
+    height = row_h * len(rows) + 6
+    peak = max(v for _, v in rows) or 1
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
+    for i, (label, value) in enumerate(rows):
+        y = 3 + i * row_h
+        w = (width - label_w - 50) * value / peak
+        short = label if len(label) <= 32 else label[:31] + "…"
+        parts.append(
+            format_html(
+                '<text class="axis" x="{}" y="{}" text-anchor="end" style="font-size:11px">{}'
+                "</text>",
+                label_w - 6,
+                y + 16,
+                short,
+            )
+        )
+        parts.append(
+            f'<rect class="s-brand" x="{label_w}" y="{y + 4}" width="{max(w, 1):.1f}" '
+            f'height="{row_h - 9}" rx="2"/>'
+            f'<text class="axis" x="{label_w + w + 6:.1f}" y="{y + 16}" style="font-size:11px">'
+            f"{value}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+def _nice(peak: int) -> int:
+    """A round axis maximum at or above `peak`, divisible by 4."""
+    for step in (4, 8, 20, 40, 100, 200, 400, 1000, 2000, 4000, 10000, 20000, 40000, 100000):
+        if peak <= step:
+            return step
+    return ((peak // 100000) + 1) * 100000

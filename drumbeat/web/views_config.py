@@ -1,0 +1,504 @@
+"""Configuration pages every marketer uses: email/SMS templates (editor with placeholder picker,
+live preview on a chosen record, test email, SMS counter) and typed server actions."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from drumbeat.accounts.models import User
+from drumbeat.automation.action_config import DUE_UNITS, M2M_OPERATIONS, TASK_TYPES
+from drumbeat.automation.models import Activity, ServerAction
+from drumbeat.automation.targets import FILTERABLE, get_target, model_fields, target_choices
+from drumbeat.mailing import rendering
+from drumbeat.mailing.models import MailingList, Template
+from drumbeat.timeline.models import Task
+
+from .forms import apply_service_errors
+
+RENDER_FIELDS = FILTERABLE
+
+
+def placeholders(target_key: str) -> list[tuple[str, str]]:
+    """(label, placeholder) for the template editor's picker: the target's own fields and one
+    hop through many-to-one relations."""
+    result = []
+    for name, info in model_fields(target_key).items():
+        if info.kind in {"one2many", "many2many"}:
+            continue
+        if info.kind == "many2one" and info.related:
+            for sub, sub_info in model_fields(info.related).items():
+                if sub_info.kind not in {"one2many", "many2many", "many2one"} and sub != "id":
+                    result.append(
+                        (f"{info.label} › {sub_info.label}", f"{{{{ record.{name}.{sub} }}}}")
+                    )
+            continue
+        result.append((info.label, f"{{{{ record.{name} }}}}"))
+    return result
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = Template
+        fields = [
+            "name",
+            "target",
+            "subject",
+            "preview_text",
+            "email_from",
+            "reply_to",
+            "body_html",
+            "body_text",
+        ]
+        labels = {"body_html": "HTML body", "body_text": "Text", "email_from": "From"}
+        widgets = {
+            "target": forms.Select(choices=target_choices),
+            "body_html": forms.Textarea(attrs={"class": "code", "rows": 18, "spellcheck": "false"}),
+            "body_text": forms.Textarea(attrs={"rows": 5}),
+        }
+
+    def __init__(self, *args, kind: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.fields["target"] = forms.ChoiceField(choices=target_choices, label="Target")
+        if self.instance.pk and self.instance.activities.exists():
+            self.fields["target"].disabled = True
+            self.fields["target"].help_text = "Used by campaign activities: the target is fixed."
+        if kind == "sms":
+            for name in ("subject", "preview_text", "email_from", "reply_to", "body_html"):
+                del self.fields[name]
+            self.fields["body_text"].required = True
+            self.fields["body_text"].help_text = "Links are shortened and tracked."
+        else:
+            del self.fields["body_text"]
+            self.fields["subject"].required = True
+            self.fields["body_html"].required = True
+            self.fields["email_from"].help_text = "Empty: the server's default sender."
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        probe = Template(kind=self.kind, **{k: v for k, v in data.items()})
+        problems = rendering.validate_template(probe, RENDER_FIELDS)
+        body = "body_text" if self.kind == "sms" else "body_html"
+        for problem in problems:
+            self.add_error(body, f"Line {problem.line}: {problem.reason}")
+        return data
+
+
+@login_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    qs = Template.objects.annotate(uses=Count("activities")).order_by("name", "id")
+    campaign_id = request.GET.get("campaign", "")
+    if campaign_id.isdigit():
+        qs = qs.filter(activities__campaign_id=int(campaign_id)).distinct()
+    kind = request.GET.get("kind", "")
+    if kind in Template.Kind.values:
+        qs = qs.filter(kind=kind)
+    text = request.GET.get("q", "").strip()
+    if text:
+        qs = qs.filter(name__icontains=text)
+    labels = dict(target_choices())
+    templates = list(qs[:500])
+    for t in templates:
+        t.target_label = labels.get(t.target, t.target)
+    return render(
+        request,
+        "web/config/templates.html",
+        {"templates": templates, "kind": kind, "q": text, "campaign_id": campaign_id},
+    )
+
+
+def _preview_records(target_key: str) -> list[tuple[int, str]]:
+    target = get_target(target_key)
+    records = target.base_queryset(include_archived=False).order_by("-pk")[:30]
+    return [(r.pk, target.display_name(r)) for r in records]
+
+
+def _template_page(request, form, template, kind, status=200):
+    target_key = form["target"].value() or "contacts.contact"
+    if target_key not in dict(target_choices()):
+        target_key = "contacts.contact"
+    context = {
+        "form": form,
+        "template": template,
+        "kind": kind,
+        "placeholders": placeholders(target_key),
+        "records": _preview_records(target_key),
+        "target_key": target_key,
+        "uses": template.activities.select_related("campaign") if template else [],
+    }
+    return render(request, "web/config/template_form.html", context, status=status)
+
+
+@login_required
+def template_create(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in Template.Kind.values:
+        raise Http404("Unknown template kind.")
+    initial = {"target": request.GET.get("target", "contacts.contact")}
+    form = TemplateForm(request.POST or None, initial=initial, kind=kind)
+    if request.method == "POST" and form.is_valid():
+        template = form.save(commit=False)
+        template.kind = kind
+        template.save()
+        messages.success(request, f"Template “{template.name}” created.")
+        return redirect("template_edit", pk=template.pk)
+    return _template_page(request, form, None, kind)
+
+
+@login_required
+def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(Template, pk=pk)
+    form = TemplateForm(request.POST or None, instance=template, kind=template.kind)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Template “{template.name}” saved.")
+        return redirect("template_edit", pk=template.pk)
+    return _template_page(request, form, template, template.kind)
+
+
+@login_required
+def template_preview(request: HttpRequest) -> HttpResponse:
+    """Live preview of the editor's current content on a chosen record (htmx partial)."""
+    data = request.POST if request.method == "POST" else request.GET
+    kind = data.get("kind", "email")
+    target_key = data.get("target") or data.get("target_key") or "contacts.contact"
+    try:
+        target = get_target(target_key)
+    except KeyError:
+        raise Http404("Unknown target.")
+    template = Template(
+        kind=kind if kind in Template.Kind.values else "email",
+        target=target.key,
+        subject=data.get("subject", ""),
+        preview_text=data.get("preview_text", ""),
+        body_html=data.get("body_html", ""),
+        body_text=data.get("body_text", ""),
+    )
+    record_id = data.get("record", "")
+    record = None
+    if record_id.isdigit():
+        record = target.model._default_manager.filter(pk=int(record_id)).first()
+    if record is None:
+        record = target.base_queryset().order_by("-pk").first()
+    context = {"kind": template.kind, "record": record, "target": target}
+    if record is None:
+        context["error"] = f"There is no {target.label.lower()} to preview on yet."
+    else:
+        result = rendering.preview(template, record, RENDER_FIELDS)
+        context.update({"preview": result, "record_name": target.display_name(record)})
+        if template.kind == "sms":
+            context["chars"], context["segments"] = rendering.sms_segments(result.text)
+            context["raw_chars"], context["raw_segments"] = rendering.sms_segments(
+                template.body_text
+            )
+    return render(request, "web/config/_template_preview.html", context)
+
+
+@require_POST
+@login_required
+def template_send_test(request: HttpRequest, pk: int) -> HttpResponse:
+    from drumbeat.mailing.sending import send_test_email
+
+    template = get_object_or_404(Template, pk=pk, kind=Template.Kind.EMAIL)
+    target = get_target(template.target)
+    record_id = request.POST.get("record", "")
+    record = None
+    if record_id.isdigit():
+        record = target.model._default_manager.filter(pk=int(record_id)).first()
+    address = request.POST.get("to", "").strip() or request.user.email
+    if record is None:
+        messages.error(request, f"Choose a {target.label.lower()} to render the email for.")
+    elif not address:
+        messages.error(request, "Give an address to send the test to.")
+    else:
+        result = send_test_email(template, record, address, RENDER_FIELDS)
+        if result.status == "sent":
+            messages.success(request, f"Test email sent to {address}.")
+        else:
+            messages.error(
+                request, f"The test email was not sent: {result.reason or result.status}."
+            )
+    return redirect("template_edit", pk=template.pk)
+
+
+@require_POST
+@login_required
+def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(Template, pk=pk)
+    if template.activities.exists():
+        messages.error(request, "This template is used by campaign activities; it is kept.")
+        return redirect("template_edit", pk=template.pk)
+    template.delete()
+    messages.success(request, f"Template “{template.name}” deleted.")
+    return redirect("template_list")
+
+
+# --- server actions ------------------------------------------------------------------------------
+
+
+class ServerActionForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    target = forms.ChoiceField(choices=target_choices)
+    kind = forms.ChoiceField(choices=ServerAction.Kind.choices, label="Action")
+    # update_record
+    field = forms.ChoiceField(required=False, label="Field to update")
+    operation = forms.ChoiceField(
+        required=False,
+        choices=[(o, o.capitalize()) for o in M2M_OPERATIONS],
+        help_text="Add / remove / clear apply to many-to-many fields (tags, lists).",
+    )
+    value = forms.CharField(
+        required=False,
+        help_text="A value, names for tags (comma-separated), or a template like "
+        "{{ record.name }}.",
+    )
+    # create_activity
+    activity_type = forms.ChoiceField(
+        required=False, choices=[(t, dict(Task.Kind.choices)[t]) for t in TASK_TYPES]
+    )
+    summary = forms.CharField(required=False, max_length=200)
+    note = forms.CharField(required=False, widget=forms.Textarea({"rows": 2}))
+    due_amount = forms.IntegerField(required=False, min_value=0, initial=2, label="Due in")
+    due_unit = forms.ChoiceField(required=False, choices=[(u, u) for u in DUE_UNITS])
+    user_id = forms.ModelChoiceField(
+        User.objects.filter(is_active=True), required=False, label="Assign to user"
+    )
+    user_field = forms.ChoiceField(required=False, label="…or the record's user field")
+    # post_note
+    body = forms.CharField(
+        required=False, widget=forms.Textarea({"rows": 3}), label="Note (template)"
+    )
+    # lists
+    list_id = forms.ModelChoiceField(MailingList.objects.all(), required=False, label="List")
+    # blacklists
+    reason = forms.CharField(required=False, max_length=200)
+    # create_record
+    model = forms.ChoiceField(required=False, choices=target_choices, label="Record to create")
+    values = forms.CharField(
+        required=False,
+        widget=forms.Textarea({"rows": 3, "class": "code"}),
+        help_text='JSON: {"field": "value or {{ record.field }}"}',
+    )
+    link_field = forms.CharField(required=False, help_text="Field of the new record pointing back")
+    # send_webhook
+    url = forms.URLField(required=False, label="Webhook URL")
+    webhook_fields = forms.MultipleChoiceField(
+        required=False, label="Fields sent", widget=forms.CheckboxSelectMultiple
+    )
+
+    KIND_PARAMS = {
+        "update_record": ("field", "operation", "value"),
+        "create_activity": (
+            "activity_type",
+            "summary",
+            "note",
+            "due_amount",
+            "due_unit",
+            "user_id",
+            "user_field",
+        ),
+        "post_note": ("body",),
+        "add_to_list": ("list_id",),
+        "remove_from_list": ("list_id",),
+        "blacklist_email": ("reason",),
+        "unblacklist_email": ("reason",),
+        "blacklist_phone": ("reason",),
+        "unblacklist_phone": ("reason",),
+        "create_record": ("model", "values", "link_field"),
+        "send_webhook": ("url", "webhook_fields"),
+        "multi": (),
+    }
+
+    def __init__(self, *args, target_key: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        own = model_fields(target_key)
+        choices = []
+        for name, info in own.items():
+            if name in {"id", "created_at"} or info.kind == "one2many":
+                continue
+            choices.append((name, info.label))
+            if info.kind == "many2one" and info.related:
+                for sub, sub_info in model_fields(info.related).items():
+                    if sub not in {"id", "created_at"} and sub_info.kind != "one2many":
+                        choices.append((f"{name}.{sub}", f"{info.label} › {sub_info.label}"))
+        self.fields["field"].choices = [("", "—"), *choices]
+        self.fields["user_field"].choices = [("", "—")] + [
+            (n, i.label) for n, i in own.items() if i.related == "accounts.user"
+        ]
+        self.fields["webhook_fields"].choices = [(n, i.label) for n, i in own.items()]
+
+    def params(self) -> dict:
+        data = self.cleaned_data
+        kind = data["kind"]
+        params: dict = {}
+        for key in self.KIND_PARAMS.get(kind, ()):
+            value = data.get(key)
+            if value in (None, "", []):
+                continue
+            params[key] = value
+        if "user_id" in params:
+            params["user_id"] = params["user_id"].pk
+        if "list_id" in params:
+            params["list_id"] = params["list_id"].pk
+        if "webhook_fields" in params:
+            params["fields"] = params.pop("webhook_fields")
+        if kind == "update_record":
+            params["value"] = self._typed_value(data.get("field") or "", data.get("value") or "")
+            params.setdefault("operation", "set")
+        if kind == "create_record" and "values" in params:
+            try:
+                params["values"] = json.loads(params["values"])
+            except ValueError as exc:
+                raise ValidationError({"values": f"Not valid JSON: {exc}"})
+        return params
+
+    def _typed_value(self, field: str, text: str):
+        target = self.cleaned_data["target"]
+        label, name = target, field
+        if "." in field:
+            first, name = field.split(".", 1)
+            label = model_fields(target)[first].related or target
+        info = model_fields(label).get(name)
+        if info is None or "{{" in text:
+            return text
+        if info.kind == "many2many":
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if info.kind == "bool":
+            return text.strip().lower() in {"1", "true", "yes", "on"}
+        if info.kind in {"int", "selection"} and text.strip().lstrip("-").isdigit():
+            return int(text)
+        if info.kind == "many2one" and not text.strip():
+            return None
+        return text
+
+
+def _action_initial(action: ServerAction) -> dict:
+    initial = {"name": action.name, "target": action.target, "kind": action.kind}
+    for key, value in (action.params or {}).items():
+        if key == "values":
+            initial[key] = json.dumps(value)
+        elif key == "fields":
+            initial["webhook_fields"] = value
+        elif key == "value" and isinstance(value, list):
+            model = None
+            info = None
+            try:
+                field = action.params.get("field", "")
+                info = model_fields(action.target).get(field)
+                if info and info.related:
+                    from django.apps import apps
+
+                    model = apps.get_model(info.related)
+            except (LookupError, KeyError):
+                model = None
+            if model is not None and hasattr(model, "name"):
+                names = model._default_manager.filter(pk__in=value).values_list("name", flat=True)
+                initial[key] = ", ".join(names)
+            else:
+                initial[key] = ", ".join(str(v) for v in value)
+        else:
+            initial[key] = value
+    return initial
+
+
+@login_required
+def server_action_list(request: HttpRequest) -> HttpResponse:
+    qs = ServerAction.objects.filter(parent=None).annotate(uses=Count("activities"))
+    target = request.GET.get("target", "")
+    if target:
+        qs = qs.filter(target=target)
+    labels = dict(target_choices())
+    actions = list(qs.order_by("name", "id")[:500])
+    for a in actions:
+        a.target_label = labels.get(a.target, a.target)
+    return render(
+        request,
+        "web/config/server_actions.html",
+        {"actions": actions, "targets": target_choices(), "target": target},
+    )
+
+
+def _save_action(action: ServerAction, form: ServerActionForm) -> ServerAction:
+    action.name = form.cleaned_data["name"]
+    action.kind = form.cleaned_data["kind"]
+    if not action.pk or not action.activities.exists():
+        action.target = form.cleaned_data["target"]
+    action.params = form.params()
+    with transaction.atomic():
+        action.save()  # validates the params (ServerAction.clean)
+    return action
+
+
+@login_required
+def server_action_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    action = get_object_or_404(ServerAction, pk=pk) if pk else ServerAction()
+    parent = None
+    parent_id = request.GET.get("parent") or request.POST.get("parent")
+    if action.pk is None and parent_id and parent_id.isdigit():
+        parent = get_object_or_404(ServerAction, pk=int(parent_id), kind="multi")
+        action.parent, action.target = parent, parent.target
+    initial = (
+        _action_initial(action)
+        if action.pk
+        else {
+            "target": parent.target if parent else request.GET.get("target", "contacts.contact"),
+            "kind": request.GET.get("kind", "update_record"),
+            "due_amount": 2,
+        }
+    )
+    target_key = request.POST.get("target") or initial.get("target") or "contacts.contact"
+    if target_key not in dict(target_choices()):
+        target_key = "contacts.contact"
+    form = ServerActionForm(request.POST or None, initial=initial, target_key=target_key)
+    if action.pk and action.activities.exists() or parent:
+        form.fields["target"].disabled = True
+    if request.method == "POST" and form.is_valid():
+        try:
+            _save_action(action, form)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Server action “{action.name}” saved.")
+            if action.parent_id:
+                return redirect("server_action_edit", pk=action.parent_id)
+            return redirect("server_action_edit", pk=action.pk)
+    context = {
+        "form": form,
+        "action": action if action.pk else None,
+        "parent": parent or action.parent,
+        "children": action.children.all() if action.pk else [],
+        "uses": Activity.objects.filter(server_action=action).select_related("campaign")
+        if action.pk
+        else [],
+        "kind_params": ServerActionForm.KIND_PARAMS,
+    }
+    return render(request, "web/config/server_action_form.html", context)
+
+
+@require_POST
+@login_required
+def server_action_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    action = get_object_or_404(ServerAction, pk=pk)
+    if action.activities.exists():
+        messages.error(request, "This action is used by campaign activities; it is kept.")
+        return redirect("server_action_edit", pk=action.pk)
+    parent_id = action.parent_id
+    action.delete()
+    messages.success(request, f"Server action “{action.name}” deleted.")
+    if parent_id:
+        return redirect("server_action_edit", pk=parent_id)
+    return redirect("server_action_list")

@@ -1,0 +1,302 @@
+"""Reporting (SPEC §9): participants, traces and the link tracker, with filters, group-by
+tables, SVG charts and CSV export. Counts are aggregates over traces and messages."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import defaultdict
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.dateparse import parse_date
+
+from drumbeat.automation.models import Activity, Campaign, Participant, Trace
+from drumbeat.automation.targets import get_target
+from drumbeat.mailing.models import Link, Message
+
+from .charts import hbars
+
+PAGE_SIZE = 50
+EVENT_FIELDS = {
+    "sent": "sent_at",
+    "opened": "opened_at",
+    "clicked": "clicked_at",
+    "replied": "replied_at",
+    "bounced": "bounced_at",
+}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _common(request: HttpRequest) -> dict:
+    campaign_id = _int(request.GET.get("campaign"))
+    campaign = Campaign.objects.filter(pk=campaign_id).first() if campaign_id else None
+    activities = (
+        Activity.objects.filter(campaign=campaign).order_by("delay_hours", "id") if campaign else []
+    )
+    return {
+        "campaign": campaign,
+        "campaign_id": campaign_id,
+        "campaigns": Campaign.objects.order_by("name").only("id", "name"),
+        "activities": activities,
+        "activity_id": _int(request.GET.get("activity")),
+        "include_tests": request.GET.get("tests") == "1",
+    }
+
+
+def record_names(participants: list[Participant]) -> dict[tuple[int, int], str]:
+    """(campaign id, record id) -> display name, one query per target."""
+    by_target: dict[str, set[int]] = defaultdict(set)
+    for p in participants:
+        by_target[p.campaign.target].add(p.record_id)
+    names: dict[tuple[str, int], str] = {}
+    for key, ids in by_target.items():
+        target = get_target(key)
+        for record in target.model._default_manager.filter(pk__in=ids):
+            names[(key, record.pk)] = target.display_name(record)
+    return {
+        (p.campaign_id, p.record_id): names.get((p.campaign.target, p.record_id), "(deleted)")
+        for p in participants
+    }
+
+
+def _participants(request: HttpRequest, common: dict):
+    qs = Participant.objects.select_related("campaign")
+    if common["campaign"]:
+        qs = qs.filter(campaign=common["campaign"])
+    if not common["include_tests"]:
+        qs = qs.filter(is_test=False)
+    state = request.GET.get("state", "")
+    if state in Participant.State.values:
+        qs = qs.filter(state=state)
+    activity_id = common["activity_id"]
+    if activity_id:
+        traces = Trace.objects.filter(participant=OuterRef("pk"), activity_id=activity_id)
+        trace_state = request.GET.get("trace_state", "")
+        if trace_state in Trace.State.values:
+            traces = traces.filter(state=trace_state)
+        event = request.GET.get("event", "")
+        if event in EVENT_FIELDS:
+            messages = Message.objects.filter(
+                activity_id=activity_id, **{f"{EVENT_FIELDS[event]}__isnull": False}
+            ).values("trace_id")
+            traces = traces.filter(pk__in=messages)
+        qs = qs.filter(Exists(traces))
+    text = request.GET.get("q", "").strip()
+    if text:
+        qs = qs.filter(unique_key__icontains=text)
+    return qs.order_by("-enrolled_at", "-id")
+
+
+@login_required
+def participant_report(request: HttpRequest) -> HttpResponse:
+    common = _common(request)
+    qs = _participants(request, common)
+    if request.GET.get("format") == "csv":
+        return _csv_participants(qs)
+    grouped = qs.order_by().values("campaign__name", "campaign_id", "state").annotate(n=Count("id"))
+    pivot: dict[int, dict] = {}
+    for row in grouped:
+        entry = pivot.setdefault(
+            row["campaign_id"],
+            {"name": row["campaign__name"], "running": 0, "completed": 0, "removed": 0},
+        )
+        entry[row["state"]] = row["n"]
+    rows = sorted(pivot.items(), key=lambda item: item[1]["name"])
+    for _, entry in rows:
+        entry["total"] = entry["running"] + entry["completed"] + entry["removed"]
+    chart = hbars([(e["name"], e["total"]) for _, e in rows[:15]], "Participants per campaign")
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    names = record_names(list(page.object_list))
+    for p in page.object_list:
+        p.record_name = names[(p.campaign_id, p.record_id)]
+    context = {
+        **common,
+        "page": page,
+        "paginator": page.paginator,
+        "pivot": rows,
+        "chart": chart,
+        "state": request.GET.get("state", ""),
+        "states": Participant.State.choices,
+        "q": request.GET.get("q", ""),
+        "event": request.GET.get("event", ""),
+        "trace_state": request.GET.get("trace_state", ""),
+    }
+    return render(request, "web/reporting/participants.html", context)
+
+
+def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def stream():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv_participants(qs) -> StreamingHttpResponse:
+    def rows():
+        chunk = 2000
+        last = None
+        base = qs.order_by("-id")
+        while True:
+            batch = list((base.filter(id__lt=last) if last else base)[:chunk])
+            if not batch:
+                return
+            names = record_names(batch)
+            for p in batch:
+                yield [
+                    p.pk,
+                    p.campaign.name,
+                    p.record_id,
+                    names[(p.campaign_id, p.record_id)],
+                    p.unique_key,
+                    p.state,
+                    "yes" if p.is_test else "no",
+                    p.enrolled_at.isoformat(),
+                    p.completed_at.isoformat() if p.completed_at else "",
+                ]
+            last = batch[-1].pk
+
+    header = ["id", "campaign", "record_id", "record", "unique_key", "state", "test"]
+    return _csv_response("participants.csv", [*header, "enrolled_at", "completed_at"], rows())
+
+
+def _traces(request: HttpRequest, common: dict):
+    qs = Trace.objects.select_related("activity", "activity__campaign", "participant")
+    if common["campaign"]:
+        qs = qs.filter(activity__campaign=common["campaign"])
+    if common["activity_id"]:
+        qs = qs.filter(activity_id=common["activity_id"])
+    if not common["include_tests"]:
+        qs = qs.filter(is_test=False)
+    state = request.GET.get("state", "")
+    if state in Trace.State.values:
+        qs = qs.filter(state=state)
+    since = parse_date(request.GET.get("since", "") or "")
+    until = parse_date(request.GET.get("until", "") or "")
+    if since:
+        qs = qs.filter(Q(executed_at__date__gte=since) | Q(scheduled_at__date__gte=since))
+    if until:
+        qs = qs.filter(Q(executed_at__date__lte=until) | Q(scheduled_at__date__lte=until))
+    return qs.order_by("-id"), since, until
+
+
+@login_required
+def trace_report(request: HttpRequest) -> HttpResponse:
+    common = _common(request)
+    qs, since, until = _traces(request, common)
+    if request.GET.get("format") == "csv":
+        return _csv_response(
+            "traces.csv",
+            ["id", "campaign", "activity", "participant", "record_id", "state", "scheduled_at"]
+            + ["executed_at", "reason", "test"],
+            (
+                [
+                    t.pk,
+                    t.activity.campaign.name,
+                    t.activity.name,
+                    t.participant_id,
+                    t.participant.record_id,
+                    t.state,
+                    t.scheduled_at.isoformat() if t.scheduled_at else "",
+                    t.executed_at.isoformat() if t.executed_at else "",
+                    t.reason,
+                    "yes" if t.is_test else "no",
+                ]
+                for t in qs.iterator(chunk_size=2000)
+            ),
+        )
+    states = [s for s, _ in Trace.State.choices]
+    grouped = (
+        qs.order_by()
+        .values("activity_id", "activity__name", "activity__campaign__name", "state")
+        .annotate(n=Count("id"))
+    )
+    pivot: dict[int, dict] = {}
+    for row in grouped:
+        entry = pivot.setdefault(
+            row["activity_id"],
+            {
+                "name": row["activity__name"],
+                "campaign": row["activity__campaign__name"],
+                "counts": dict.fromkeys(states, 0),
+            },
+        )
+        entry["counts"][row["state"]] = row["n"]
+    rows = sorted(pivot.values(), key=lambda e: (e["campaign"], e["name"]))
+    for entry in rows:
+        entry["cells"] = [entry["counts"][s] for s in states]
+    totals = qs.order_by().values("state").annotate(n=Count("id"))
+    total_by_state = {r["state"]: r["n"] for r in totals}
+    chart = hbars(
+        [(label, total_by_state.get(s, 0)) for s, label in Trace.State.choices],
+        "Traces by state",
+    )
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        **common,
+        "page": page,
+        "paginator": page.paginator,
+        "pivot": rows,
+        "state_labels": [label for _, label in Trace.State.choices],
+        "chart": chart,
+        "state": request.GET.get("state", ""),
+        "states": Trace.State.choices,
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
+    return render(request, "web/reporting/traces.html", context)
+
+
+@login_required
+def link_report(request: HttpRequest) -> HttpResponse:
+    common = _common(request)
+    qs = Link.objects.all()
+    if common["campaign"]:
+        qs = qs.filter(campaign_id=common["campaign"].pk)
+    counted = Q() if common["include_tests"] else ~Q(clicks__message__is_test=True)
+    links = list(
+        qs.annotate(
+            click_count=Count("clicks", filter=counted),
+            human_clicks=Count("clicks", filter=counted & Q(clicks__is_machine=False)),
+        ).order_by("-click_count", "url")[:500]
+    )
+    campaigns = dict(Campaign.objects.values_list("id", "name"))
+    activities = dict(Activity.objects.values_list("id", "name"))
+    for link in links:
+        link.campaign_name = campaigns.get(link.campaign_id, "")
+        link.activity_name = activities.get(link.activity_id, "")
+    if request.GET.get("format") == "csv":
+        return _csv_response(
+            "links.csv",
+            ["url", "title", "campaign", "activity", "clicks", "human_clicks"],
+            (
+                [x.url, x.title, x.campaign_name, x.activity_name, x.click_count, x.human_clicks]
+                for x in links
+            ),
+        )
+    chart = hbars(
+        [(link.title or link.url, link.click_count) for link in links[:12] if link.click_count],
+        "Clicks per link",
+    )
+    since = dt.date.today() - dt.timedelta(days=14)
+    context = {**common, "links": links, "chart": chart, "since": since}
+    return render(request, "web/reporting/links.html", context)

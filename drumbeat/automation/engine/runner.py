@@ -36,7 +36,13 @@ _background_lock = threading.Lock()
 
 
 def wake() -> None:
-    """Ask the runner to make a pass now (an in-process wake-up)."""
+    """Ask the runner to make a pass now (an in-process wake-up; with a broker configured,
+    a `dispatch_due` task for the Celery workers, see automation/tasks.py)."""
+    if settings.BROKER_URL:
+        from ..tasks import wake_workers
+
+        wake_workers()
+        return
     _wakeup.set()
 
 

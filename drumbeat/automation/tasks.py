@@ -1,0 +1,168 @@
+"""Celery tasks of the distributed runner (DESIGN §5): the same engine functions as the
+embedded loop, driven by `celery -A drumbeat beat` (the tick) and any number of workers.
+
+- `drumbeat.tick` (beat, every DRUMBEAT_TICK_SECONDS): recover expired leases, expire waiting
+  children, send `enrol_campaign` for each running campaign and `execute_due` for each
+  activity with due traces.
+- `drumbeat.enrol_campaign(id)`: enrol one campaign, then send `execute_due` for its due work.
+- `drumbeat.execute_due(activity_id)`: claim and execute batches of one activity until none is
+  left (or DRAIN_SECONDS passed: then it sends itself again, so activities take turns). When
+  its first batch is full it sends one more `execute_due` for the same activity, so an idle
+  worker joins in; delay-0 children made due by a batch get their own `execute_due` at once.
+- `drumbeat.dispatch_due`: what a wake-up becomes with a broker (records created through the
+  app, an event that made a child due, a campaign started): `execute_due` for every activity
+  with due traces.
+
+Claims are `UPDATE … FOR UPDATE SKIP LOCKED` with a lease, so a task delivered twice, or two
+tasks draining the same activity, never execute a trace twice: the second one claims other
+traces or nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from drumbeat.celery import app
+from drumbeat.lib import clock
+
+from .engine.enroll import enroll_campaign
+from .engine.execute import (
+    batch_size,
+    due_activities,
+    execute_batch,
+    expire_waiting,
+    recover_leases,
+)
+from .models import Activity, Campaign, Trace
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 60.0
+
+TICK = "drumbeat.tick"
+ENROL_CAMPAIGN = "drumbeat.enrol_campaign"
+EXECUTE_DUE = "drumbeat.execute_due"
+DISPATCH_DUE = "drumbeat.dispatch_due"
+
+
+def send(name: str, *args: int) -> None:
+    """Queue the task `name` on the broker."""
+    app.send_task(name, args=list(args))
+
+
+def send_execute_due(activity_ids) -> int:
+    sent = 0
+    for activity_id in activity_ids:
+        send(EXECUTE_DUE, int(activity_id))
+        sent += 1
+    return sent
+
+
+@app.task(name=TICK, ignore_result=True)
+def tick() -> dict:
+    """One clock tick: recovery and expiry here, enrolment and execution as tasks."""
+    now = clock.now()
+    recovered = recover_leases(now)
+    expired = expire_waiting(now)
+    campaigns = list(
+        Campaign.objects.filter(state=Campaign.State.RUNNING, archived=False).values_list(
+            "pk", flat=True
+        )
+    )
+    for campaign_id in campaigns:
+        send(ENROL_CAMPAIGN, campaign_id)
+    dispatched = send_execute_due(a.pk for a in due_activities(now))
+    return {
+        "recovered": recovered,
+        "expired": expired,
+        "campaigns": len(campaigns),
+        "dispatched": dispatched,
+    }
+
+
+@app.task(name=ENROL_CAMPAIGN, ignore_result=True)
+def enrol_campaign(campaign_id: int) -> dict:
+    """Enrol (and remove) for one running campaign, then dispatch its due activities."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None or not campaign.is_running:
+        return {"enrolled": 0, "dispatched": 0}
+    now = clock.now()
+    result = enroll_campaign(campaign, now=now)
+    due = Trace.objects.filter(
+        activity=OuterRef("pk"), state=Trace.State.SCHEDULED, scheduled_at__lte=now
+    )
+    activity_ids = (
+        Activity.objects.filter(campaign=campaign).filter(Exists(due)).values_list("pk", flat=True)
+    )
+    dispatched = send_execute_due(list(activity_ids)) if result.traces else 0
+    return {"enrolled": result.enrolled, "removed": result.removed, "dispatched": dispatched}
+
+
+def _due_children(activity: Activity, exclude: set[int]) -> list[int]:
+    """Child activities of `activity` with traces due now (typically delay-0 children)."""
+    due = Trace.objects.filter(
+        activity=OuterRef("pk"), state=Trace.State.SCHEDULED, scheduled_at__lte=clock.now()
+    )
+    children = Activity.objects.filter(parent=activity).exclude(pk__in=exclude)
+    return list(children.filter(Exists(due)).values_list("pk", flat=True))
+
+
+@app.task(name=EXECUTE_DUE, ignore_result=True)
+def execute_due(activity_id: int) -> dict:
+    """Drain the due traces of one activity of a running campaign, batch after batch."""
+    activity = (
+        Activity.objects.select_related("campaign", "server_action", "template")
+        .filter(pk=activity_id, campaign__state=Campaign.State.RUNNING)
+        .first()
+    )
+    if activity is None:
+        return {"batches": 0, "traces": 0}
+    limit = batch_size()
+    started = time.monotonic()
+    batches = traces = 0
+    helped = False
+    dispatched: set[int] = set()
+    has_children = activity.children.exists()
+    while True:
+        claimed = execute_batch(activity, clock.now(), limit)
+        if not claimed:
+            break
+        batches += 1
+        traces += claimed
+        if claimed >= limit and not helped:
+            send(EXECUTE_DUE, activity.pk)  # one more worker may join this activity
+            helped = True
+        if has_children:
+            children = _due_children(activity, dispatched)
+            dispatched.update(children)
+            send_execute_due(children)
+        if claimed < limit:
+            break
+        if time.monotonic() - started > DRAIN_SECONDS:
+            send(EXECUTE_DUE, activity.pk)  # let other activities have a turn
+            break
+    return {"batches": batches, "traces": traces}
+
+
+@app.task(name=DISPATCH_DUE, ignore_result=True)
+def dispatch_due() -> dict:
+    """A wake-up: dispatch every activity with due traces."""
+    return {"dispatched": send_execute_due(a.pk for a in due_activities(clock.now()))}
+
+
+def wake_workers() -> None:
+    """The engine's wake-up when a broker is configured: one `dispatch_due` task, sent after
+    the current transaction commits. An unreachable broker is logged, never raised to the web
+    request that caused the wake-up: the next tick dispatches the same work."""
+
+    def dispatch() -> None:
+        try:
+            send(DISPATCH_DUE)
+        except Exception:
+            log.exception("could not reach the broker to dispatch due work")
+
+    transaction.on_commit(dispatch)

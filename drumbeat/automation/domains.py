@@ -294,6 +294,8 @@ def _check_scalar(info: FieldInfo, operator: str, value: Any, where: str) -> Any
             raise bad
         if len(value) > 1000:
             raise DomainError(f"{where}: the text is too long.")
+        if "\x00" in value:
+            raise DomainError(f"{where}: the text holds a NUL character.")
         choices = {k for k, _ in info.choices}
         if operator in {"=", "!=", "in", "not_in"} and choices and value not in choices:
             options = ", ".join(str(k) for k, _ in info.choices)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import dkim
@@ -56,7 +56,10 @@ def encode_header(value: str) -> str:
     return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
+@lru_cache(maxsize=256)
 def encode_address(value: str) -> str:
+    if value.isascii() and "<" not in value and '"' not in value and "\n" not in value:
+        return value.strip()
     name, address = parseaddr(_clean(value))
     if not address:
         return _clean(value)
@@ -155,6 +158,7 @@ def configured_dkim_key() -> DkimKey | None:
     return DkimKey(domain.encode(), selector.encode(), private_key)
 
 
+@lru_cache(maxsize=256)
 def address_of(value: str) -> str:
     """The bare address of 'Name <address>'."""
     return parseaddr(value)[1]

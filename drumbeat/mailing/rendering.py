@@ -60,51 +60,90 @@ class RenderError(Exception):
 # --- The record as templates see it --------------------------------------------------------
 
 
+class _FieldAccess:
+    """How to read each allowed field, resolved once per (model, field) for a `render_fields`
+    mapping (rendering asks for the same few fields hundreds of thousands of times)."""
+
+    def __init__(self, render_fields: RenderFields) -> None:
+        self.render_fields = render_fields
+        self.allowed = {label: frozenset(names) for label, names in render_fields.items()}
+        self.resolved: dict[tuple[type, str], tuple[str, str, type | None]] = {}
+
+    def resolve(self, model: type[models.Model], name: str) -> tuple[str, str, type | None]:
+        """(kind, attribute, related model): kind is 'value', 'one' or 'many'."""
+        key = (model, name)
+        found = self.resolved.get(key)
+        if found is not None:
+            return found
+        if name not in self.allowed.get(model._meta.label_lower, ()):
+            raise FieldNotAllowed(f"unknown field '{name}' on {model._meta.verbose_name}")
+        f = model._meta.get_field(name)
+        if f.is_relation:
+            accessor = f.get_accessor_name() if isinstance(f, ForeignObjectRel) else f.name
+            kind = "many" if f.many_to_many or f.one_to_many else "one"
+            found = (kind, accessor, f.related_model)
+        else:
+            found = ("value", f.attname, None)
+        self.resolved[key] = found
+        return found
+
+
+_accesses: dict[int, _FieldAccess] = {}
+
+
+def _access_for(render_fields: RenderFields) -> _FieldAccess:
+    access = _accesses.get(id(render_fields))
+    if access is None or access.render_fields is not render_fields:
+        access = _FieldAccess(render_fields)
+        if len(_accesses) > 32:
+            _accesses.clear()
+        _accesses[id(render_fields)] = access
+    return access
+
+
 class RecordView:
     """A read-only view of a record exposing only allowed fields (see module docstring).
 
     A missing related record (NULL foreign key) is an empty view: false, prints as '', and its
     fields are None, so `{{ record.salesperson.first_name or "us" }}` works."""
 
-    __slots__ = ("_model", "_record", "_render_fields")
+    __slots__ = ("_access", "_model", "_record")
 
     def __init__(
-        self, record: models.Model | None, model: type[models.Model], render_fields: RenderFields
+        self,
+        record: models.Model | None,
+        model: type[models.Model],
+        render_fields: RenderFields | _FieldAccess,
     ) -> None:
         self._record = record
         self._model = model
-        self._render_fields = render_fields
+        self._access = (
+            render_fields if isinstance(render_fields, _FieldAccess) else _access_for(render_fields)
+        )
 
     def _field(self, name: str) -> Any:
-        label = self._model._meta.label_lower
-        if name not in self._render_fields.get(label, ()):
-            raise FieldNotAllowed(f"unknown field '{name}' on {self._model._meta.verbose_name}")
-        f = self._model._meta.get_field(name)
-        if f.is_relation:
-            related = f.related_model
-            if f.many_to_many or f.one_to_many:
-                if self._record is None:
-                    return []
-                accessor = f.get_accessor_name() if isinstance(f, ForeignObjectRel) else f.name
-                manager = getattr(self._record, accessor)
-                return [RecordView(o, related, self._render_fields) for o in manager.all()]
-            if self._record is None:
-                return RecordView(None, related, self._render_fields)
-            accessor = f.get_accessor_name() if isinstance(f, ForeignObjectRel) else f.name
+        kind, attribute, related = self._access.resolve(self._model, name)
+        record = self._record
+        if kind == "value":
+            return None if record is None else getattr(record, attribute)
+        if kind == "many":
+            if record is None:
+                return []
+            manager = getattr(record, attribute)
+            return [RecordView(o, related, self._access) for o in manager.all()]
+        value = None
+        if record is not None:
             try:
-                value = getattr(self._record, accessor)
+                value = getattr(record, attribute)
             except models.ObjectDoesNotExist:
                 value = None
-            return RecordView(value, related, self._render_fields)
-        if self._record is None:
-            return None
-        return getattr(self._record, f.attname)
+        return RecordView(value, related, self._access)
 
     def __bool__(self) -> bool:
         return self._record is not None
 
     def __str__(self) -> str:
-        allowed = self._render_fields.get(self._model._meta.label_lower, ())
+        allowed = self._access.allowed.get(self._model._meta.label_lower, ())
         for name in ("name", "title", "username", "email"):
             if name in allowed and self._record is not None:
                 return str(getattr(self._record, name) or "")

@@ -64,6 +64,16 @@ def clean_person(fields: dict[str, Any], email_field: str = "email") -> dict[str
     """Normalise the email/phone/country keys present in `fields` (a copy is returned).
 
     Raises ValidationError({field: message}) naming every bad field."""
+    cleaned, errors = collect_person(fields, email_field)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def collect_person(
+    fields: dict[str, Any], email_field: str = "email"
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Like `clean_person`, but returns (cleaned, errors) so callers can add their own."""
     cleaned = dict(fields)
     errors: dict[str, str] = {}
     if "country" in cleaned:
@@ -84,9 +94,7 @@ def clean_person(fields: dict[str, Any], email_field: str = "email") -> dict[str
     for name in ("name", "title", "company_name", "city", "contact_name"):
         if isinstance(cleaned.get(name), str):
             cleaned[name] = cleaned[name].strip()
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
+    return cleaned, errors
 
 
 def check_fields(model: type, fields: dict[str, Any], allowed: set[str]) -> None:
@@ -172,12 +180,14 @@ def remove_tags(model: type, ids: Iterable[int], names: Iterable[str | Tag]) -> 
 
 def _contact_fields(fields: dict[str, Any]) -> dict[str, Any]:
     check_fields(Contact, {k: v for k, v in fields.items() if k != "tags"}, CONTACT_FIELDS)
-    cleaned = clean_person(fields)
+    cleaned, errors = collect_person(fields)
     salesperson = cleaned.get("salesperson")
     if salesperson is not None and not isinstance(salesperson, User):
-        raise ValidationError({"salesperson": "must be a user"})
+        errors["salesperson"] = "must be a user"
     if "name" in cleaned and not cleaned["name"]:
-        raise ValidationError({"name": "a contact needs a name"})
+        errors["name"] = "a contact needs a name"
+    if errors:
+        raise ValidationError(errors)
     check_lengths(Contact, cleaned)
     return cleaned
 

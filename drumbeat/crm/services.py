@@ -18,7 +18,7 @@ from drumbeat.contacts.models import Contact, Tag
 from drumbeat.contacts.services import (
     check_fields,
     check_lengths,
-    clean_person,
+    collect_person,
     find_contacts_by_email,
     get_or_create_tags,
     report_changed,
@@ -72,8 +72,7 @@ def clean_revenue(value: Any) -> Decimal:
 
 def _lead_fields(fields: dict[str, Any]) -> dict[str, Any]:
     check_fields(Lead, {k: v for k, v in fields.items() if k != "tags"}, LEAD_FIELDS)
-    cleaned = clean_person(fields)
-    errors = {}
+    cleaned, errors = collect_person(fields)
     if "title" in cleaned and not cleaned["title"]:
         errors["title"] = "a lead needs a title"
     if "priority" in cleaned:

@@ -17,7 +17,7 @@ from drumbeat.contacts.models import Contact
 from drumbeat.contacts.services import (
     check_fields,
     check_lengths,
-    clean_person,
+    collect_person,
     report_changed,
 )
 
@@ -81,8 +81,7 @@ def update_event(event: Event, **fields: Any) -> Event:
 
 def _registration_fields(fields: dict[str, Any]) -> dict[str, Any]:
     check_fields(Registration, fields, REGISTRATION_FIELDS)
-    cleaned = clean_person(fields)
-    errors = {}
+    cleaned, errors = collect_person(fields)
     if "name" in cleaned and not cleaned["name"]:
         errors["name"] = "a registration needs the attendee's name"
     if "state" in cleaned:

@@ -353,6 +353,7 @@ def test_compile_returns_a_q_usable_anywhere(data):
         ([["country", "not_in", 5]], "'not_in' needs a list of values"),
         ([["id", "in", list(range(MAX_IN_VALUES + 1))]], "too many values (more than 10000)"),
         ([["name", "=", 5]], "5 is not a valid char value for 'name'"),
+        ([["name", "ilike", "a\x00"]], "the text holds a NUL character"),
         ([["name", "=", ["a"]]], "is not a valid char value"),
         ([["id", "=", "1"]], "'1' is not a valid int value for 'id'"),
         ([["id", "=", True]], "True is not a valid int value"),

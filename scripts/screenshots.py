@@ -38,17 +38,45 @@ def free_port() -> int:
 
 def prepare(home: Path) -> tuple[str, str]:
     """Migrate and seed `home`; returns the demo login (username, password)."""
-    env = {**os.environ, "DRUMBEAT_HOME": str(home), "DJANGO_SETTINGS_MODULE": "drumbeat.settings"}
+    env = {
+        **os.environ,
+        "DRUMBEAT_HOME": str(home),
+        "DJANGO_SETTINGS_MODULE": "drumbeat.settings",
+        "PYTHONPATH": str(ROOT),
+    }
     code = (
         "import django; django.setup();"
         "from django.core.management import call_command; call_command('migrate', verbosity=0);"
-        "from drumbeat.demo import seed; login = seed(); print(login.username, login.password)"
+        "from drumbeat.demo import seed; login = seed();"
+        "from scripts.screenshots import add_campaigns; add_campaigns();"
+        "print(login.username, login.password)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True
     )
     username, password = out.stdout.strip().splitlines()[-1].split()
     return username, password
+
+
+def add_campaigns() -> None:
+    """Campaigns to show when the demo data has none: two from templates, one running with a
+    pass of the engine done, one test participant."""
+    from drumbeat.accounts.models import User
+    from drumbeat.automation import campaign_templates, services
+    from drumbeat.automation.engine.runner import run_once
+    from drumbeat.automation.models import Campaign
+
+    if Campaign.objects.exists():
+        return
+    admin = User.objects.filter(username="admin").first()
+    running = campaign_templates.instantiate("tag_hot_contacts", admin)
+    campaign_templates.instantiate("prioritize_hot_leads", admin)
+    draft = campaign_templates.instantiate("commercial_prospection", admin)
+    services.start_campaign(running, admin)
+    record = services.matching_records(draft).first()
+    if record is not None:
+        services.launch_test(draft, record.pk, admin)
+    run_once()
 
 
 def pages(page, base: str) -> list[tuple[str, str]]:
@@ -97,12 +125,21 @@ def pages(page, base: str) -> list[tuple[str, str]]:
         response = page.request.get(base + path)
         if response.status == 200:
             result.append((name, path))
+    result.append(("campaigns-list", "/campaigns/?view=list"))
     href = first("/campaigns/", "a.kanban-card")
     if href:
-        result.append(("campaign-form", href))
-        for suffix, name in (("workflow/", "campaign-workflow"),):
-            if page.request.get(base + href + suffix).status == 200:
-                result.append((name, href + suffix))
+        result.append(("campaign-workflow", href))
+        result.append(("campaign-settings", href + "settings/"))
+        result.append(("campaign-tests", href + "tests/"))
+    test = first("/reporting/participants/?tests=1", "table .row-link")
+    if test:
+        result.append(("test-screen", test))
+    template = first("/configuration/templates/", "table .row-link")
+    if template:
+        result.append(("template-editor", template))
+    action = first("/configuration/server-actions/", "table .row-link")
+    if action:
+        result.append(("server-action-editor", action))
     return result
 
 
@@ -118,7 +155,7 @@ def main() -> int:
         home = Path(tmp)
         username, password = prepare(home)
         port = free_port()
-        env = {**os.environ, "DRUMBEAT_HOME": str(home)}
+        env = {**os.environ, "DRUMBEAT_HOME": str(home), "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen(
             [sys.executable, "-m", "drumbeat.cli", "serve", "--bind", f"127.0.0.1:{port}"],
             env=env,

@@ -377,6 +377,7 @@ def workflow_tree(campaign: Campaign) -> list[dict]:
             roots.append(nodes[a.pk])
     for node in nodes.values():
         f = node["figures"]
+        node["has_chart_data"] = bool(f) and any(f["success_series"] + f["rejected_series"])
         if f:
             node["chart"] = daily_bars(
                 f["days"],

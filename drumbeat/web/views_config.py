@@ -295,7 +295,7 @@ class ServerActionForm(forms.Form):
     )
     link_field = forms.CharField(required=False, help_text="Field of the new record pointing back")
     # send_webhook
-    url = forms.URLField(required=False, label="Webhook URL")
+    url = forms.URLField(required=False, label="Webhook URL", assume_scheme="https")
     webhook_fields = forms.MultipleChoiceField(
         required=False, label="Fields sent", widget=forms.CheckboxSelectMultiple
     )

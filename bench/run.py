@@ -1,0 +1,262 @@
+"""`make bench`: every figure next to the raw limit of this machine, measured in the same run.
+
+    python -m bench.run [--size N] [--only sqlite|postgres]
+
+For SQLite and for PostgreSQL (skipped with a note when unreachable): a fresh database is
+created, migrated and seeded with N contacts and N leads, then each case of bench/cases.py runs
+in its own process (so its peak RSS is its own). Prints a table and writes
+bench/results/latest.md and latest.json.
+
+Environment: BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/drumbeat_bench; the
+database is dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379: the
+first empty database number is used for the Celery case, which is skipped without Redis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from bench.common import RESULTS, ROOT
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/drumbeat_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+CASES = ["enrol", "add_tag", "set_priority", "email", "tracking", "latency"]
+
+GOALS = {
+    "enrol": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
+    "add_tag": ("≥ 0.3 × raw", lambda r: (r["ratio"] or 0) >= 0.3),
+    "set_priority": ("≥ 0.3 × raw", lambda r: (r["ratio"] or 0) >= 0.3),
+    "email": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
+    "tracking": ("≥ 1,500/s (PostgreSQL)", lambda r: r["product"] >= 1500),
+    "latency": ("p99 ≤ 2 s", lambda r: r["p99"] <= 2.0),
+    "celery_2": ("≥ 1.7 × 1 worker", lambda r: (r["ratio"] or 0) >= 1.7),
+}
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_case(case: str, size: int, env: dict) -> list[dict]:
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.cases", case, str(size)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        log(out.stdout[-2000:] + out.stderr[-4000:])
+        return [{"case": case, "error": (out.stderr.strip().splitlines() or ["failed"])[-1]}]
+    data = json.loads(lines[-1][len("RESULT ") :])
+    rows = data.get("rows", [data])
+    for row in rows:
+        row["wall_seconds"] = round(time.monotonic() - started, 1)
+    return rows
+
+
+def pg_available() -> str:
+    import psycopg
+
+    parts = urlsplit(PG_URL)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    name = parts.path.lstrip("/")
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+            version = conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.Error as exc:
+        log(f"PostgreSQL unavailable ({exc}); skipping the PostgreSQL cases")
+        return ""
+    return version
+
+
+def pg_drop() -> None:
+    import psycopg
+
+    parts = urlsplit(PG_URL)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
+def free_redis_db() -> str:
+    import redis
+
+    for number in range(15, 0, -1):
+        client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+        try:
+            if client.dbsize() == 0 and client.set("drumbeat:bench", os.getpid(), nx=True, ex=3600):
+                return f"{REDIS_URL}/{number}"
+        except redis.RedisError as exc:
+            log(f"Redis unavailable ({exc}); skipping the Celery case")
+            return ""
+    log("no empty Redis database; skipping the Celery case")
+    return ""
+
+
+def bench_database(kind: str, size: int) -> list[dict]:
+    home = Path(tempfile.mkdtemp(prefix=f"drumbeat-bench-{kind}-"))
+    env = {
+        **os.environ,
+        "DRUMBEAT_HOME": str(home),
+        "DJANGO_SETTINGS_MODULE": "drumbeat.settings",
+        "DRUMBEAT_EMAIL_URL": "outbox://",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("DRUMBEAT_BROKER_URL", None)
+    cases = list(CASES)
+    if kind == "postgres":
+        version = pg_available()
+        if not version:
+            return []
+        env["DATABASE_URL"] = PG_URL
+        broker = free_redis_db()
+        if broker:
+            env["BENCH_BROKER_URL"] = broker
+            cases.append("celery")
+        database = f"PostgreSQL {version}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{home / 'bench.sqlite3'}"
+        import sqlite3
+
+        database = f"SQLite {sqlite3.sqlite_version}"
+    rows: list[dict] = []
+    try:
+        log(f"[{kind}] migrate + seed {size:,} contacts and leads")
+        subprocess.run(
+            [sys.executable, "-m", "drumbeat.cli", "manage", "migrate", "-v0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        seeded = run_case("seed", size, env)
+        if "error" in seeded[0]:
+            raise RuntimeError(f"seeding failed: {seeded[0]['error']}")
+        for case in cases:
+            log(f"[{kind}] {case}")
+            for row in run_case(case, size, env):
+                row["database"] = database
+                rows.append(row)
+                log(f"    {format_row(row)}")
+    finally:
+        if kind == "postgres":
+            pg_drop()
+            if env.get("BENCH_BROKER_URL"):
+                import redis
+
+                redis.Redis.from_url(env["BENCH_BROKER_URL"]).flushdb()
+        shutil.rmtree(home, ignore_errors=True)
+    return rows
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
+
+
+def format_row(row: dict) -> str:
+    if "error" in row:
+        return f"{row['case']}: FAILED {row['error']}"
+    if row["case"] == "latency":
+        return f"{row['label']}: p50 {row['p50']} s, p99 {row['p99']} s"
+    return (
+        f"{row['label']}: {fmt(row['product'])} {row['unit']} vs raw {fmt(row['raw'])}"
+        f" → {fmt(row['ratio'])}×, peak RSS {row['peak_rss_mb']} MB"
+    )
+
+
+def goal_of(row: dict) -> str:
+    goal = GOALS.get(row["case"])
+    if goal is None or "error" in row:
+        return ""
+    if row["case"] == "tracking" and not row["database"].startswith("PostgreSQL"):
+        return "(goal is for PostgreSQL)"
+    return f"{goal[0]}: {'met' if goal[1](row) else 'MISSED'}"
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "# Drumbeat benchmark",
+        "",
+        f"Run {meta['finished_at']} · SIZE={meta['size']:,} · {meta['cpus']} CPUs"
+        f" · Python {meta['python']} · {meta['wall_seconds']:.0f} s in all.",
+        "",
+        "Each product figure is measured next to its raw limit on the same database in the"
+        " same run; ratio = product / raw. Peak RSS is that of the process doing the work"
+        " (the bench case process; for tracking and latency the web server, for Celery the"
+        " largest worker).",
+        "",
+        "| Database | Case | Product | Raw limit | Ratio | Peak RSS | Goal |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(
+                f"| {row.get('database', '')} | {row['case']} | failed: {row['error']} | | | | |"
+            )
+            continue
+        if row["case"] == "latency":
+            product = f"p50 {row['p50']:.3f} s, p99 {row['p99']:.3f} s"
+            raw = ratio = "–"
+        else:
+            product = f"{fmt(row['product'])} {row['unit']}"
+            raw = f"{fmt(row['raw'])} ({row['raw_label']})"
+            ratio = f"{fmt(row['ratio'])}×" if row["ratio"] is not None else "–"
+        lines.append(
+            f"| {row['database']} | {row['label']} | {product} | {raw} | {ratio}"
+            f" | {row['peak_rss_mb']:.0f} MB | {goal_of(row)} |"
+        )
+    if meta.get("note"):
+        lines += ["", meta["note"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=int(os.environ.get("SIZE", 100_000)))
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--note", default=os.environ.get("BENCH_NOTE", ""))
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        log("wrk is missing: `apt-get install -y wrk` (make bench installs it)")
+        return 2
+    started = time.monotonic()
+    rows: list[dict] = []
+    for kind in ("sqlite", "postgres"):
+        if args.only in (None, kind):
+            rows += bench_database(kind, args.size)
+    meta = {
+        "size": args.size,
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "note": args.note,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = markdown(rows, meta)
+    (RESULTS / "latest.md").write_text(text)
+    (RESULTS / "latest.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    print(text)
+    return 1 if any("error" in r for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

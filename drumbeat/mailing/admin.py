@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from .models import EmailBlacklist, MailingContact, MailingList, PhoneBlacklist, Subscription
+from .models import (
+    EmailBlacklist,
+    Link,
+    MailingContact,
+    MailingList,
+    Message,
+    PhoneBlacklist,
+    Subscription,
+    Template,
+)
 
 
 @admin.register(MailingList)
@@ -30,3 +39,27 @@ class EmailBlacklistAdmin(admin.ModelAdmin):
 class PhoneBlacklistAdmin(admin.ModelAdmin):
     list_display = ("number", "reason", "active", "created_at")
     search_fields = ("number",)
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "target", "subject", "updated_at")
+    list_filter = ("kind", "target")
+    search_fields = ("name", "subject")
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("recipient", "channel", "state", "subject", "sent_at", "opened_at")
+    list_filter = ("channel", "state", "is_test")
+    search_fields = ("recipient", "message_id")
+    readonly_fields = [f.name for f in Message._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Link)
+class LinkAdmin(admin.ModelAdmin):
+    list_display = ("url", "title", "code", "campaign_id", "activity_id")
+    search_fields = ("url", "title")

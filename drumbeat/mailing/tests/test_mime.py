@@ -84,3 +84,36 @@ def test_it_builds_crlf_messages_that_parse_back():
     assert "x" * 2000 in html and "Ünï" in html
     plain = parsed.get_body(("plain",)).get_content()
     assert plain.replace("\r\n", "\n") == "line\n.dot\nfin"
+
+
+def test_it_reports_bad_channel_settings(settings, tmp_path):
+    from drumbeat.mailing.checks import check_channels
+
+    settings.EMAIL_URL = "smtp+weird://host"
+    settings.SMS_URL = "https:///no-host"
+    settings.FROM_EMAIL = "not an address"
+    settings.DKIM_KEY_FILE = str(tmp_path / "missing.pem")
+
+    ids = [e.id for e in check_channels(None)]
+
+    assert ids == ["drumbeat.E101", "drumbeat.E101", "drumbeat.E102", "drumbeat.E103"]
+
+
+def test_it_accepts_the_default_channel_settings(settings):
+    from drumbeat.mailing.checks import check_channels
+
+    settings.EMAIL_URL = "smtps://user:p%40ss@smtp.example.org:465"
+    settings.SMS_URL = "outbox://"
+    settings.FROM_EMAIL = "Drumbeat <marketing@example.org>"
+    settings.DKIM_KEY_FILE = ""
+
+    assert check_channels(None) == []
+
+
+def test_it_accepts_the_laptop_default_sender(settings):
+    from drumbeat.mailing.checks import check_channels
+
+    settings.FROM_EMAIL = "Drumbeat <marketing@localhost>"
+    settings.DKIM_KEY_FILE = ""
+
+    assert check_channels(None) == []

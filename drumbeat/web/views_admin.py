@@ -120,14 +120,15 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def describe_url(url: str) -> str:
-    """A transport URL for display: scheme, user and host, never the password."""
+    """A transport URL for display: scheme and host, never the credentials."""
     if not url:
         return ""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
-    user = f"{parts.username}@" if parts.username else ""
+    # An HTTP SMS gateway carries its bearer token as the user part: never shown.
+    user = "***@" if parts.username or parts.password else ""
     path = parts.path if parts.path not in {"", "/"} else ""
     return f"{parts.scheme}://{user}{host}{path}"
 

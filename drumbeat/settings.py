@@ -198,6 +198,7 @@ CSRF_COOKIE_SECURE = _base.scheme == "https"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "drumbeat.lib.security.SecretsExceptionReporterFilter"
 if _base.scheme == "https":
     SECURE_HSTS_SECONDS = 31536000
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

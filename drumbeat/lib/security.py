@@ -7,13 +7,17 @@ allowed (server-rendered charts and a few layout tweaks use them).
 Pages that show user-authored email HTML (view online, `/v/<token>`) get a policy of their own:
 images and styles from anywhere (newsletters reference them), still no script at all. A view
 that sets its own Content-Security-Policy header keeps it.
+
+`SecretsExceptionReporterFilter` keeps service credentials off debug pages and error reports.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.views.debug import SafeExceptionReporterFilter
 
 APP_POLICY = "; ".join(
     [
@@ -61,3 +65,29 @@ class ContentSecurityPolicyMiddleware:
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy_for(request.path)
         return response
+
+
+# --- Secrets in error reports ---------------------------------------------------------------
+
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
+
+
+def redact_userinfo(text: str) -> str:
+    """`text` with the user:password part of every URL in it replaced by `***`."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter, plus: the Authorization header and the settings holding service URLs
+    (DATABASE_URL, DRUMBEAT_EMAIL_URL with its SMTP password, the SMS gateway token, the
+    broker) never show their credentials on a debug page or in an error report."""
+
+    hidden_settings = re.compile(
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|AUTHORIZATION|DKIM|_URL$", flags=re.I
+    )
+
+    def cleanse_setting(self, key, value):
+        value = super().cleanse_setting(key, value)
+        if type(value) is str:  # noqa: E721 (lazy objects that merely look like str stay)
+            return redact_userinfo(value)
+        return value

@@ -255,6 +255,7 @@ def make_controller(host: str, port: int):
 
 def serve_inbound(host: str, port: int) -> None:
     """Run the inbound SMTP server until interrupted."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     controller = make_controller(host, port)
     controller.start()
     print(f"Drumbeat inbound SMTP listening on {host}:{port}", flush=True)

@@ -9,6 +9,7 @@ from functools import partial
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
@@ -113,6 +114,11 @@ def _integrity(api: NinjaAPI, request: HttpRequest, exc: IntegrityError):
     return _respond(api, request, 409, "Conflict: a record with these values already exists.")
 
 
+def _protected(api: NinjaAPI, request: HttpRequest, exc: ProtectedError | RestrictedError):
+    used_by = sorted({obj._meta.verbose_name for obj in exc.protected_objects})
+    return _respond(api, request, 409, f"Conflict: still used by {', '.join(map(str, used_by))}.")
+
+
 def _data(api: NinjaAPI, request: HttpRequest, exc: DataError):
     log.info("API write refused by the database: %s", exc)
     return _respond(api, request, 422, "A value does not fit its field (too long or invalid).")
@@ -141,6 +147,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
         ObjectDoesNotExist: _not_found,
         Http404: _not_found,
         IntegrityError: _integrity,
+        ProtectedError: _protected,
+        RestrictedError: _protected,
         DataError: _data,
         RequestDataTooBig: _too_big,
         OverflowError: _overflow,

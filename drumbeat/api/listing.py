@@ -53,18 +53,36 @@ def list_params(name: str, ordering_fields: list[str], filterable: bool = True) 
     fields: dict[str, Any] = {
         "limit": (
             int,
-            Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size (at most 500)."),
+            Field(
+                DEFAULT_LIMIT,
+                ge=1,
+                le=MAX_LIMIT,
+                description="Page size (at most 500).",
+                examples=[50],
+            ),
         ),
-        "offset": (int, Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip.")),
+        "offset": (
+            int,
+            Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip.", examples=[0]),
+        ),
         "ordering": (
             Literal[choices] | None,  # type: ignore[valid-type]
-            Field(None, description="Sort field; prefix with `-` for descending."),
+            Field(
+                None,
+                description="Sort field; prefix with `-` for descending.",
+                examples=[choices[-1]],
+            ),
         ),
     }
     if filterable:
         fields["domain"] = (
             str | None,
-            Field(None, max_length=100_000, description=DOMAIN_DESCRIPTION),
+            Field(
+                None,
+                max_length=100_000,
+                description=DOMAIN_DESCRIPTION,
+                examples=['[["email", "!=", false]]'],
+            ),
         )
     return create_model(name, __base__=Schema, **fields)
 

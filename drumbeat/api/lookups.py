@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.http import Http404
 
 M = TypeVar("M", bound=models.Model)
@@ -34,3 +34,10 @@ def resolve_ids(fields: dict[str, Any], relations: dict[str, type[models.Model]]
         fields[name] = record
     if errors:
         raise ValidationError(errors)
+
+
+def delete_record(record: models.Model) -> None:
+    """Delete `record` (and what cascades) in a transaction of its own. Records still in use
+    raise ProtectedError, which the API reports as 409."""
+    with transaction.atomic():
+        record.delete()

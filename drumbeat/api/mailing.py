@@ -28,7 +28,7 @@ from .auth import require_admin
 from .errors import with_errors
 from .fields import Id, Text, partial_schema
 from .listing import list_params, page_schema, paginate
-from .lookups import get_or_404
+from .lookups import delete_record, get_or_404
 
 # --- mailing lists -----------------------------------------------------------------------------
 
@@ -88,7 +88,7 @@ def list_lists(request: HttpRequest, params: Query[MailingListList]):  # type: i
 
 @lists_router.post("", response=with_errors({201: MailingListOut}), summary="Create a list")
 def create_list(request: HttpRequest, payload: MailingListIn):
-    return Status(201, audience.create_list(**payload.model_dump()))
+    return Status(201, audience.create_list(**payload.model_dump(exclude_unset=True)))
 
 
 @lists_router.get("/{id}", response=with_errors({200: MailingListOut}), summary="Read a list")
@@ -105,7 +105,7 @@ def update_list(request: HttpRequest, id: Id, payload: MailingListPatch):  # noq
 @lists_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a list")
 def delete_list(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete mailing lists")
-    get_or_404(MailingList, id, "mailing list").delete()
+    delete_record(get_or_404(MailingList, id, "mailing list"))
     return Status(204, None)
 
 
@@ -216,6 +216,8 @@ MAILING_CONTACTS = MailingContact.objects.prefetch_related("tags", "subscription
 def _apply_subscriptions(contact: MailingContact, wanted: list[dict[str, Any]]) -> None:
     """Make the contact's subscriptions those of `wanted` (lists left out are removed)."""
     by_list: dict[int, dict[str, Any]] = {}
+    # PATCH payloads are dumped without unset values, nested ones included: restore defaults
+    wanted = [SubscriptionIn(**item).model_dump() for item in wanted]
     for item in wanted:
         if item["list"] in by_list:
             raise ValidationError({"subscriptions": f"list {item['list']} appears twice"})
@@ -254,8 +256,8 @@ def list_mailing_contacts(request: HttpRequest, params: Query[MailingContactList
     "", response=with_errors({201: MailingContactOut}), summary="Create a mailing contact"
 )
 def create_mailing_contact(request: HttpRequest, payload: MailingContactIn):
-    fields = payload.model_dump()
-    subscriptions = fields.pop("subscriptions")
+    fields = payload.model_dump(exclude_unset=True)
+    subscriptions = fields.pop("subscriptions", [])
     with transaction.atomic():
         contact = audience.create_mailing_contact(**fields)
         _apply_subscriptions(contact, subscriptions)
@@ -377,10 +379,12 @@ class BlacklistPatch(Schema):
 
 
 class BlacklistListParams(Schema):
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=10_000_000)
+    limit: int = Field(50, ge=1, le=500, examples=[50])
+    offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
     active: bool | None = Field(None, description="Only active (true) or lifted (false) entries")
-    search: Text(254) | None = Field(None, description="Part of the address or number")  # type: ignore[valid-type]
+    search: Text(254) | None = Field(  # type: ignore[valid-type]
+        None, description="Part of the address or number", examples=["example.com"]
+    )  # type: ignore[valid-type]
 
 
 def _blacklist_page(model: type, key: str, params: BlacklistListParams) -> dict[str, Any]:

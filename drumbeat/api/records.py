@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
@@ -27,7 +28,7 @@ from .auth import require_admin
 from .errors import Conflict, with_errors
 from .fields import Id, Text, partial_schema
 from .listing import list_params, page_schema, paginate
-from .lookups import get_or_404, resolve_ids
+from .lookups import delete_record, get_or_404, resolve_ids
 
 TagName = Text(64, 1)
 
@@ -97,14 +98,15 @@ def update_tag(request: HttpRequest, id: Id, payload: TagPatch):  # type: ignore
     for name, value in changes.items():
         setattr(tag, name, value)
     if changes:
-        tag.save(update_fields=list(changes))  # a tag is a label, not a campaign target
+        with transaction.atomic():
+            tag.save(update_fields=list(changes))  # a tag is a label, not a campaign target
     return tag
 
 
 @tags_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a tag")
 def delete_tag(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete tags")
-    get_or_404(Tag, id, "tag").delete()
+    delete_record(get_or_404(Tag, id, "tag"))
     return Status(204, None)
 
 
@@ -187,7 +189,7 @@ def list_contacts(request: HttpRequest, params: Query[ContactList]):  # type: ig
 
 @contacts_router.post("", response=with_errors({201: ContactOut}), summary="Create a contact")
 def create_contact(request: HttpRequest, payload: ContactIn):
-    fields = payload.model_dump()
+    fields = payload.model_dump(exclude_unset=True)
     resolve_ids(fields, {"salesperson": User})
     contact = contact_services.create_contact(**fields)
     return Status(201, CONTACTS.get(pk=contact.pk))
@@ -210,7 +212,7 @@ def update_contact(request: HttpRequest, id: Id, payload: ContactPatch):  # type
 @contacts_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a contact")
 def delete_contact(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete contacts")
-    get_or_404(Contact, id, "contact").delete()
+    delete_record(get_or_404(Contact, id, "contact"))
     return Status(204, None)
 
 
@@ -334,7 +336,7 @@ def list_leads(request: HttpRequest, params: Query[LeadList]):  # type: ignore[v
 
 @leads_router.post("", response=with_errors({201: LeadOut}), summary="Create a lead")
 def create_lead(request: HttpRequest, payload: LeadIn):
-    lead = crm_services.create_lead(**_lead_fields(payload.model_dump()))
+    lead = crm_services.create_lead(**_lead_fields(payload.model_dump(exclude_unset=True)))
     return Status(201, LEADS.get(pk=lead.pk))
 
 
@@ -355,7 +357,7 @@ def update_lead(request: HttpRequest, id: Id, payload: LeadPatch):  # type: igno
 @leads_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a lead")
 def delete_lead(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete leads")
-    get_or_404(Lead, id, "lead").delete()
+    delete_record(get_or_404(Lead, id, "lead"))
     return Status(204, None)
 
 
@@ -473,7 +475,9 @@ def list_events(request: HttpRequest, params: Query[EventList]):  # type: ignore
 
 @events_router.post("", response=with_errors({201: EventOut}), summary="Create an event")
 def create_event(request: HttpRequest, payload: EventIn):
-    return Status(201, event_services.create_event(**_aware(payload.model_dump())))
+    return Status(
+        201, event_services.create_event(**_aware(payload.model_dump(exclude_unset=True)))
+    )
 
 
 @events_router.get("/{id}", response=with_errors({200: EventOut}), summary="Read an event")
@@ -490,7 +494,7 @@ def update_event(request: HttpRequest, id: Id, payload: EventPatch):  # type: ig
 @events_router.delete("/{id}", response=with_errors({204: None}), summary="Delete an event")
 def delete_event(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete events")
-    get_or_404(Event, id, "event").delete()
+    delete_record(get_or_404(Event, id, "event"))
     return Status(204, None)
 
 
@@ -505,7 +509,7 @@ def list_registrations(request: HttpRequest, params: Query[RegistrationList]):  
     "", response=with_errors({201: RegistrationOut}), summary="Register an attendee"
 )
 def create_registration(request: HttpRequest, payload: RegistrationIn):
-    fields = payload.model_dump()
+    fields = payload.model_dump(exclude_unset=True)
     resolve_ids(fields, REGISTRATION_RELATIONS)
     return Status(201, event_services.register_attendee(**fields))
 
@@ -532,5 +536,5 @@ def update_registration(request: HttpRequest, id: Id, payload: RegistrationPatch
 )
 def delete_registration(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete registrations")
-    get_or_404(Registration, id, "registration").delete()
+    delete_record(get_or_404(Registration, id, "registration"))
     return Status(204, None)

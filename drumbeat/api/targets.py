@@ -3,7 +3,7 @@ and how many records a filter matches."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema
@@ -16,6 +16,8 @@ from .errors import with_errors
 from .listing import parse_api_domain
 
 router = Router(tags=["Targets"])
+
+TargetKey = Literal[tuple(t.key for t in all_targets())]  # type: ignore[valid-type]
 
 
 class TargetOut(Schema):
@@ -143,7 +145,7 @@ def _fields_out(fields: dict) -> list[dict[str, Any]]:
     ]
 
 
-def _get_target(key: str) -> Target:
+def _get_target(key: TargetKey) -> Target:
     try:
         return get_target(key)
     except KeyError:
@@ -160,7 +162,7 @@ def list_targets(request: HttpRequest):
     response=with_errors({200: TargetFieldsOut}),
     summary="Filterable fields of a target",
 )
-def target_fields(request: HttpRequest, key: str):
+def target_fields(request: HttpRequest, key: TargetKey):
     target = _get_target(key)
     related: dict[str, list[dict[str, Any]]] = {}
     pending = [i.related for i in target.fields.values() if i.related]
@@ -179,7 +181,7 @@ def target_fields(request: HttpRequest, key: str):
     response=with_errors({200: CountOut}),
     summary="Count the records a filter matches",
 )
-def count_target(request: HttpRequest, key: str, payload: CountIn):
+def count_target(request: HttpRequest, key: TargetKey, payload: CountIn):
     target = _get_target(key)
     domain = parse_api_domain(payload.domain)
     count = count_matching(target, domain, payload.include_archived)

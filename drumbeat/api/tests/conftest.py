@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import clear_url_caches
 
 from drumbeat.accounts.models import ApiToken, User
 
@@ -44,6 +45,14 @@ class ApiClient:
 
     def delete(self, path: str):
         return self.request("DELETE", path)
+
+
+@pytest.fixture(autouse=True)
+def api_urls(settings):
+    settings.ROOT_URLCONF = "drumbeat.api.tests.urls"
+    clear_url_caches()
+    yield
+    clear_url_caches()
 
 
 @pytest.fixture

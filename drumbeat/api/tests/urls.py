@@ -1,0 +1,7 @@
+"""The API alone, so its tests do not depend on the rest of the site's URLs."""
+
+from django.urls import path
+
+from drumbeat.api.main import api
+
+urlpatterns = [path("api/v1/", api.urls)]

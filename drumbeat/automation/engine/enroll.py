@@ -8,6 +8,7 @@ longer matches are marked Removed and their scheduled traces cancelled, in two U
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,8 @@ from ..domains import filter_records
 from ..models import Activity, Campaign, Participant, Trace
 from ..targets import Target, get_target
 from .sql import insert_select
+
+log = logging.getLogger(__name__)
 
 REASON_REMOVED = "record removed"
 
@@ -178,11 +181,17 @@ def enroll_running_campaigns(now: datetime | None = None) -> EnrolResult:
 
 
 def enroll_changed_records(label: str, ids: list[int]) -> None:
-    """Listener of `hooks.records_changed`: enrol created/updated records at once."""
-    for campaign in Campaign.objects.filter(
-        state=Campaign.State.RUNNING, archived=False, target=label
-    ):
-        enroll_campaign(campaign, record_ids=ids)
+    """Listener of `hooks.records_changed`: enrol created/updated records at once.
+
+    Called after the reporter's commit; a failure is logged (the next pass enrols them).
+    """
+    try:
+        for campaign in Campaign.objects.filter(
+            state=Campaign.State.RUNNING, archived=False, target=label
+        ):
+            enroll_campaign(campaign, record_ids=ids)
+    except Exception:
+        log.exception("enrolment of changed %s records failed", label)
     from .runner import wake
 
     wake()

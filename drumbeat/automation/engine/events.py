@@ -9,6 +9,7 @@ ones are final), so it is harmless.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from drumbeat.lib.hooks import MessageEvent
 
 from ..models import Activity, Campaign, Trace
 
+log = logging.getLogger(__name__)
 T = Activity.Trigger
 
 DATES = {
@@ -43,7 +45,18 @@ MACHINE_SENSITIVE = {"open", "click"}
 
 
 def handle_message_event(event: MessageEvent) -> None:
-    """Listener of `hooks.message_event` (registered in AutomationConfig.ready)."""
+    """Listener of `hooks.message_event` (registered in AutomationConfig.ready).
+
+    The event is already recorded by mailing; a failure here is logged, never turned into an
+    error page for the recipient who opened or clicked.
+    """
+    try:
+        apply_message_event(event)
+    except Exception:
+        log.exception("message event %s on %s not applied", event.kind, event.message_ids[:10])
+
+
+def apply_message_event(event: MessageEvent) -> None:
     from drumbeat.mailing.models import Message
 
     if event.kind not in DATES or not event.message_ids:

@@ -1,0 +1,72 @@
+"""Reporting pages: participants, traces, link tracker, with filters and CSV export."""
+
+import csv
+import io
+
+import pytest
+
+from drumbeat.automation import campaign_templates, services
+from drumbeat.mailing.models import Click, Link
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def running(contacts, bob):
+    campaign = campaign_templates.instantiate("tag_hot_contacts", bob)
+    services.start_campaign(campaign, bob)
+    services.launch_test(
+        campaign_templates.instantiate("commercial_prospection", bob), contacts[0].pk, bob
+    )
+    return campaign
+
+
+def rows(response) -> list[list[str]]:
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(body)))
+
+
+def test_it_lists_participants_grouped_by_campaign(marketer_client, running):
+    html = marketer_client.get("/reporting/participants/").content.decode()
+    assert "Tag Hot Contacts" in html and "Person 00" in html
+    assert '<span class="badge info">Test</span>' not in html  # tests hidden by default
+    with_tests = marketer_client.get("/reporting/participants/?tests=1").content.decode()
+    assert '<span class="badge info">Test</span>' in with_tests
+
+
+def test_it_exports_participants_as_csv(marketer_client, running):
+    data = rows(marketer_client.get(f"/reporting/participants/?campaign={running.pk}&format=csv"))
+    assert data[0][:4] == ["id", "campaign", "record_id", "record"]
+    assert len(data) == 31
+    assert {r[1] for r in data[1:]} == {"Tag Hot Contacts"}
+
+
+def test_it_filters_participants_by_activity_state(marketer_client, running):
+    activity = running.activities.get(trigger="begin")
+    url = f"/reporting/participants/?campaign={running.pk}&activity={activity.pk}"
+    assert "Person 00" in marketer_client.get(url + "&trace_state=scheduled").content.decode()
+    assert "No participants" in marketer_client.get(url + "&event=clicked").content.decode()
+
+
+def test_it_lists_traces_with_a_pivot_and_csv(marketer_client, running):
+    html = marketer_client.get(f"/reporting/traces/?campaign={running.pk}").content.decode()
+    assert "Send welcome email" in html and "Cancel" in html
+    data = rows(marketer_client.get("/reporting/traces/?format=csv"))
+    assert data[0][0] == "id" and len(data) == 31
+
+
+def test_it_refuses_nothing_for_bad_filters(marketer_client, running):
+    response = marketer_client.get("/reporting/traces/?campaign=abc&since=notadate&state=zzz")
+    assert response.status_code == 200
+
+
+def test_it_counts_clicks_per_link(marketer_client, running):
+    link = Link.objects.create(
+        url="https://example.com/offer", code="abc123", campaign_id=running.pk
+    )
+    Click.objects.create(link=link)
+    Click.objects.create(link=link, is_machine=True)
+    html = marketer_client.get(f"/reporting/links/?campaign={running.pk}").content.decode()
+    assert "https://example.com/offer" in html and "<b>2</b>" in html
+    data = rows(marketer_client.get("/reporting/links/?format=csv"))
+    assert data[1][-2:] == ["2", "1"]

@@ -63,7 +63,10 @@ def encode_address(value: str) -> str:
     name, address = parseaddr(_clean(value))
     if not address:
         return _clean(value)
-    return formataddr((name, address), charset="utf-8")
+    try:
+        return formataddr((name, address), charset="utf-8")
+    except UnicodeError:  # an international address: sent raw, with SMTPUTF8
+        return f"{Header(name, 'utf-8').encode()} <{address}>" if name else address
 
 
 def _quoted_printable(text: str) -> bytes:

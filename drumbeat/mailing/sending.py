@@ -32,7 +32,12 @@ from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_ph
 from . import mime, rendering
 from .models import EmailBlacklist, Link, Message, PhoneBlacklist, Template
 from .tokens import make_token
-from .transports import Delivery, Outgoing, get_email_transport, get_sms_transport
+from .transports import (
+    Delivery,
+    Outgoing,
+    get_email_transport,
+    get_sms_transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -380,12 +385,18 @@ def _deliver(
 ) -> list[Delivery]:
     if not planned:
         return []
+    try:
+        transport = (
+            get_email_transport() if channel.kind == Message.Channel.EMAIL else get_sms_transport()
+        )
+    except ValueError as exc:  # TransportConfigError, or a malformed port
+        return [Delivery(False, False, f"transport: {exc}")] * len(planned)
     deliveries: list[Delivery] = []
     if channel.kind == Message.Channel.EMAIL:
         dkim_key = mime.configured_dkim_key()
         sender = template.email_from or settings.FROM_EMAIL
         date = clock.now()
-        with get_email_transport() as transport:
+        with transport:
             for item in planned:
                 message = item.message
                 envelope_from, reply_to, headers = _email_envelope(template, message)
@@ -406,7 +417,7 @@ def _deliver(
                 outgoing = Outgoing(message.pk, envelope_from, to, rendered.subject, data)
                 deliveries.append(transport.send(outgoing))
     else:
-        with get_sms_transport() as transport:
+        with transport:
             for item in planned:
                 message = item.message
                 outgoing = Outgoing(

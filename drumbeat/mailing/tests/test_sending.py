@@ -241,3 +241,45 @@ def test_it_dates_messages_with_the_clock(smtp_sink, mail_settings, email_templa
 
     assert Message.objects.get().sent_at.isoformat() == "2026-01-05T10:00:00+00:00"
     assert smtp_sink.received[0].parsed["Date"] == "Mon, 05 Jan 2026 10:00:00 +0000"
+
+
+def test_it_sends_to_an_international_address_with_smtputf8(
+    smtp_sink, mail_settings, email_template, alice
+):
+    results = send(email_template, [Recipient(1, alice, "jürgen@example.com")])
+
+    assert results[1].status == "sent"
+    assert smtp_sink.received[0].rcpt_tos == ["jürgen@example.com"]
+
+
+def test_it_errors_an_international_address_the_server_refuses_and_goes_on(
+    settings, mail_settings, email_template, alice, bob
+):
+    from aiosmtpd.controller import Controller
+
+    from .conftest import SinkHandler, free_port
+
+    handler, port = SinkHandler(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    settings.EMAIL_URL = f"smtp://127.0.0.1:{port}"
+    try:
+        results = send(
+            email_template,
+            [Recipient(1, alice, "jürgen@example.com"), Recipient(2, bob, bob.email)],
+        )
+    finally:
+        controller.stop()
+
+    assert results[1].status == "error" and "international" in results[1].reason
+    assert results[2].status == "sent"
+    assert [r.rcpt_tos for r in handler.received] == [["bob@example.com"]]
+
+
+def test_it_errors_the_batch_on_a_bad_transport_url(settings, mail_settings, email_template, alice):
+    settings.EMAIL_URL = "smtp://:25"
+
+    result = send(email_template, [Recipient(1, alice, alice.email)])[1]
+
+    assert result.status == "error" and result.reason.startswith("transport: no host")
+    assert Message.objects.get(trace_id=1).state == Message.State.ERROR

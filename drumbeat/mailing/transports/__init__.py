@@ -68,9 +68,10 @@ def get_email_transport(url: str | None = None) -> Transport:
 
         return OutboxTransport("email")
     if scheme in {"smtp", "smtp+starttls", "smtps"}:
+        from ..circuit import Guarded
         from .smtp import SmtpTransport
 
-        return SmtpTransport(url)
+        return Guarded("email", SmtpTransport(url))  # a burst of failures pauses the channel
     raise TransportConfigError(f"unsupported email URL {redact_url(url)!r}")
 
 
@@ -82,7 +83,8 @@ def get_sms_transport(url: str | None = None) -> Transport:
 
         return OutboxTransport("sms")
     if scheme in {"http", "https"}:
+        from ..circuit import Guarded
         from .http_sms import HttpSmsTransport
 
-        return HttpSmsTransport(url)
+        return Guarded("sms", HttpSmsTransport(url))
     raise TransportConfigError(f"unsupported SMS URL {redact_url(url)!r}")

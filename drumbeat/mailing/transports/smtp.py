@@ -81,9 +81,17 @@ class SmtpTransport:
                 except (smtplib.SMTPException, OSError) as exc:
                     log.warning("SMTP connection to %s failed: %s", redact_url(self.url), exc)
                     return Delivery(False, True, f"connection failed: {exc}")
+            international = not (outgoing.sender + outgoing.recipient).isascii()
             try:
-                self.connection.sendmail(outgoing.sender, [outgoing.recipient], outgoing.data)
+                self.connection.sendmail(
+                    outgoing.sender,
+                    [outgoing.recipient],
+                    outgoing.data,
+                    mail_options=["SMTPUTF8"] if international else [],
+                )
                 return Delivery(ok=True)
+            except (smtplib.SMTPNotSupportedError, UnicodeError):
+                return Delivery(False, False, "the server does not accept international addresses")
             except smtplib.SMTPRecipientsRefused as exc:
                 code, message = next(iter(exc.recipients.values()))
                 return _classified(code, message)

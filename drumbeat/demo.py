@@ -575,4 +575,8 @@ def seed(progress: bool = False) -> Login:
         login = ensure_admin()
         for step in STEPS:
             step(ctx)
+    from drumbeat.demo_campaigns import seed_campaigns
+
+    # Outside the transaction: the replayed tracking events reach the engine when they commit.
+    seed_campaigns(progress=progress, now=ctx.now)
     return login

@@ -63,3 +63,14 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         db = settings.DATABASES["default"]
         db.setdefault("TEST", {})
         db["TEST"]["NAME"] = f"test_drumbeat_{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def _no_transport_pause():
+    """A transport pause (drumbeat/mailing/circuit.py) tripped by one test's failing servers
+    must not leak into the next test."""
+    yield
+    from drumbeat.mailing import circuit
+
+    for channel in circuit.CHANNELS:
+        circuit.resume(channel)

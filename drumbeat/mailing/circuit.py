@@ -8,13 +8,14 @@ batch). The first message after the pause is a probe: a success closes the circu
 transient failure pauses again. Permanent refusals (a bad address) are not the transport's
 fault and do not count.
 
-The state lives in a small JSON file per channel in DRUMBEAT_HOME, so the web UI (another
-process) can say so in a banner. With workers on several machines each machine pauses on its
-own failures.
+The state lives in a small JSON file per channel (and database) in DRUMBEAT_HOME, so the web UI
+(another process) can say so in a banner. With workers on several machines each machine pauses
+on its own failures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -55,7 +56,11 @@ def pause_length() -> timedelta:
 
 
 def _path(channel: str) -> Path:
-    return Path(settings.HOME) / f"transport-{channel}.json"
+    # One state per database: the web and worker processes of a deployment share it; test
+    # processes (each with its own test database) do not see each other's pauses.
+    name = str(settings.DATABASES["default"].get("NAME", ""))
+    key = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return Path(settings.HOME) / f"transport-{channel}-{key}.json"
 
 
 def _read(channel: str) -> dict[str, Any]:

@@ -248,8 +248,21 @@ def test_it_shows_the_message_online(client, sent):
 
     assert response.status_code == 200
     assert b"Hello Alice," in response.content
+    assert response["Content-Security-Policy"].startswith("sandbox")
+    assert "script-src" not in response["Content-Security-Policy"]
     message.refresh_from_db()
     assert message.opened_at is not None
+
+
+def test_it_says_when_the_online_version_is_gone(client, sent):
+    message, _ = sent
+    message.template.body_html = "{{ record.nosuchfield }}"
+    message.template.save()
+
+    response = client.get(f"/v/{message.token}", **BROWSER)
+
+    assert response.status_code == 410
+    assert b"no longer available" in response.content
 
 
 def test_it_opts_list_contacts_out_of_their_lists_and_offers_them_again(

@@ -31,7 +31,7 @@ from drumbeat.lib import hooks
 from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
 
 from .action_config import is_template, writable_field
-from .engine.sql import insert_select
+from .engine.sql import id_set, insert_select
 from .models import ServerAction
 from .targets import FILTERABLE, Target, get_target
 
@@ -99,7 +99,7 @@ def render_text(source: str, record: models.Model) -> str:
 
 
 def _records(target: Target, record_ids: list[int]) -> dict[int, models.Model]:
-    return {r.pk: r for r in target.model._default_manager.filter(pk__in=record_ids)}
+    return {r.pk: r for r in target.model._default_manager.filter(pk__in=id_set(record_ids))}
 
 
 # --- update record ---------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def _update_record(action: ServerAction, target: Target, ids: list[int], now: da
     op, value = params.get("operation", "set"), params.get("value")
     label, info = writable_field(target.key, path)
     model = target.model
-    rows = model._default_manager.filter(pk__in=ids)
+    rows = model._default_manager.filter(pk__in=id_set(ids))
     if "." in path:
         relation, name = path.split(".")
         owner = model._meta.get_field(relation).related_model
@@ -201,7 +201,7 @@ def _timeline_rows(
             columns.append("assigned_to")
             selected.append("_user")
         select = (
-            target.model._default_manager.filter(pk__in=ids)
+            target.model._default_manager.filter(pk__in=id_set(ids))
             .annotate(**annotations)
             .order_by("pk")
             .values_list(*selected)

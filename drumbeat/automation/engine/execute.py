@@ -29,7 +29,7 @@ from drumbeat.lib import clock
 from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, Trace
 from ..targets import FILTERABLE, get_target
-from .sql import insert_select
+from .sql import id_set, insert_select
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def claim_ids(trace_ids: Iterable[int], now: datetime) -> list[int]:
 
 
 def load_claimed(ids: list[int]) -> list[Claimed]:
-    rows = Trace.objects.filter(id__in=ids).values_list(
+    rows = Trace.objects.filter(id__in=id_set(ids)).values_list(
         "id", "participant_id", "participant__record_id", "scheduled_at", "is_test"
     )
     return [Claimed(*row) for row in rows]
@@ -173,7 +173,7 @@ def execute_claimed(activity: Activity, claimed: list[Claimed], now: datetime) -
             filter_records(
                 target, applied_domain(activity, campaign), campaign.include_archived, now
             )
-            .filter(pk__in=[c.record_id for c in live])
+            .filter(pk__in=id_set(c.record_id for c in live))
             .values_list("pk", flat=True)
         )
         for c in live:
@@ -203,7 +203,7 @@ def _run_server_action(
     effectful = is_effectful(action)
     if effectful and live:
         # Recorded (committed) before the side effect: a crash now is never re-run.
-        Trace.objects.filter(id__in=reached).update(started_at=now)
+        Trace.objects.filter(id__in=id_set(reached)).update(started_at=now)
     with transaction.atomic():
         results = run_action(action, [c.record_id for c in live], now) if live else {}
         for c in live:
@@ -232,7 +232,7 @@ def _send_messages(
         field = target.phone_field if is_sms else target.email_field
         records = {  # one query (in_bulk would split it in chunks of 999 on SQLite)
             r.pk: r
-            for r in target.model._default_manager.filter(pk__in=[c.record_id for c in live])
+            for r in target.model._default_manager.filter(pk__in=id_set(c.record_id for c in live))
         }
         recipients = [
             sending.Recipient(
@@ -244,7 +244,7 @@ def _send_messages(
             for c in live
             if c.record_id in records
         ]
-        Trace.objects.filter(id__in=[c.id for c in live]).update(started_at=now)
+        Trace.objects.filter(id__in=id_set(c.id for c in live)).update(started_at=now)
         send = sending.send_sms if is_sms else sending.send_emails
         try:
             results = send(
@@ -289,7 +289,7 @@ def finish_traces(
     for trace_id, (state, reason) in outcomes.items():
         groups[(str(state), (reason or "")[:500])].append(trace_id)
     for (state, reason), ids in groups.items():
-        Trace.objects.filter(id__in=ids).update(
+        Trace.objects.filter(id__in=id_set(ids)).update(
             state=state, reason=reason, executed_at=now, claim_expires_at=None
         )
     retry_groups: dict[datetime, list[int]] = defaultdict(list)
@@ -302,7 +302,7 @@ def finish_traces(
     if reached and activity.kind != Activity.Kind.ACTION:
         from drumbeat.mailing.models import Message
 
-        Trace.objects.filter(id__in=reached).update(
+        Trace.objects.filter(id__in=id_set(reached)).update(
             message=Subquery(Message.objects.filter(trace_id=OuterRef("pk")).values("pk")[:1])
         )
     if reached:
@@ -312,7 +312,7 @@ def finish_traces(
 
             replay_early_events(reached)
     complete_participants(
-        Trace.objects.filter(id__in=list(outcomes) + list(retry or {})).values("participant_id"),
+        Trace.objects.filter(id__in=id_set([*outcomes, *(retry or {})])).values("participant_id"),
         now,
     )
 
@@ -334,7 +334,7 @@ def create_children(activity: Activity, parent_ids: list[int], now: datetime) ->
             scheduled_at = now + child.delay
             window_ends_at = None
         select = (
-            Trace.objects.filter(id__in=parent_ids)
+            Trace.objects.filter(id__in=id_set(parent_ids))
             .annotate(
                 _activity=Value(child.pk),
                 _state=Value(S.SCHEDULED.value),
@@ -377,7 +377,12 @@ def create_children(activity: Activity, parent_ids: list[int], now: datetime) ->
 def complete_participants(participant_ids: models.QuerySet | list[int], now: datetime) -> int:
     """Running participants among `participant_ids` with no scheduled trace left: Completed."""
     return (
-        Participant.objects.filter(id__in=participant_ids, state=Participant.State.RUNNING)
+        Participant.objects.filter(
+            id__in=id_set(participant_ids)
+            if isinstance(participant_ids, list)
+            else participant_ids,
+            state=Participant.State.RUNNING,
+        )
         .filter(
             ~Exists(
                 Trace.objects.filter(

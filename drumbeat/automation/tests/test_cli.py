@@ -43,3 +43,36 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path):
             proc.kill()
     assert proc.returncode == 0
     assert "worker stopped" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_runner_thread_executes_due_work_and_stops():
+    import time
+
+    from drumbeat.automation.engine.runner import start_background_runner, wake
+    from drumbeat.automation.models import Trace
+
+    from .fixtures import make_user
+
+    bob = make_user("bob")
+    make_contacts(2)
+    campaign = make_campaign(bob)
+    activity = add_action(campaign)
+    campaign.state = "running"
+    campaign.save()
+    thread = start_background_runner()
+    try:
+        assert thread.daemon and thread.is_alive()
+        assert start_background_runner() is thread  # once per process
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if Trace.objects.filter(activity=activity, state="processed").count() == 2:
+                break
+            wake()
+            time.sleep(0.2)
+        assert [t.state for t in traces(activity)] == ["processed", "processed"]
+    finally:
+        thread.stop_event.set()
+        wake()
+        thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from ninja import NinjaAPI
 
-from . import mailing, records, targets, tokens
+from . import campaigns, content, mailing, records, targets, tokens
 from .auth import AUTH, ROLE_MATRIX
 from .errors import install_error_handlers
 
@@ -57,3 +57,12 @@ api.add_router("/registrations", records.registrations_router)
 api.add_router("/mailing-lists", mailing.lists_router)
 api.add_router("/mailing-contacts", mailing.contacts_router)
 api.add_router("/blacklist", mailing.blacklist_router)
+api.add_router("/templates", content.templates_router)
+api.add_router("/server-actions", content.actions_router)
+api.add_router("/campaigns", campaigns.campaigns_router)
+api.add_router("/campaign-templates", campaigns.campaign_templates_router)
+api.add_router("/activities", campaigns.activities_router)
+api.add_router("/participants", campaigns.participants_router)
+api.add_router("/traces", campaigns.traces_router)
+api.add_router("/links", campaigns.links_router)
+api.add_router("/clicks", campaigns.clicks_router)

@@ -1,0 +1,323 @@
+"""What campaigns are built from: email/SMS templates and server actions.
+
+Templates are checked with the sandboxed renderer before they are stored (syntax, fields the
+target allows); server actions validate their typed parameters on save (SPEC §4.2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from pydantic import ConfigDict, Field
+
+from drumbeat.automation.models import ServerAction
+from drumbeat.automation.targets import FILTERABLE
+from drumbeat.mailing import rendering
+from drumbeat.mailing.models import Template
+
+from .errors import Conflict, with_errors
+from .fields import Id, Text, check_json_text, partial_schema
+from .listing import page_schema, paginate
+from .lookups import delete_record, get_or_404
+from .targets import TargetKey
+
+# --- templates ---------------------------------------------------------------------------------
+
+templates_router = Router(tags=["Templates"])
+
+TEMPLATE_EXAMPLE = {
+    "id": 4,
+    "name": "Welcome",
+    "kind": "email",
+    "target": "contacts.contact",
+    "subject": "Welcome, {{ record.name }}",
+    "preview_text": "Glad to have you",
+    "email_from": "",
+    "reply_to": "",
+    "body_html": '<p>Hello {{ record.name }}, <a href="https://example.com">visit us</a></p>',
+    "body_text": "",
+    "created_at": "2026-03-01T09:00:00Z",
+    "updated_at": "2026-03-01T09:00:00Z",
+}
+
+
+class TemplateOut(Schema):
+    id: int
+    name: str
+    kind: Literal["email", "sms"]
+    target: str
+    subject: str
+    preview_text: str
+    email_from: str
+    reply_to: str
+    body_html: str
+    body_text: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TEMPLATE_EXAMPLE]})
+
+
+class TemplateIn(Schema):
+    name: Text(200, 1)  # type: ignore[valid-type]
+    kind: Literal["email", "sms"] = "email"
+    target: TargetKey  # type: ignore[valid-type]
+    subject: Text(255) = Field("", description="Required for email")  # type: ignore[valid-type]
+    preview_text: Text(255) = ""  # type: ignore[valid-type]
+    email_from: Text(254) = Field("", description="Empty: the server's default sender")  # type: ignore[valid-type]
+    reply_to: Text(254) = ""  # type: ignore[valid-type]
+    body_html: Text(500_000) = Field("", description="Required for email")  # type: ignore[valid-type]
+    body_text: Text(2_000) = Field("", description="The SMS text (required for SMS)")  # type: ignore[valid-type]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    k: v
+                    for k, v in TEMPLATE_EXAMPLE.items()
+                    if k not in {"id", "created_at", "updated_at"}
+                },
+                {
+                    "name": "Reminder SMS",
+                    "kind": "sms",
+                    "target": "contacts.contact",
+                    "body_text": "Hi {{ record.name }}, see you tomorrow!",
+                },
+            ]
+        }
+    )
+
+
+TemplatePatch = partial_schema(TemplateIn, "TemplatePatch")
+
+
+class TemplateListParams(Schema):
+    limit: int = Field(50, ge=1, le=500, examples=[50])
+    offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
+    kind: Literal["email", "sms"] | None = Field(None, examples=["email"])
+    target: TargetKey | None = Field(None, examples=["contacts.contact"])  # type: ignore[valid-type]
+    ordering: Literal["id", "-id", "name", "-name", "updated_at", "-updated_at"] | None = Field(
+        None, examples=["name"]
+    )
+
+
+def _check_template(template: Template) -> None:
+    """422 naming the part of the template at fault."""
+    problems = rendering.validate_template(template, FILTERABLE)
+    if problems:
+        field = "body_text" if template.kind == "sms" else "body_html"
+        errors: dict[str, list[str]] = {}
+        for problem in problems:
+            part = problem.reason.split(":", 1)[0]
+            name = "subject" if part == "subject" else field
+            errors.setdefault(name, []).append(f"line {problem.line}: {problem.reason}")
+        raise ValidationError(errors)
+
+
+def _template_page(queryset: Any, params: TemplateListParams) -> dict[str, Any]:
+    if params.kind:
+        queryset = queryset.filter(kind=params.kind)
+    if params.target:
+        queryset = queryset.filter(target=params.target)
+    return paginate(queryset, params)
+
+
+@templates_router.get(
+    "", response=with_errors({200: page_schema(TemplateOut)}), summary="List templates"
+)
+def list_templates(request: HttpRequest, params: Query[TemplateListParams]):
+    return _template_page(Template.objects.all(), params)
+
+
+@templates_router.post("", response=with_errors({201: TemplateOut}), summary="Create a template")
+def create_template(request: HttpRequest, payload: TemplateIn):
+    template = Template(**payload.model_dump())
+    _check_template(template)
+    with transaction.atomic():
+        template.save()
+    return Status(201, template)
+
+
+@templates_router.get("/{id}", response=with_errors({200: TemplateOut}), summary="Read a template")
+def get_template(request: HttpRequest, id: Id):  # noqa: A002
+    return get_or_404(Template, id, "template")
+
+
+@templates_router.patch(
+    "/{id}",
+    response=with_errors({200: TemplateOut}),
+    summary="Update a template",
+    description="The kind and target are fixed once campaign activities use the template.",
+)
+def update_template(request: HttpRequest, id: Id, payload: TemplatePatch):  # type: ignore[valid-type]  # noqa: A002
+    template = get_or_404(Template, id, "template")
+    changes = payload.model_dump(exclude_unset=True)
+    fixed = {k for k in ("kind", "target") if k in changes and changes[k] != getattr(template, k)}
+    if fixed and template.activities.exists():
+        what = " and ".join(sorted(fixed))
+        raise Conflict(f"The template is used by campaign activities: its {what} cannot change.")
+    for name, value in changes.items():
+        setattr(template, name, value)
+    _check_template(template)
+    with transaction.atomic():
+        template.save()
+    return template
+
+
+@templates_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a template")
+def delete_template(request: HttpRequest, id: Id):  # noqa: A002
+    template = get_or_404(Template, id, "template")
+    if template.activities.exists():
+        raise Conflict("The template is used by campaign activities; it is kept.")
+    delete_record(template)
+    return Status(204, None)
+
+
+# --- server actions ----------------------------------------------------------------------------
+
+actions_router = Router(tags=["Server actions"])
+
+ActionKind = Literal[tuple(ServerAction.Kind.values)]  # type: ignore[valid-type]
+ACTION_EXAMPLE = {
+    "id": 9,
+    "name": "Add tag Hot",
+    "target": "contacts.contact",
+    "kind": "update_record",
+    "params": {"field": "tags", "operation": "add", "value": "Hot"},
+    "parent": None,
+    "sequence": 10,
+    "created_at": "2026-03-01T09:00:00Z",
+    "updated_at": "2026-03-01T09:00:00Z",
+}
+
+
+class ServerActionOut(Schema):
+    id: int
+    name: str
+    target: str
+    kind: ActionKind  # type: ignore[valid-type]
+    params: dict[str, Any]
+    parent: int | None = Field(description="The 'run several' action this one belongs to")
+    sequence: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ACTION_EXAMPLE]})
+
+    @staticmethod
+    def resolve_parent(obj: ServerAction) -> int | None:
+        return obj.parent_id
+
+
+class ServerActionIn(Schema):
+    name: Text(200, 1)  # type: ignore[valid-type]
+    target: TargetKey  # type: ignore[valid-type]
+    kind: ActionKind  # type: ignore[valid-type]
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="The kind's configuration (SPEC §4.2)"
+    )
+    parent: Id | None = None
+    sequence: int = Field(10, ge=0, le=1_000_000)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    k: v
+                    for k, v in ACTION_EXAMPLE.items()
+                    if k not in {"id", "created_at", "updated_at"}
+                }
+            ]
+        }
+    )
+
+
+ServerActionPatch = partial_schema(ServerActionIn, "ServerActionPatch")
+
+
+class ServerActionListParams(Schema):
+    limit: int = Field(50, ge=1, le=500, examples=[50])
+    offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
+    target: TargetKey | None = Field(None, examples=["contacts.contact"])  # type: ignore[valid-type]
+    kind: ActionKind | None = Field(None, examples=["update_record"])  # type: ignore[valid-type]
+    parent: Id | None = Field(None, description="Children of this 'run several' action")
+    ordering: Literal["id", "-id", "name", "-name", "sequence", "-sequence"] | None = None
+
+
+def _save_action(action: ServerAction, fields: dict[str, Any]) -> ServerAction:
+    if "params" in fields:
+        try:
+            check_json_text(fields["params"])
+        except ValueError as exc:
+            raise ValidationError({"params": f"a text value {exc}"})
+    if "parent" in fields:
+        parent_id = fields.pop("parent")
+        fields["parent"] = (
+            None
+            if parent_id is None
+            else ServerAction.objects.filter(pk=parent_id).first()
+            or _missing("parent", f"no server action with id {parent_id}")
+        )
+    for name, value in fields.items():
+        setattr(action, name, value)
+    with transaction.atomic():
+        action.save()  # validates kind, params and parent (ServerAction.clean)
+    return action
+
+
+def _missing(field: str, message: str) -> Any:
+    raise ValidationError({field: message})
+
+
+@actions_router.get(
+    "", response=with_errors({200: page_schema(ServerActionOut)}), summary="List server actions"
+)
+def list_actions(request: HttpRequest, params: Query[ServerActionListParams]):
+    queryset = ServerAction.objects.all()
+    for name in ("target", "kind", "parent"):
+        value = getattr(params, name)
+        if value is not None:
+            queryset = queryset.filter(**{name: value})
+    return paginate(queryset, params)
+
+
+@actions_router.post(
+    "", response=with_errors({201: ServerActionOut}), summary="Create a server action"
+)
+def create_action(request: HttpRequest, payload: ServerActionIn):
+    return Status(201, _save_action(ServerAction(), payload.model_dump()))
+
+
+@actions_router.get(
+    "/{id}", response=with_errors({200: ServerActionOut}), summary="Read a server action"
+)
+def get_action(request: HttpRequest, id: Id):  # noqa: A002
+    return get_or_404(ServerAction, id, "server action")
+
+
+@actions_router.patch(
+    "/{id}",
+    response=with_errors({200: ServerActionOut}),
+    summary="Update a server action",
+    description="The target is fixed once campaign activities use the action.",
+)
+def update_action(request: HttpRequest, id: Id, payload: ServerActionPatch):  # type: ignore[valid-type]  # noqa: A002
+    action = get_or_404(ServerAction, id, "server action")
+    fields = payload.model_dump(exclude_unset=True)
+    if fields.get("target", action.target) != action.target and action.activities.exists():
+        raise Conflict("The action is used by campaign activities: its target cannot change.")
+    return _save_action(action, fields)
+
+
+@actions_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a server action")
+def delete_action(request: HttpRequest, id: Id):  # noqa: A002
+    action = get_or_404(ServerAction, id, "server action")
+    if action.activities.exists():
+        raise Conflict("The action is used by campaign activities; it is kept.")
+    delete_record(action)
+    return Status(204, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,9 @@ from .execute import (
 )
 
 log = logging.getLogger(__name__)
+
+# The loop re-checks every running campaign's filter (new matches, removals) this often.
+ENROL_INTERVAL = 60.0
 
 _wakeup = threading.Event()
 _background: threading.Thread | None = None
@@ -80,14 +84,21 @@ def drain(now: datetime, stop: threading.Event | None = None) -> int:
     return batches
 
 
-def run_once(now: datetime | None = None, stop: threading.Event | None = None) -> PassResult:
-    """One full pass: recover leases, expire waiting children, enrol, execute all due work."""
+def run_once(
+    now: datetime | None = None, stop: threading.Event | None = None, enrol: bool = True
+) -> PassResult:
+    """One full pass: recover leases, expire waiting children, enrol, execute all due work.
+
+    `enrol=False` skips the full filter sync (the loop does it every ENROL_INTERVAL; records
+    created through the app are enrolled at once by the `records_changed` listener anyway).
+    """
     now = now or clock.now()
     result = PassResult()
     result.recovered = recover_leases(now)
     result.expired = expire_waiting(now)
-    enrolled = enroll_running_campaigns(now)
-    result.enrolled, result.removed = enrolled.enrolled, enrolled.removed
+    if enrol:
+        enrolled = enroll_running_campaigns(now)
+        result.enrolled, result.removed = enrolled.enrolled, enrolled.removed
     result.batches = drain(now, stop)
     return result
 
@@ -102,12 +113,16 @@ def seconds_until_next(tick: float) -> float:
 def run_forever(stop: threading.Event) -> None:
     """Loop until `stop` is set; each pass is isolated: an error is logged, the loop goes on."""
     tick = float(getattr(settings, "TICK_SECONDS", 5) or 5)
+    last_enrol = 0.0
     while not stop.is_set():
         _wakeup.clear()
         timeout = tick
         try:
             close_old_connections()
-            result = run_once(stop=stop)
+            enrol = time.monotonic() - last_enrol >= max(tick, ENROL_INTERVAL)
+            if enrol:
+                last_enrol = time.monotonic()
+            result = run_once(stop=stop, enrol=enrol)
             if result.enrolled or result.batches:
                 log.info("runner pass: %s", result)
             timeout = seconds_until_next(tick)

@@ -7,7 +7,6 @@ the same run, and prints one `RESULT {json}` line. The database (DATABASE_URL) a
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import smtplib
 import statistics
@@ -31,6 +30,7 @@ from bench.common import (  # noqa: E402
     tree_peak_rss_mb,
     wait_for_port,
 )
+from bench.sink import Sink  # noqa: E402
 from drumbeat.automation.engine.enroll import enroll_campaign  # noqa: E402
 from drumbeat.automation.engine.execute import execute_batch  # noqa: E402
 from drumbeat.automation.models import Activity, Campaign, ServerAction, Trace  # noqa: E402
@@ -293,55 +293,6 @@ def case_set_priority(size: int) -> None:
 
 
 # --- email -----------------------------------------------------------------------------------
-
-
-def _sink_main(port: int, counter, ready) -> None:
-    import asyncio
-
-    from aiosmtpd.controller import Controller
-
-    class Counting:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
-            with counter.get_lock():
-                counter.value += 1
-            return "250 OK"
-
-    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    try:
-        asyncio.run(asyncio.sleep(10**6))
-    finally:
-        controller.stop()
-
-
-class Sink:
-    """A counting SMTP server (aiosmtpd) in a separate process."""
-
-    def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.port = free_port()
-        self.counter = ctx.Value("q", 0)
-        ready = ctx.Event()
-        self.process = ctx.Process(
-            target=_sink_main, args=(self.port, self.counter, ready), daemon=True
-        )
-        self.process.start()
-        if not ready.wait(30):
-            raise RuntimeError("SMTP sink did not start")
-
-    @property
-    def count(self) -> int:
-        return self.counter.value
-
-    def wait_for(self, count: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while self.count < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.join(5)
 
 
 def make_template(name: str) -> Template:

@@ -29,6 +29,8 @@ def _parse_bind(value: str) -> tuple[str, int]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
+    if args.with_worker and _refuse_with_broker("drumbeat serve --with-worker"):
+        return 2
     from drumbeat.serving import serve
 
     _migrate()
@@ -97,9 +99,28 @@ def cmd_inbound_smtp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_with_broker(command: str) -> bool:
+    """With DRUMBEAT_BROKER_URL set, campaigns run on Celery workers: say what to run instead."""
+    from django.conf import settings
+
+    if not settings.BROKER_URL:
+        return False
+    print(
+        f"DRUMBEAT_BROKER_URL is set, so campaigns run on Celery workers, not in `{command}`.\n"
+        "Run instead (see README, Running at scale):\n"
+        "  celery -A drumbeat worker   # any number, on any machine\n"
+        "  celery -A drumbeat beat     # exactly one: the clock\n"
+        "or unset DRUMBEAT_BROKER_URL to use the embedded runner.",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """The embedded runner in the foreground until SIGTERM/SIGINT (clean stop between batches)."""
     _setup_django()
+    if _refuse_with_broker("drumbeat worker"):
+        return 2
     import logging
     import signal
     import threading

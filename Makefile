@@ -41,5 +41,11 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks (see bench/run.py): SIZE records, SQLite then PostgreSQL; figures in bench/results/.
+SIZE ?= 100000
+bench: $(VENV)/.installed-test
+	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
+	$(BIN)/python -m bench.run --size $(SIZE)
+
 clean:
 	rm -rf $(VENV) $(TEST_HOME) drumbeat-data

@@ -1,13 +1,15 @@
 """The campaign part of the demo: campaigns with 15 days of history made by the real engine.
 
 `seed_campaigns()` builds three campaigns from the templates of SPEC §7 and replays the last
-`DAYS` days: the clock (`drumbeat.lib.clock.replay`) moves hour by hour, the engine makes its
-usual pass each hour (`run_once`: enrol, send, run actions), emails go to the outbox, and the
-recipients' reactions — opens, clicks, replies, bounces at plausible rates and delays — are
-recorded through mailing's own event functions at the times they happen. Every trace, message,
-click, tag, task and note in the result was written by the engine and the channels, none around
-them. A fourth campaign is left New, ready to test. Idempotent: nothing happens when the demo
-campaigns exist. Deterministic: engagement draws from a fixed-seed generator.
+`DAYS` days under `drumbeat.lib.clock.replay`: the clock moves hour by hour and, like the
+runner that sleeps until the next due trace, the engine makes its pass (`run_once`: enrol,
+send, run actions) whenever work is due; emails go to the outbox. The recipients' reactions —
+opens, clicks, replies and bounces at plausible rates and delays — are recorded through
+mailing's own event functions at the moment they happen, and a reaction that makes a child due
+at once wakes the engine (`drain`), as `runner.wake()` does. Every trace, message, click, tag,
+task and note in the result was written by the engine and the channels, none around them. A
+fourth campaign is left New, ready to test. Idempotent (nothing happens when the demo campaigns
+exist) and deterministic (reactions draw from a fixed-seed generator).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from django.utils import timezone
 from drumbeat.accounts.models import User
 from drumbeat.automation import campaign_templates, services
 from drumbeat.automation.engine.execute import next_due_at
-from drumbeat.automation.engine.runner import run_once
+from drumbeat.automation.engine.runner import drain, run_once
 from drumbeat.automation.models import Campaign
 from drumbeat.lib import clock
 from drumbeat.mailing import events
@@ -106,10 +108,14 @@ class Replay:
     last_message_id: int = 0
     pushed: int = 0
 
-    def engine_pass(self, at: dt.datetime) -> None:
-        """The runner's pass at `at` (`drumbeat tick`), then the recipients of what it sent
-        decide how they will react."""
-        run_once(at)
+    def engine_pass(self, at: dt.datetime, woken: bool = False) -> None:
+        """The runner's pass at `at` (`drumbeat tick`) — or, when an event woke it, the
+        execution of what became due — then the recipients of what it sent decide how they
+        will react."""
+        if woken:
+            drain(at)
+        else:
+            run_once(at)
         self.react_to_new_messages()
 
     def push(self, at: dt.datetime, kind: str, message_id: int) -> None:
@@ -164,7 +170,7 @@ class Replay:
             self._record(reaction)
             self.counts[reaction.kind] = self.counts.get(reaction.kind, 0) + 1
             if _is_due(reaction.at):  # a child with no delay: the runner is woken at once
-                self.engine_pass(reaction.at)
+                self.engine_pass(reaction.at, woken=True)
 
     def _record(self, reaction: _Reaction) -> None:
         pk, at = reaction.message_id, reaction.at
@@ -240,7 +246,8 @@ def seed_campaigns(progress: bool = False, now: dt.datetime | None = None) -> di
     started = time.monotonic()
     owner = User.objects.filter(username="admin").first()
     end = now or timezone.now()
-    start = (end - dt.timedelta(days=DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Midnight of the first of the last DAYS days (today included), as the activity charts show.
+    start = (end - dt.timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     replay = Replay(random.Random("drumbeat-demo:campaigns"), end)
     pending = sorted(RUNNING, key=lambda c: c.starts_after)
     say(f"campaigns: replaying the last {DAYS} days with the engine")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -156,21 +157,22 @@ def _result_of(message: Message) -> SendResult:
     return SendResult("error", message.failure_reason, message.pk)
 
 
-class _Channel:
+class _Channel(ABC):
     """What differs between email and SMS in a batch."""
 
     kind: str
     missing_reason: str
     invalid_reason: str
 
-    def normalize(self, raw: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def normalize(self, raw: str) -> str: ...
 
-    def is_valid(self, normalized: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def is_valid(self, normalized: str) -> bool: ...
 
+    @abstractmethod
     def blacklisted(self, addresses: list[str]) -> set[str]:
-        raise NotImplementedError
+        """The active blacklist entries among the normalised `addresses` (one query)."""
 
 
 class _EmailChannel(_Channel):

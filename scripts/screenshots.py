@@ -126,7 +126,9 @@ def pages(page, base: str) -> list[tuple[str, str]]:
         if response.status == 200:
             result.append((name, path))
     result.append(("campaigns-list", "/campaigns/?view=list"))
-    href = first("/campaigns/", "a.kanban-card")
+    href = first("/campaigns/", 'section[aria-label="Running"] a.kanban-card') or first(
+        "/campaigns/", "a.kanban-card"
+    )
     if href:
         result.append(("campaign-workflow", href))
         result.append(("campaign-settings", href + "settings/"))

@@ -20,7 +20,7 @@ from drumbeat.mailing.models import Link, Message
 
 from .charts import hbars
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 EVENT_FIELDS = {
     "sent": "sent_at",
     "opened": "opened_at",

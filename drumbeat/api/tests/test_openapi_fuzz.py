@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -63,6 +63,7 @@ def test_it_answers_generated_requests_within_its_schema(alice, some_records):
                 deadline=None,
                 database=None,
                 derandomize=True,
+                phases=[Phase.explicit, Phase.generate],  # bounded time: no shrinking
                 suppress_health_check=list(HealthCheck),
             )
             def check(case):

@@ -274,7 +274,6 @@ def _send_batch(
     campaign_id: int | None,
     activity_id: int | None,
     render_fields: rendering.RenderFields,
-    to_override: str = "",
 ) -> dict[int, SendResult]:
     recipients = list(recipients)
     if not recipients:
@@ -295,6 +294,9 @@ def _send_batch(
             results[recipient.trace_id] = SendResult("error", f"template: {exc}")
         for recipient, message in retry:
             results[recipient.trace_id] = SendResult("error", f"template: {exc}", message.pk)
+        Message.objects.filter(pk__in=[m.pk for _, m in retry]).update(
+            state=Message.State.ERROR, failure_reason=f"template: {exc}"[:2000], retry_at=None
+        )
         return results
     codes = ensure_links(template, compiled.links, campaign_id, activity_id)
     rendering.prefetch_records(
@@ -355,7 +357,7 @@ def _send_batch(
             results[item.recipient.trace_id] = SendResult(
                 "error", item.message.failure_reason, item.message.pk
             )
-    deliveries = _deliver(channel, template, sendable, to_override)
+    deliveries = _deliver(channel, template, sendable)
     results.update(_record_deliveries(sendable, deliveries))
     return results
 
@@ -382,9 +384,7 @@ def _email_envelope(template: Template, message: Message) -> tuple[str, str, dic
     return envelope_from, reply_to, headers
 
 
-def _deliver(
-    channel: _Channel, template: Template, planned: list[_Planned], to_override: str
-) -> list[Delivery]:
+def _deliver(channel: _Channel, template: Template, planned: list[_Planned]) -> list[Delivery]:
     if not planned:
         return []
     try:
@@ -403,7 +403,7 @@ def _deliver(
                 message = item.message
                 envelope_from, reply_to, headers = _email_envelope(template, message)
                 rendered = item.payload
-                to = to_override or message.recipient
+                to = message.recipient
                 data = mime.build_email(
                     sender=sender,
                     to=to,

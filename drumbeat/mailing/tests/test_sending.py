@@ -283,3 +283,17 @@ def test_it_errors_the_batch_on_a_bad_transport_url(settings, mail_settings, ema
 
     assert result.status == "error" and result.reason.startswith("transport: no host")
     assert Message.objects.get(trace_id=1).state == Message.State.ERROR
+
+
+def test_it_errors_a_deferred_message_whose_template_broke(
+    smtp_sink, mail_settings, email_template, alice
+):
+    smtp_sink.refuse["alice@example.com"] = "451 Later"
+    assert send(email_template, [Recipient(1, alice, alice.email)])[1].status == "retry"
+    email_template.body_html = "{{ record.nope }}"
+    email_template.save()
+
+    result = send(email_template, [Recipient(1, alice, alice.email)])[1]
+
+    assert result.status == "error" and "unknown field 'nope'" in result.reason
+    assert Message.objects.get(trace_id=1).state == Message.State.ERROR

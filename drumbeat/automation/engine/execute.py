@@ -33,7 +33,10 @@ from .sql import id_set, insert_select
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(minutes=30)
+# Webhooks wait on remote servers (up to timeout x attempts each): smaller batches keep a
+# batch well inside its lease.
+EFFECTFUL_BATCH = 50
 REASON_EXPIRED = "expired"
 REASON_REJECTED = "rejected by filter or record removed"
 REASON_INTERRUPTED = "interrupted"
@@ -110,14 +113,24 @@ def execute_one_batch(
 
     Returns True when more traces may be due (the batch was full).
     """
-    limit = limit or batch_size()
+    limit = effective_limit(activity, limit)
     return execute_batch(activity, now, limit) >= limit
+
+
+def effective_limit(activity: Activity, limit: int | None = None) -> int:
+    from ..actions import is_effectful
+
+    limit = limit or batch_size()
+    action = activity.server_action if activity.kind == Activity.Kind.ACTION else None
+    if action is not None and is_effectful(action):
+        limit = min(limit, EFFECTFUL_BATCH)
+    return limit
 
 
 def execute_batch(activity: Activity, now: datetime | None = None, limit: int | None = None) -> int:
     """Claim and execute one batch of due traces of `activity`; returns how many were claimed."""
     now = now or clock.now()
-    ids = claim_due(activity, now, limit or batch_size())
+    ids = claim_due(activity, now, effective_limit(activity, limit))
     if ids:
         execute_claimed(activity, load_claimed(ids), now)
     return len(ids)
@@ -289,7 +302,7 @@ def finish_traces(
     for trace_id, (state, reason) in outcomes.items():
         groups[(str(state), (reason or "")[:500])].append(trace_id)
     for (state, reason), ids in groups.items():
-        Trace.objects.filter(id__in=id_set(ids)).update(
+        Trace.objects.filter(id__in=id_set(ids), state=S.PROCESSING).update(
             state=state, reason=reason, executed_at=now, claim_expires_at=None
         )
     retry_groups: dict[datetime, list[int]] = defaultdict(list)

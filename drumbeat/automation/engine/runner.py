@@ -21,8 +21,8 @@ from drumbeat.lib import clock
 
 from .enroll import enroll_running_campaigns
 from .execute import (
-    batch_size,
     due_activities,
+    effective_limit,
     execute_batch,
     expire_waiting,
     next_due_at,
@@ -72,12 +72,13 @@ def drain(now: datetime, stop: threading.Event | None = None) -> int:
         progress = False
         for activity in due_activities(now):
             while not (stop and stop.is_set()):
-                claimed = execute_batch(activity, now)
+                limit = effective_limit(activity)
+                claimed = execute_batch(activity, now, limit)
                 if not claimed:
                     break
                 batches += 1
                 progress = True
-                if claimed < batch_size():
+                if claimed < limit:
                     break
         if not progress:
             break

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -384,6 +385,7 @@ class CompiledSms:
 
 
 _cache: OrderedDict[tuple, CompiledEmail | CompiledSms] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def _cache_key(template: Any, render_fields: RenderFields) -> tuple:
@@ -403,13 +405,15 @@ def _cache_key(template: Any, render_fields: RenderFields) -> tuple:
 
 
 def _cached(key: tuple, build: Any) -> Any:
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
+    with _cache_lock:  # web threads share the cache
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
     value = build()
-    _cache[key] = value
-    if len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
+    with _cache_lock:
+        _cache[key] = value
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
     return value
 
 

@@ -646,12 +646,13 @@ class Preview:
     error: str = ""
 
 
-def _fill_markers(rendered: str, urls: MessageUrls) -> str:
+def _fill_markers(rendered: str, urls: MessageUrls, in_html: bool = False) -> str:
     def replace(match: re.Match) -> str:
         if match.group(1) is None:
             return urls.token
         i = int(match.group(1))
-        return urls.link_urls[i] if i < len(urls.link_urls) else ""
+        url = urls.link_urls[i] if i < len(urls.link_urls) else ""
+        return html.escape(url) if in_html else url
 
     return _MARKER_RE.sub(replace, rendered)
 
@@ -687,7 +688,7 @@ def render_email(
         text = compiled.text.render(context) if compiled.text is not None else None
     except Exception as exc:  # a record that fails errors its own message, not the batch
         raise RenderError(_describe(exc)) from exc
-    body = _fill_markers(body, urls)
+    body = _fill_markers(body, urls, in_html=True)
     if compiled.inline_css:
         try:
             body = _INLINER.inline(body)

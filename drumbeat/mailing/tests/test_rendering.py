@@ -75,14 +75,16 @@ def test_it_requires_a_subject_and_a_body():
 @pytest.mark.django_db
 def test_it_previews_a_record_with_real_links_and_footer(alice):
     result = preview(
-        template('<p>Hi {{ record.name }}</p><a href="https://x.org/a">A</a>'), alice, RENDER_FIELDS
+        template('<p>Hi {{ record.name }}</p><a href="https://x.org/a?b=1&amp;c=2">A</a>'),
+        alice,
+        RENDER_FIELDS,
     )
 
     assert result.problems == [] and result.error == ""
     assert "Hi Alice" in result.html
-    assert 'href="https://x.org/a"' in result.html
+    assert 'href="https://x.org/a?b=1&amp;c=2"' in result.html
     assert 'href="#unsubscribe"' in result.html and "View in your browser" in result.html
-    assert "Hi Alice" in result.text and "A (https://x.org/a)" in result.text
+    assert "Hi Alice" in result.text and "A (https://x.org/a?b=1&c=2)" in result.text
 
 
 @pytest.mark.postgres

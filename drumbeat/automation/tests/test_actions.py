@@ -287,3 +287,21 @@ def test_webhook_succeeds_after_a_transient_failure(receiver):
     action = make_action("send_webhook", url=url, fields=[])
     assert run(action, [contact]) == {contact.pk: (None, "webhook: HTTP 200")}
     assert len(handler.received) == 2
+
+
+def test_a_webhook_activity_records_its_start_and_outcome_on_the_trace(receiver, clock):
+    from drumbeat.automation import services
+
+    from .fixtures import add_action, make_campaign, tick, traces
+
+    url, handler = receiver
+    bob = make_user("bob")
+    make_contacts(2)
+    campaign = make_campaign(bob)
+    activity = add_action(campaign, action=make_action("send_webhook", url=url, fields=["email"]))
+    services.start_campaign(campaign, bob)
+    tick()
+    found = traces(activity)
+    assert [(t.state, t.reason) for t in found] == [("processed", "webhook: HTTP 200")] * 2
+    assert all(t.started_at == START for t in found)
+    assert len(handler.received) == 2

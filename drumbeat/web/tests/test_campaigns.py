@@ -10,7 +10,7 @@ from drumbeat.automation.models import Activity, Campaign, Participant, Trace
 from drumbeat.contacts.models import Contact
 from drumbeat.mailing.models import Message, Template
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture

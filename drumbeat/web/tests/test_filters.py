@@ -6,7 +6,7 @@ import pytest
 
 from drumbeat.automation.models import FavoriteFilter
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def test_it_describes_fields_up_to_the_relation_depth(marketer_client):

@@ -16,7 +16,7 @@ from drumbeat.mailing.audience import (
 from drumbeat.mailing.models import EmailBlacklist, MailingContact
 from drumbeat.timeline.models import Note, Task
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def test_it_lists_and_paginates_contacts(marketer_client, contacts):

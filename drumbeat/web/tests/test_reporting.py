@@ -8,7 +8,7 @@ import pytest
 from drumbeat.automation import campaign_templates, services
 from drumbeat.mailing.models import Click, Link
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture
@@ -27,11 +27,11 @@ def rows(response) -> list[list[str]]:
 
 
 def test_it_lists_participants_grouped_by_campaign(marketer_client, running):
-    html = marketer_client.get("/reporting/participants/").content.decode()
+    html = marketer_client.get("/reporting/participants/?q=person00").content.decode()
     assert "Tag Hot Contacts" in html and "Person 00" in html
     assert '<span class="badge info">Test</span>' not in html  # tests hidden by default
-    with_tests = marketer_client.get("/reporting/participants/?tests=1").content.decode()
-    assert '<span class="badge info">Test</span>' in with_tests
+    with_tests = marketer_client.get("/reporting/participants/?tests=1&q=person00").content
+    assert '<span class="badge info">Test</span>' in with_tests.decode()
 
 
 def test_it_exports_participants_as_csv(marketer_client, running):
@@ -44,7 +44,9 @@ def test_it_exports_participants_as_csv(marketer_client, running):
 def test_it_filters_participants_by_activity_state(marketer_client, running):
     activity = running.activities.get(trigger="begin")
     url = f"/reporting/participants/?campaign={running.pk}&activity={activity.pk}"
-    assert "Person 00" in marketer_client.get(url + "&trace_state=scheduled").content.decode()
+    scheduled = marketer_client.get(url + "&trace_state=scheduled&q=person00").content.decode()
+    assert "Person 00" in scheduled
+    assert "1–25 of 30" in marketer_client.get(url + "&trace_state=scheduled").content.decode()
     assert "No participants" in marketer_client.get(url + "&event=clicked").content.decode()
 
 

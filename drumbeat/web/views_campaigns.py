@@ -398,10 +398,27 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "web/campaigns/workflow.html", context)
 
 
+class TemplateSelect(forms.Select):
+    """Options carry their template's kind, so the dialog offers only email or SMS ones."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kinds: dict[int, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        kind = self.kinds.get(getattr(value, "value", value))
+        if kind:
+            option["attrs"]["data-kind"] = kind
+        return option
+
+
 class ActivityForm(forms.Form):
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=Activity.Kind.choices, label="Type")
-    template = forms.ModelChoiceField(Template.objects.none(), required=False)
+    template = forms.ModelChoiceField(
+        Template.objects.none(), required=False, widget=TemplateSelect
+    )
     server_action = forms.ModelChoiceField(ServerAction.objects.none(), required=False)
     trigger = forms.ChoiceField(choices=Activity.Trigger.choices)
     delay_amount = forms.IntegerField(min_value=0, label="Delay", initial=0)
@@ -416,7 +433,9 @@ class ActivityForm(forms.Form):
 
     def __init__(self, *args, campaign: Campaign, parent: Activity | None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = Template.objects.filter(target=campaign.target)
+        templates = Template.objects.filter(target=campaign.target)
+        self.fields["template"].queryset = templates
+        self.fields["template"].widget.kinds = dict(templates.values_list("pk", "kind"))
         self.fields["server_action"].queryset = ServerAction.objects.filter(
             target=campaign.target, parent=None
         )

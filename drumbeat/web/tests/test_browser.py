@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from drumbeat.automation.engine.runner import run_once
 from drumbeat.automation.models import Campaign, Participant, Trace
 from drumbeat.contacts.models import Contact
+from drumbeat.mailing.models import Template
 
 from .conftest import login
 
@@ -83,6 +84,14 @@ def test_the_import_page_shows_progress_and_bad_lines(page, live_server, bob, tm
 
 
 def test_the_activity_dialog_validates_inline(page, live_server, bob):
+    Template.objects.create(
+        name="Hello mail",
+        kind="email",
+        target="contacts.contact",
+        subject="Hi",
+        body_html="<p>Hi {{ record.name }}</p>",
+    )
+    Template.objects.create(name="Hello SMS", kind="sms", target="contacts.contact", body_text="Hi")
     login(page, live_server, "bob")
     page.goto(live_server.url + "/campaigns/new/")
     page.fill("#id_name", "Drip")
@@ -95,6 +104,14 @@ def test_the_activity_dialog_validates_inline(page, live_server, bob):
     dialog.get_by_role("button", name="Add activity").click()
     expect(page.locator("#activity-dialog")).to_contain_text("Choose a template")
     expect(page.locator("#activity-dialog")).to_be_visible()
+    dialog = page.locator("#activity-dialog")
+    expect(dialog.locator('#id_template option[data-kind="sms"]')).to_be_hidden()
+    dialog.locator("#id_template").select_option(label="Hello mail")
+    dialog.locator("#id_delay_amount").fill("2")
+    dialog.get_by_role("button", name="Add activity").click()
+    card = page.locator('[data-activity="Welcome"]')
+    expect(card).to_contain_text("2 hours after enrolment")
+    expect(page.locator(".toast")).to_contain_text("Activity “Welcome” added")
 
 
 def test_a_marketers_whole_journey(page, live_server, bob, contacts):

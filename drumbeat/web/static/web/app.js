@@ -61,9 +61,20 @@
       if (input) box.hidden = spec[1].split(",").indexOf(input.value) < 0;
     });
   }
+  // Options with data-kind (templates) are offered only for the form's current kind.
+  function filterKindOptions(scope) {
+    scope.querySelectorAll("select option[data-kind]").forEach(function (option) {
+      var form = option.closest("form");
+      var kind = form && form.querySelector("[name=kind]");
+      if (!kind) return;
+      option.hidden = option.disabled = option.getAttribute("data-kind") !== kind.value;
+      if (option.hidden && option.selected) option.parentNode.value = "";
+    });
+  }
   document.addEventListener("change", function (event) {
     var form = event.target.closest && event.target.closest("form");
     if (form && form.querySelector("[data-show-when]")) applyShowWhen(form);
+    if (form && event.target.name === "kind") filterKindOptions(form);
   });
 
   function within(scope, selector) {
@@ -75,6 +86,7 @@
   function setup(scope) {
     within(scope, ".toast").forEach(dismissLater);
     applyShowWhen(scope);
+    filterKindOptions(scope);
     within(scope, "dialog[data-open-on-load]").forEach(function (d) {
       if (!d.open) d.showModal();
       d.addEventListener("close", function () { if (d.parentNode && d.closest("#dialog-slot")) d.remove(); });

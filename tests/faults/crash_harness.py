@@ -5,6 +5,7 @@ recovery, figures) run in their own processes with the same environment."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -28,10 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 class Sink:
     """Accepts everything; remembers the Message-ID of each accepted message."""
 
+    delay: float = 0.0  # seconds per message, like a real server's latency
     message_ids: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         for line in envelope.original_content.split(b"\r\n"):
             if not line:
                 break
@@ -216,8 +220,8 @@ def run_to_completion(deployment: Deployment, sink: Sink, quiet_seconds: float =
             worker.wait()
 
 
-def start_sink() -> tuple[Sink, Controller, int]:
-    sink = Sink()
+def start_sink(delay: float = 0.0) -> tuple[Sink, Controller, int]:
+    sink = Sink(delay=delay)
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()

@@ -30,7 +30,7 @@ FINAL_STATES = {"processed", "error", "cancelled", "rejected"}
 
 
 def crash_campaign(tmp_path, n: int, kills: int, seed: int, database_url: str = "") -> dict:
-    sink, controller, port = start_sink()
+    sink, controller, port = start_sink(delay=0.002)
     try:
         deployment = Deployment(tmp_path, port, database_url=database_url)
         started = time.monotonic()
@@ -54,7 +54,7 @@ def crash_campaign(tmp_path, n: int, kills: int, seed: int, database_url: str = 
     report = os.environ.get("DRUMBEAT_CRASH_REPORT")
     if report:
         with open(report, "a") as f:
-            f.write(json.dumps(figures) + "\n")
+            f.write(json.dumps({"runner": "embedded", **figures}) + "\n")
     return figures
 
 

@@ -44,7 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from tqdm import tqdm
 
 from drumbeat.accounts.models import User
@@ -264,6 +264,12 @@ def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], int]:
     if line != 1:
         raise ImportFailed("line 1 must be the header naming the columns, but it is blank.")
     return header, iterator, text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def _report_changed(label: str, ids: list[int]) -> None:
+    """Tell the campaigns, in chunks so a listener's queries stay within SQL limits."""
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        hooks.records_changed(label, ids[start : start + LOOKUP_CHUNK])
 
 
 def _key(name: str) -> str:
@@ -583,13 +589,13 @@ class _Importer:
             for row, obj in zip(new, objects, strict=True):
                 row.existing_id = obj.pk
             self.report.created = len(new)
-            self._update(old, contact_links)
+            self._update(old)
             bar.update(len(old))
             self._add_tags(rows)
             self._subscribe(rows)
             ids = [r.existing_id for r in rows]
             label = self.model._meta.label_lower
-            transaction.on_commit(lambda: hooks.records_changed(label, ids))
+            transaction.on_commit(lambda: _report_changed(label, ids))
 
     def _resolve_stages(self, rows: list[_Row]) -> None:
         """Stage names -> ids (the default stages are created on a fresh database)."""
@@ -616,25 +622,34 @@ class _Importer:
             found.update(qs.values_list("email", "id"))
         return found
 
-    def _update(self, rows: list[_Row], contact_links: dict[str, int]) -> None:
+    def _update(self, rows: list[_Row]) -> None:
+        """One UPDATE statement per group of rows with the same columns, run with executemany
+        (Django's bulk_update builds CASE expressions that grow with the batch)."""
         rows = [r for r in rows if r.values]
-        if not rows:
-            return
-        names = sorted({name for r in rows for name in r.values})
-        objects = []
+        groups: dict[tuple[str, ...], list[_Row]] = {}
         for row in rows:
-            obj = self.model(pk=row.existing_id)
-            for name in names:
-                setattr(obj, name, row.values.get(name))
-            objects.append(obj)
-        # only the columns every updated row has are written, so nothing is blanked by accident
-        common = [n for n in names if all(n in r.values for r in rows)]
-        partial = [r for r in rows if set(r.values) != set(common)]
-        if common:
-            self.model.objects.bulk_update(objects, common, batch_size=500)
-        for row in partial:
-            extra = {k: v for k, v in row.values.items() if k not in common}
-            self.model.objects.filter(pk=row.existing_id).update(**extra)
+            groups.setdefault(tuple(sorted(row.values)), []).append(row)
+        meta = self.model._meta
+        for names, members in groups.items():
+            fields = [meta.get_field(n) for n in names]
+            assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+            sql = (
+                f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} "
+                f"WHERE {connection.ops.quote_name(meta.pk.column)} = %s"
+            )
+            params = [
+                [
+                    f.get_db_prep_save(
+                        r.values[f.name if f.name in r.values else f.attname], connection
+                    )
+                    for f in fields
+                ]
+                + [r.existing_id]
+                for r in members
+            ]
+            with connection.cursor() as cursor:
+                for start in range(0, len(params), WRITE_BATCH):
+                    cursor.executemany(sql, params[start : start + WRITE_BATCH])
         self.report.updated = len(rows)
 
     def _add_tags(self, rows: list[_Row]) -> None:

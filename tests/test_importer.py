@@ -293,3 +293,29 @@ def test_it_reports_progress_to_a_callback(tmp_path):
     assert report.created == 12_000
     assert ("checking", 10_000, 12_000) in seen
     assert seen[-1] == ("importing", 12_000, 12_000)
+
+
+def test_it_updates_leads_and_keeps_the_stage_when_the_cell_is_empty(tmp_path):
+    first = write_csv(
+        tmp_path / "l1.csv",
+        [
+            ["Title", "Email", "Stage", "Priority", "Salesperson"],
+            ["Deal", "a@example.com", "Won", "1", ""],
+        ],
+    )
+    import_csv("leads", first)
+    User.objects.create(username="sofia")
+    second = write_csv(
+        tmp_path / "l2.csv",
+        [
+            ["Title", "Email", "Stage", "Priority", "Salesperson", "Expected revenue"],
+            ["deal", "A@example.com", "", "High", "sofia", "99.9"],
+        ],
+    )
+
+    report = import_csv("leads", second, ImportOptions(update_existing=True))
+
+    assert (report.created, report.updated) == (0, 1)
+    lead = Lead.objects.get()
+    assert (lead.title, lead.stage.name, lead.priority) == ("deal", "Won", 2)
+    assert (lead.salesperson.username, str(lead.expected_revenue)) == ("sofia", "99.90")

@@ -56,12 +56,13 @@ class UnknownTemplate(KeyError):
 
 @dataclass(frozen=True)
 class CampaignTemplate:
+    """A card of the dashboard (and of `GET /api/v1/campaign-templates`)."""
+
     key: str
     title: str
     description: str
-    target: str
-    icon: str
-    build: Callable[[Campaign], None]
+    target: str  # target registry key
+    icon: str  # icon name of the web UI
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,9 @@ def build_prioritize_hot_leads(campaign: Campaign) -> None:
 @dataclass(frozen=True)
 class _Setup:
     template: CampaignTemplate
-    domain: list
+    domain: list  # the campaign's filter
+    build: Callable[[Campaign], None]  # adds the activities (and what they use)
+    lists: tuple[str, ...] = ()  # lists the filter refers to, ensured to exist
 
 
 _SETUPS = [
@@ -370,9 +373,9 @@ _SETUPS = [
             "Send a welcome email to contacts and tag them if they click it.",
             CONTACT,
             "tag",
-            build_tag_hot_contacts,
         ),
         EMAIL_SET_NOT_BLACKLISTED,
+        build_tag_hot_contacts,
     ),
     _Setup(
         CampaignTemplate(
@@ -381,9 +384,9 @@ _SETUPS = [
             "Send a welcome email to new subscribers, remove the address that bounced.",
             MAILING_CONTACT,
             "mail",
-            build_welcome_flow,
         ),
         EMAIL_SET_NOT_BLACKLISTED,
+        build_welcome_flow,
     ),
     _Setup(
         CampaignTemplate(
@@ -392,12 +395,13 @@ _SETUPS = [
             "Send an email to new recipients to confirm their consent.",
             MAILING_CONTACT,
             "double-check",
-            build_double_optin,
         ),
         [
             *EMAIL_SET_NOT_BLACKLISTED,
             ["subscriptions", "any", [["list.name", "=", NEWSLETTER], ["opt_out", "=", False]]],
         ],
+        build_double_optin,
+        lists=(NEWSLETTER,),
     ),
     _Setup(
         CampaignTemplate(
@@ -406,9 +410,9 @@ _SETUPS = [
             "Send a free catalog and follow-up according to reactions.",
             CONTACT,
             "megaphone",
-            build_commercial_prospection,
         ),
         [["email", "!=", False]],
+        build_commercial_prospection,
     ),
     _Setup(
         CampaignTemplate(
@@ -417,9 +421,9 @@ _SETUPS = [
             "If a lead is created for existing contact, schedule a call with their salesperson.",
             LEAD,
             "phone-call",
-            build_schedule_calls,
         ),
         [["contact", "!=", False], ["salesperson", "!=", False]],
+        build_schedule_calls,
     ),
     _Setup(
         CampaignTemplate(
@@ -428,9 +432,9 @@ _SETUPS = [
             "Send an email to new leads and assign them a high priority if they open it.",
             LEAD,
             "star",
-            build_prioritize_hot_leads,
         ),
         [["salesperson", "!=", False]],
+        build_prioritize_hot_leads,
     ),
 ]
 _BY_KEY = {s.template.key: s for s in _SETUPS}
@@ -463,8 +467,8 @@ def instantiate(key: str, user: Any = None, name: str | None = None) -> Campaign
         raise UnknownTemplate(key)
     template = setup.template
     with transaction.atomic():
-        if key == "double_optin":
-            ensure_list(NEWSLETTER)
+        for list_name in setup.lists:
+            ensure_list(list_name)
         campaign = services.create_campaign(
             name or template.title,
             template.target,
@@ -472,5 +476,5 @@ def instantiate(key: str, user: Any = None, name: str | None = None) -> Campaign
             domain=template_domain(key),
             unique_field="email",
         )
-        template.build(campaign)
+        setup.build(campaign)
     return campaign

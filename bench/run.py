@@ -216,7 +216,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
             raw = ratio = "–"
         else:
             product = f"{fmt(row['product'])} {row['unit']}"
-            raw = f"{fmt(row['raw'])} ({row['raw_label']})"
+            label = row["raw_label"].strip("()")
+            raw = f"{fmt(row['raw'])} ({label})"
             ratio = f"{fmt(row['ratio'])}×" if row["ratio"] is not None else "–"
         lines.append(
             f"| {row['database']} | {row['label']} | {product} | {raw} | {ratio}"

@@ -8,6 +8,7 @@ from ninja import NinjaAPI
 from . import campaigns, content, mailing, records, targets, tokens
 from .auth import AUTH, ROLE_MATRIX
 from .errors import install_error_handlers
+from .webhooks_doc import WEBHOOK_PATHS
 
 MAX_BODY_MB = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
 
@@ -35,7 +36,14 @@ They return `{{"count": …, "items": […]}}`. JSON field names are the model f
 """
 
 
-api = NinjaAPI(
+class DrumbeatApi(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema["paths"].update(WEBHOOK_PATHS)
+        return schema
+
+
+api = DrumbeatApi(
     title="Drumbeat API",
     version="1",
     description=DESCRIPTION,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -25,7 +27,18 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES_PER_MODE = 8
+EXAMPLES_PER_MODE = 5
+
+
+@pytest.fixture
+def keep_test_connection():
+    """Calling the WSGI app directly sends request_started/finished, whose handler would close
+    the test transaction's connection; Django's test client disconnects it the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -38,7 +51,7 @@ def some_records(alice):
 
 
 @pytest.mark.postgres
-def test_it_answers_generated_requests_within_its_schema(alice, some_records):
+def test_it_answers_generated_requests_within_its_schema(alice, some_records, keep_test_connection):
     tokens: list[tuple[ApiToken, str]] = [ApiToken.issue(alice, "fuzz")]
 
     def headers() -> dict[str, str]:
@@ -53,6 +66,8 @@ def test_it_answers_generated_requests_within_its_schema(alice, some_records):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
     failures = []
     operations = [result.ok() for result in schema.get_all_operations()]
+    # the provider webhooks are documented here but served (and tested) by the mailing app
+    operations = [op for op in operations if "/webhooks/" not in op.path]
     assert len(operations) > 40
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

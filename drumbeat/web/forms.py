@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from drumbeat.accounts.models import User
 from drumbeat.contacts.models import Contact
@@ -24,6 +25,59 @@ def user_choices_field(label: str = "Salesperson") -> forms.ModelChoiceField:
         label=label,
         empty_label="— nobody —",
     )
+
+
+class RecordSearchInput(forms.TextInput):
+    """A text input whose suggestions (a <datalist> of record ids with their names) come from
+    the record list's `options/` endpoint as the user types: no select with every record."""
+
+    def __init__(self, kind: str, attrs=None):
+        super().__init__(attrs)
+        self.kind = kind
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        list_id = f"{attrs.get('id', name)}-options"
+        widget_attrs = context["widget"]["attrs"]
+        widget_attrs["list"] = list_id
+        widget_attrs["autocomplete"] = "off"
+        widget_attrs["placeholder"] = "Type a name, then pick"
+        widget_attrs["hx-get"] = reverse("record_options", kwargs={"kind": self.kind})
+        widget_attrs["hx-trigger"] = "input changed delay:250ms"
+        widget_attrs["hx-target"] = f"#{list_id}"
+        context["list_id"] = list_id
+        return context
+
+    def render(self, name, value, attrs=None, renderer=None):
+        from django.utils.html import format_html
+
+        html = super().render(name, value, attrs, renderer)
+        list_id = f"{(attrs or {}).get('id', name)}-options"
+        current = ""
+        if str(value or "").isdigit():
+            record = Contact.objects.filter(pk=int(value)).only("name").first()
+            current = f"#{value} is {record.name}" if record else ""
+        return format_html(
+            '{}<datalist id="{}"></datalist><span class="help">{}</span>', html, list_id, current
+        )
+
+
+class ContactChoiceField(forms.ModelChoiceField):
+    """A contact chosen by id through `RecordSearchInput`."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text", "Type part of a name or email and pick the contact from the list."
+        )
+        super().__init__(
+            Contact.objects.filter(active=True),
+            widget=RecordSearchInput("contacts"),
+            **kwargs,
+        )
+
+    def prepare_value(self, value):
+        return getattr(value, "pk", value)
 
 
 class TagsField(forms.CharField):
@@ -66,11 +120,7 @@ class ContactForm(forms.Form):
 
 class LeadForm(forms.Form):
     title = forms.CharField(max_length=200)
-    contact = forms.ModelChoiceField(
-        Contact.objects.filter(active=True).only("id", "name"),
-        required=False,
-        empty_label="— no contact —",
-    )
+    contact = ContactChoiceField()
     contact_name = forms.CharField(max_length=200, required=False)
     email = forms.CharField(max_length=254, required=False, widget=forms.EmailInput)
     phone = forms.CharField(max_length=32, required=False, widget=forms.TextInput({"type": "tel"}))
@@ -98,11 +148,7 @@ class RegistrationForm(forms.Form):
     name = forms.CharField(max_length=200, label="Attendee name", required=False)
     email = forms.CharField(max_length=254, required=False, widget=forms.EmailInput)
     phone = forms.CharField(max_length=32, required=False, widget=forms.TextInput({"type": "tel"}))
-    contact = forms.ModelChoiceField(
-        Contact.objects.filter(active=True).only("id", "name"),
-        required=False,
-        empty_label="— no contact —",
-    )
+    contact = ContactChoiceField()
     state = forms.ChoiceField(choices=Registration.State.choices, initial="confirmed")
 
 

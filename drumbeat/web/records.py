@@ -121,6 +121,11 @@ def _update_contact(record: Contact, data: dict, user) -> Contact:
 
 def _lead_data(data: dict) -> dict:
     data = dict(data)
+    if data.get("contact") is not None:
+        # empty name/email/phone are taken from the linked contact by the service
+        for name in ("contact_name", "email", "phone"):
+            if not data.get(name):
+                data.pop(name, None)
     if data.get("stage") is None:
         data.pop("stage", None)
     if data.get("expected_revenue") is None:
@@ -161,6 +166,11 @@ def _restore_events(ids: list[int]) -> int:
 
 
 def _create_registration(data: dict, user) -> Registration:
+    data = dict(data)
+    if data.get("contact") is not None:
+        for name in ("name", "email", "phone"):
+            if not data.get(name):
+                data.pop(name, None)
     return event_services.register_attendee(**data)
 
 

@@ -122,6 +122,7 @@ urlpatterns = [
     # records
     path(records, views_records.record_list, name="record_list"),
     path(records + "new/", views_records.record_create, name="record_create"),
+    path(records + "options/", views_records.record_options, name="record_options"),
     path(records + "import/", views_import.import_start, name="record_import"),
     path(records + "import/<str:job>/", views_import.import_progress, name="import_progress"),
     path(records + "<int:pk>/", views_records.record_detail, name="record_detail"),

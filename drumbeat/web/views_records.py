@@ -75,6 +75,23 @@ def record_list(request: HttpRequest, kind: str) -> HttpResponse:
     return render(request, "web/records/list.html", context)
 
 
+@login_required
+def record_options(request: HttpRequest, kind: str) -> HttpResponse:
+    """<option>s (id and name) of records matching what the user typed, for pickers."""
+    kind_ = get_kind_for_user(request, kind)
+    text = next((v for k, v in request.GET.items() if v.strip()), "").strip()
+    qs = kind_.queryset()
+    if kind_.active_field:
+        qs = qs.filter(**{kind_.active_field: True})
+    if text.isdigit():
+        qs = qs.filter(pk=int(text))
+    elif text:
+        qs = kind_.search(qs, text)
+    else:
+        qs = qs.none()
+    return render(request, "web/records/_options.html", {"records": qs[:20]})
+
+
 def _record_extras(kind: RecordKind, record) -> dict:
     """What a detail page shows besides the record's own fields."""
     extras: dict = {"today": timezone.localdate()}

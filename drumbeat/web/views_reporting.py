@@ -180,7 +180,7 @@ def _csv_participants(qs) -> StreamingHttpResponse:
 
 
 def _traces(request: HttpRequest, common: dict):
-    qs = Trace.objects.select_related("activity", "activity__campaign", "participant")
+    qs = Trace.objects.select_related("activity", "activity__campaign", "participant__campaign")
     if common["campaign"]:
         qs = qs.filter(activity__campaign=common["campaign"])
     if common["activity_id"]:
@@ -251,6 +251,9 @@ def trace_report(request: HttpRequest) -> HttpResponse:
         "Traces by state",
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    names = record_names([t.participant for t in page.object_list])
+    for t in page.object_list:
+        t.record_name = names[(t.participant.campaign_id, t.participant.record_id)]
     context = {
         **common,
         "page": page,

@@ -193,3 +193,27 @@ def test_it_refuses_an_invalid_blacklist_address(admin_client):
     response = admin_client.post("/records/email-blacklist/new/", {"email": "nope"})
     assert response.status_code == 200
     assert "invalid email" in response.content.decode()
+
+
+def test_it_suggests_contacts_for_pickers(marketer_client, contacts):
+    html = marketer_client.get("/records/contacts/options/", {"contact": "person04"}).content
+    assert f'value="{contacts[4].pk}"'.encode() in html and b"Person 05" not in html
+    assert marketer_client.get("/records/contacts/options/").content.strip() == b""
+
+
+def test_it_links_a_lead_to_a_picked_contact(marketer_client, contacts):
+    from drumbeat.crm.models import Lead
+
+    response = marketer_client.post(
+        "/records/leads/new/",
+        {"title": "Big deal", "contact": contacts[3].pk, "priority": 2, "expected_revenue": "10"},
+    )
+    lead = Lead.objects.get(title="Big deal")
+    assert response.status_code == 302
+    assert (lead.contact, lead.email, lead.priority) == (contacts[3], "person03@example.com", 2)
+    form = marketer_client.get(f"/records/leads/{lead.pk}/edit/").content.decode()
+    assert f"#{contacts[3].pk} is Person 03" in form
+    refused = marketer_client.post(
+        "/records/leads/new/", {"title": "Typo", "contact": "Person 03", "priority": 0}
+    )
+    assert "Select a valid choice" in refused.content.decode()

@@ -1,5 +1,7 @@
 """The registry of campaign templates and the reuse of what they create (SPEC §7)."""
 
+import re
+
 import pytest
 
 from drumbeat.automation import campaign_templates
@@ -91,6 +93,29 @@ def test_it_creates_a_new_campaign_with_valid_templates(bob, key):
         assert "{{ unsubscribe_url }}" in template.body_html
         assert "lorem" not in template.body_html.lower()
         assert "@media only screen" in template.body_html
+
+
+def test_the_emails_render_with_the_record_name_and_a_readable_button(bob):
+    from drumbeat.contacts.models import Contact
+    from drumbeat.crm.models import Lead
+    from drumbeat.mailing.models import MailingContact
+    from drumbeat.mailing.rendering import preview
+
+    records = {
+        "contacts.contact": Contact.objects.create(name="Ann Smith", email="ann@example.com"),
+        "crm.lead": Lead.objects.create(title="Pilot", contact_name="Ann Smith", salesperson=bob),
+        "mailing.mailingcontact": MailingContact.objects.create(name="Ann Smith", email="a@x.org"),
+    }
+    for key in CARDS:
+        for activity in instantiate(key, bob).activities.filter(kind="email"):
+            template = activity.template
+            rendered = preview(template, records[template.target], FILTERABLE)
+            assert rendered.problems == []
+            assert "Ann Smith" in rendered.subject + rendered.html, template.name
+            assert "{{" not in rendered.html
+            buttons = re.findall(r'<a [^>]*class="button"[^>]*>', rendered.html)
+            assert len(buttons) == 1, template.name
+            assert re.search(r"(?<!-)color: ?#ffffff", buttons[0]), buttons[0]
 
 
 def test_it_builds_the_workflows_of_the_spec(bob):

@@ -19,7 +19,8 @@ Rules:
   and title, registrations by event and email. With `update_existing` a row matching an
   existing record updates the columns present in the file (tags are added, never removed);
   without it such a row is not imported and is reported ("already exists"). A repeated row
-  within the file is reported too (or, with `update_existing`, the later one wins).
+  within the file is reported too (or, with `update_existing`, the later one wins). Rows
+  without an email are never deduplicated.
 - Mailing contacts are subscribed to `list_name` (created when missing) and to the lists of a
   "List" column; an existing mailing contact is subscribed even without `update_existing`
   (its fields are then left alone). Existing opt-outs are kept.

@@ -10,7 +10,11 @@ Semantics worth knowing:
 - a path through a to-many relation matches when *any* related record matches; a negative
   operator there (!=, not_in, not_like, not_ilike) means that *none* matches;
 - `{"now": "-7d"}` (units h, d, w, m) is resolved against the clock at compile time;
-- `any` / `not_any` take a sub-domain on the related model.
+- `any` / `not_any` take a sub-domain on the related model;
+- `like` is a case-sensitive "contains", `ilike` a case-insensitive one (SQLite folds ASCII
+  case only); `=like` / `=ilike` are SQL patterns (`%` any run, `_` one character, no escape
+  character), matched against the whole value;
+- ordered choices (a lead's priority) accept < <= > >=; `in` lists may hold `false`.
 
 `validate_domain` raises `DomainError` naming the element at fault; `compile_domain` validates
 then compiles; `filter_records` and `count_matching` are what callers usually want.

@@ -64,6 +64,16 @@ def test_the_filter_builder_changes_the_count(page, live_server, bob, contacts):
     textarea.fill('[["country", "=", "BE"]]')
     builder.get_by_role("button", name="Apply to rules").click()
     expect(builder.locator("[data-fb-rule]")).to_have_count(1)
+    # save it as a favorite, clear the filter, load the favorite back
+    builder.get_by_role("button", name="Save as favorite").click()
+    builder.get_by_label("Favorite name").fill("Belgians")
+    builder.get_by_label("Favorite name").press("Enter")
+    expect(builder.get_by_role("status")).to_contain_text("Saved “Belgians”")
+    builder.get_by_role("button", name="Code").click()
+    textarea.fill("[]")
+    expect(builder.locator("[data-fb-count]")).to_have_attribute("data-fb-count", "30")
+    builder.get_by_label("Favorite filters").select_option(label="Belgians")
+    expect(builder.locator("[data-fb-count]")).to_have_attribute("data-fb-count", "3")
     builder.get_by_role("link", name="Show these records").click()
     expect(page.locator(".pagination")).to_contain_text("of 3")
 

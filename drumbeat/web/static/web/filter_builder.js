@@ -98,7 +98,19 @@
         e.target.value = "";
       }
     });
-    root.querySelector("[data-fb-save-favorite]").addEventListener("click", function () { self.saveFavorite(); });
+    var favButton = root.querySelector("[data-fb-save-favorite]");
+    var favForm = root.querySelector("[data-fb-favorite-form]");
+    var favName = root.querySelector("[data-fb-favorite-name]");
+    favButton.addEventListener("click", function () {
+      favForm.hidden = !favForm.hidden;
+      favButton.setAttribute("aria-expanded", String(!favForm.hidden));
+      if (!favForm.hidden) favName.focus();
+    });
+    root.querySelector("[data-fb-favorite-confirm]").addEventListener("click", function () { self.saveFavorite(favName.value); });
+    favName.addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { e.preventDefault(); self.saveFavorite(favName.value); }
+      if (e.key === "Escape") { favForm.hidden = true; favButton.focus(); }
+    });
     var apply = root.querySelector("[data-fb-apply-list]");
     if (apply) {
       var base = apply.getAttribute("href").split("?")[0];
@@ -370,10 +382,9 @@
     return box;
   };
 
-  Builder.prototype.saveFavorite = function () {
+  Builder.prototype.saveFavorite = function (name) {
     var self = this;
-    var name = window.prompt("Name of this favorite filter:");
-    if (!name) return;
+    name = (name || "").trim();
     var body = new FormData();
     body.append("name", name);
     body.append("domain", this.textarea.value);
@@ -387,7 +398,12 @@
       var box = self.root.querySelector("[data-fb-favorites-box]");
       var tmp = document.createElement("div");
       tmp.innerHTML = html.trim();
+      var failed = !!tmp.querySelector(".fb-error");
       box.replaceWith(tmp.firstElementChild);
+      if (!failed) {
+        self.root.querySelector("[data-fb-favorite-name]").value = "";
+        self.root.querySelector("[data-fb-favorite-form]").hidden = true;
+      }
     });
   };
 

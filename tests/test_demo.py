@@ -33,6 +33,7 @@ def counts() -> dict[str, int]:
     return {m.__name__: m.objects.count() for m in [*models, PhoneBlacklist, User]}
 
 
+@pytest.mark.postgres
 def test_it_seeds_the_stated_volumes_once(home):
     login = demo.seed()
     first = counts()

@@ -193,3 +193,25 @@ def test_it_works_on_a_narrow_screen(browser, live_server, bob, contacts):
     assert width <= 392  # no horizontal scrolling of the page itself
     expect(page.get_by_role("link", name="Records")).to_be_visible()
     context.close()
+
+
+def test_destructive_actions_ask_first_and_work_from_the_keyboard(page, live_server, bob, contacts):
+    contact = contacts[0]
+    login(page, live_server, "bob")
+    page.goto(live_server.url + f"/records/contacts/{contact.pk}/")
+    archive = page.get_by_role("button", name="Archive")
+    archive.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"Archive contact “{contact.name}”?")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    contact.refresh_from_db()
+    assert contact.active
+    archive.click()
+    dialog.get_by_role("button", name="Archive").click()
+    expect(page.locator(".toast")).to_contain_text("archived")
+    expect(page.locator(".badge.archived")).to_be_visible()
+    contact.refresh_from_db()
+    assert not contact.active

@@ -70,8 +70,14 @@ def create_list(*, name: str, is_public: bool = True, description: str = "") -> 
 @transaction.atomic
 def update_list(mailing_list: MailingList, **fields: Any) -> MailingList:
     """Change name, is_public, description or active of a list."""
-    if fields.get("name", "").strip().lower() == mailing_list.name.lower():
-        fields.pop("name")
+    name = fields.get("name")
+    if isinstance(name, str) and name.strip().lower() == mailing_list.name.lower():
+        fields["name"] = name.strip()
+        if fields["name"] == mailing_list.name:
+            fields.pop("name")
+        else:  # a change of case only: no clash with itself
+            mailing_list.name = fields.pop("name")
+            mailing_list.save(update_fields=["name"])
     cleaned = _list_fields(fields)
     for name, value in cleaned.items():
         setattr(mailing_list, name, value)

@@ -174,3 +174,14 @@ def test_it_reports_changed_mailing_contacts_after_commit(
     for callback in callbacks:
         callback()
     assert changed == [("mailing.mailingcontact", [contact.pk])]
+
+
+def test_it_renames_a_list_and_refuses_a_clash_or_no_name(news):
+    audience.create_list(name="Customers")
+
+    assert audience.update_list(news, name="NEWSLETTER").name == "NEWSLETTER"
+    with pytest.raises(ValidationError):
+        audience.update_list(news, name="customers")
+    with pytest.raises(ValidationError):
+        audience.update_list(news, name=None)
+    assert audience.update_list(news, description="Monthly").description == "Monthly"

@@ -225,3 +225,29 @@ def test_it_ignores_a_duplicate_delivery_of_the_same_task(broker, workers, setti
     assert set(broker.received.values()) == {1}
     assert Message.objects.count() == n
     assert set(Trace.objects.values_list("state", flat=True)) == {"processed"}
+
+
+def test_it_enrols_and_executes_on_the_beat_tick(broker, workers, settings):
+    from drumbeat.automation import tasks
+    from drumbeat.celery import app
+
+    bob = make_user("bob")
+    make_contacts(300)
+    campaign = make_campaign(bob)
+    email = add_email(campaign)
+    settings.BROKER_URL = ""  # no wake-up task: only the tick will find this work
+    services.start_campaign(campaign, bob)
+    late = Contact.objects.bulk_create(  # written behind the app's back: no enrolment hook
+        [Contact(name=f"Late {i}", email=f"late{i}@example.com") for i in range(200)]
+    )
+    assert Trace.objects.count() == 300
+
+    app.send_task(tasks.TICK)
+    wait_until_final(500, workers)
+
+    assert set(broker.received.values()) == {1}
+    assert sum(broker.received.values()) == 500
+    assert {c.email for c in late} <= set(broker.received)
+    assert set(Trace.objects.filter(activity=email).values_list("state", flat=True)) == {
+        "processed"
+    }

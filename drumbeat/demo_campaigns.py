@@ -6,10 +6,11 @@ runner that sleeps until the next due trace, the engine makes its pass (`run_onc
 send, run actions) whenever work is due; emails go to the outbox. The recipients' reactions —
 opens, clicks, replies and bounces at plausible rates and delays — are recorded through
 mailing's own event functions at the moment they happen, and a reaction that makes a child due
-at once wakes the engine (`drain`), as `runner.wake()` does. Every trace, message, click, tag,
-task and note in the result was written by the engine and the channels, none around them. A
-fourth campaign is left New, ready to test. Idempotent (nothing happens when the demo campaigns
-exist) and deterministic (reactions draw from a fixed-seed generator).
+at once wakes the engine (a pass without the filter sync), as `runner.wake()` does. Every
+trace, message, click, tag, task and note in the result was written by the engine and the
+channels, none around them. A fourth campaign is left New, ready to test. Idempotent (nothing
+happens when the demo campaigns exist) and deterministic (reactions draw from a fixed-seed
+generator).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.utils import timezone
 from drumbeat.accounts.models import User
 from drumbeat.automation import campaign_templates, services
 from drumbeat.automation.engine.execute import next_due_at
-from drumbeat.automation.engine.runner import drain, run_once
+from drumbeat.automation.engine.runner import run_once
 from drumbeat.automation.models import Campaign
 from drumbeat.lib import clock
 from drumbeat.mailing import events
@@ -112,10 +113,7 @@ class Replay:
         """The runner's pass at `at` (`drumbeat tick`) — or, when an event woke it, the
         execution of what became due — then the recipients of what it sent decide how they
         will react."""
-        if woken:
-            drain(at)
-        else:
-            run_once(at)
+        run_once(at, enrol=not woken)
         self.react_to_new_messages()
 
     def push(self, at: dt.datetime, kind: str, message_id: int) -> None:
@@ -214,14 +212,16 @@ def _is_due(at: dt.datetime) -> bool:
 
 
 @contextmanager
-def _outbox_only() -> Iterator[None]:
-    """Demo mail never leaves the machine, whatever DRUMBEAT_EMAIL_URL says."""
-    saved = settings.EMAIL_URL, settings.SMS_URL
+def _in_this_process() -> Iterator[None]:
+    """Demo mail never leaves the machine, whatever DRUMBEAT_EMAIL_URL says, and wake-ups stay
+    in this process (no Celery task may run the replayed campaigns at the wall-clock time)."""
+    saved = settings.EMAIL_URL, settings.SMS_URL, settings.BROKER_URL
     settings.EMAIL_URL = settings.SMS_URL = "outbox://"
+    settings.BROKER_URL = ""
     try:
         yield
     finally:
-        settings.EMAIL_URL, settings.SMS_URL = saved
+        settings.EMAIL_URL, settings.SMS_URL, settings.BROKER_URL = saved
 
 
 def _create(demo: DemoCampaign, owner: User | None) -> Campaign:
@@ -251,7 +251,7 @@ def seed_campaigns(progress: bool = False, now: dt.datetime | None = None) -> di
     replay = Replay(random.Random("drumbeat-demo:campaigns"), end)
     pending = sorted(RUNNING, key=lambda c: c.starts_after)
     say(f"campaigns: replaying the last {DAYS} days with the engine")
-    with _outbox_only(), clock.replay(start) as replayed:
+    with _in_this_process(), clock.replay(start) as replayed:
         at = start
         while at <= end:
             replay.happen_until(at, replayed)

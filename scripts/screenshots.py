@@ -197,6 +197,10 @@ def main() -> int:
                 mobile.screenshot(path=str(out / "dashboard-390.png"), full_page=True)
                 mobile.goto(base + "/records/contacts/")
                 mobile.screenshot(path=str(out / "contacts-390.png"), full_page=True)
+                workflow = dict(pages(mobile, base)).get("campaign-workflow")
+                if workflow:
+                    mobile.goto(base + workflow)
+                    mobile.screenshot(path=str(out / "campaign-workflow-390.png"), full_page=True)
                 print("saved dashboard-390")
                 browser.close()
         finally:

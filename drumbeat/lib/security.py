@@ -8,7 +8,8 @@ Pages that show user-authored email HTML (view online, `/v/<token>`) get a polic
 images and styles from anywhere (newsletters reference them), still no script at all. A view
 that sets its own Content-Security-Policy header keeps it.
 
-`SecretsExceptionReporterFilter` keeps service credentials off debug pages and error reports.
+`SecretsExceptionReporterFilter` keeps service credentials off debug pages and error reports;
+`RefuseNulMiddleware` answers 400 to URLs carrying NUL characters.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.views.debug import SafeExceptionReporterFilter
 
 APP_POLICY = "; ".join(
@@ -91,3 +92,24 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
         if type(value) is str:  # noqa: E721 (lazy objects that merely look like str stay)
             return redact_userinfo(value)
         return value
+
+
+# --- NUL characters -----------------------------------------------------------------------------
+
+
+class RefuseNulMiddleware:
+    """400 for a URL whose path or query string carries a NUL character. No Drumbeat value may
+    contain one (forms and the API refuse them too) and PostgreSQL cannot even compare text
+    with one: a search box or a tracking code with %00 would otherwise end in a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()
+        ):
+            return HttpResponseBadRequest(
+                "NUL characters are not allowed.", content_type="text/plain"
+            )
+        return self.get_response(request)

@@ -409,7 +409,10 @@ def _cached(key: tuple, build: Any) -> Any:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    value = build()
+    try:
+        value = build()
+    except TemplateError as exc:  # valid alone, broken by the added footer (an open raw block)
+        raise RenderError(f"line {getattr(exc, 'lineno', 1) or 1}: {exc}") from exc
     with _cache_lock:
         _cache[key] = value
         if len(_cache) > _CACHE_SIZE:

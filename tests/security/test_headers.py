@@ -47,9 +47,10 @@ def test_the_online_view_of_an_email_runs_no_script(client, sent):
 
     assert response.status_code == 200
     csp = response["Content-Security-Policy"]
-    assert csp.startswith("default-src 'none'")
+    assert "default-src 'none'" in csp
     assert "script-src" not in csp
-    assert_headers(response)
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
 
 
 PROBE = """

@@ -197,41 +197,6 @@ class TestIn(Schema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"record_id": 12}]})
 
 
-class DailyOut(Schema):
-    day: dt.date
-    processed: int
-    rejected: int
-
-
-class ActivityMetricsOut(Schema):
-    activity: int
-    name: str
-    kind: Literal["email", "sms", "action"]
-    processed: int
-    rejected: int
-    daily: list[DailyOut] = Field(description="The last 15 days, oldest first")
-    sent: int
-    opened: int
-    clicked: int
-    replied: int
-    bounced: int
-    opened_percent: float
-    clicked_percent: float
-    replied_percent: float
-    bounced_percent: float
-
-
-class CampaignFiguresOut(Schema):
-    running: int
-    completed: int
-    removed: int
-    total: int
-    participants: int
-    tests: int
-    templates: int
-    clicks: int
-
-
 METRICS_EXAMPLE = {
     "campaign": 1,
     "figures": {
@@ -264,6 +229,49 @@ METRICS_EXAMPLE = {
         }
     ],
 }
+
+
+class DailyOut(Schema):
+    day: dt.date
+    processed: int
+    rejected: int
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"day": "2026-03-01", "processed": 100, "rejected": 2}]}
+    )
+
+
+class ActivityMetricsOut(Schema):
+    activity: int
+    name: str
+    kind: Literal["email", "sms", "action"]
+    processed: int
+    rejected: int
+    daily: list[DailyOut] = Field(description="The last 15 days, oldest first")
+    sent: int
+    opened: int
+    clicked: int
+    replied: int
+    bounced: int
+    opened_percent: float
+    clicked_percent: float
+    replied_percent: float
+    bounced_percent: float
+
+    model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE["activities"][0]]})
+
+
+class CampaignFiguresOut(Schema):
+    running: int
+    completed: int
+    removed: int
+    total: int
+    participants: int
+    tests: int
+    templates: int
+    clicks: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE["figures"]]})
 
 
 class MetricsOut(Schema):

@@ -121,3 +121,15 @@ def test_it_refuses_a_malformed_json_body(admin_api, method, alice):
     r = admin_api.request(method.upper(), path, "{not json")
     assert r.status_code == 400
     assert r.json()["detail"]
+
+
+def test_it_refuses_an_oversized_body(admin_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    r = admin_api.post("contacts", {"name": "x" * 20_000})
+    assert r.status_code == 413
+    assert "too large" in r.json()["detail"]
+
+
+def test_it_refuses_a_deeply_nested_body(admin_api):
+    r = admin_api.post("targets/contacts.contact/count", "[" * 100_000 + "]" * 100_000)
+    assert r.status_code == 400

@@ -109,3 +109,14 @@ def test_home_redirects_to_the_campaign_dashboard(admin_client):
     response = admin_client.get("/")
     assert response.status_code == 302
     assert response["Location"] == "/campaigns/"
+
+
+def test_refusals_use_the_application_layout(marketer_client):
+    html = marketer_client.get("/settings/users/").content.decode()
+    assert "You cannot open this page" in html and "Only administrators" in html
+    assert 'class="topbar"' in html
+
+
+def test_missing_pages_use_the_application_layout(client, marketer_client):
+    assert "This page does not exist" in marketer_client.get("/records/nope/").content.decode()
+    assert "This page does not exist" in client.get("/no-such-page/").content.decode()

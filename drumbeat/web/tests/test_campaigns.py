@@ -332,3 +332,16 @@ def test_it_renders_the_test_picker_partial(marketer_client, contacts, bob):
         HTTP_HX_TARGET="test-records",
     ).content.decode()
     assert "Person 03" in html and "Person 04" not in html and "<html" not in html
+
+
+def test_the_test_screen_refreshes_itself_while_a_step_is_due(marketer_client, contacts, bob):
+    campaign = campaign_templates.instantiate("tag_hot_contacts", bob)
+    participant = services.launch_test(campaign, contacts[0].pk, bob)
+    url = f"/campaigns/{campaign.pk}/tests/{participant.pk}/"
+    assert "data-auto-refresh" not in marketer_client.get(url).content.decode()  # due in 2 h
+    Trace.objects.filter(participant=participant).update(scheduled_at=participant.enrolled_at)
+    page = marketer_client.get(url).content.decode()
+    assert "data-auto-refresh" in page
+    partial = marketer_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="test-tree")
+    html = partial.content.decode()
+    assert "<html" not in html and "Send welcome email" in html and "data-auto-refresh" in html

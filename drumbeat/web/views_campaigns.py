@@ -644,7 +644,12 @@ def campaign_test_launch(request: HttpRequest, pk: int) -> HttpResponse:
         :10
     ]
     context = _campaign_context(request, campaign)
-    context.update({"form": form, "rows": rows, "q": text, "tests": tests, "tab": "tests"})
+    from .records import kind_for_target
+
+    kind = kind_for_target(campaign.target)
+    context.update(
+        {"form": form, "rows": rows, "q": text, "tests": tests, "tab": "tests", "kind": kind}
+    )
     if request.htmx and request.htmx.target == "test-records":
         return render(request, "web/campaigns/_test_records.html", context)
     return render(request, "web/campaigns/test_launch.html", context)

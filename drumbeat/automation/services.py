@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.db.models import Count, Q
 
@@ -279,9 +279,12 @@ ACTIVITY_FIELDS = {
     "name",
     "kind",
     "template",
+    "template_id",
     "server_action",
+    "server_action_id",
     "trigger",
     "parent",
+    "parent_id",
     "delay_amount",
     "delay_unit",
     "expiry_amount",
@@ -324,6 +327,11 @@ def validate_activity(activity: Activity) -> None:
     """SPEC §4 rules; raises ValidationError naming the field (and both activities on a
     parent/trigger mismatch)."""
     campaign = activity.campaign
+    for name in ("template", "server_action", "parent"):
+        try:
+            getattr(activity, name)
+        except ObjectDoesNotExist:
+            raise ValidationError({name: f"No such {name.replace('_', ' ')}."}) from None
     if not (activity.name or "").strip():
         raise ValidationError({"name": "An activity needs a name."})
     if activity.kind not in Activity.Kind.values:
@@ -419,7 +427,7 @@ def create_activity(campaign: Campaign, **fields: Any) -> Activity:
     if unknown:
         raise ValidationError(f"Unknown activity fields: {', '.join(sorted(unknown))}.")
     activity = Activity(campaign=campaign, **fields)
-    if activity.parent is not None and activity.trigger == T.BEGIN and "trigger" not in fields:
+    if activity.parent_id is not None and activity.trigger == T.BEGIN and "trigger" not in fields:
         activity.trigger = T.ACTIVITY
     validate_activity(activity)
     with transaction.atomic():

@@ -203,3 +203,25 @@ def test_metrics_count_traces_and_messages_without_tests(clock, bob, settings):
     assert metrics.participants_concerned(email, "clicked").count() == 1
     summary = metrics.campaign_metrics(campaign)
     assert (summary["participants"], summary["tests"], summary["templates"]) == (4, 0, 1)
+
+
+def test_activities_accept_ids_and_refuse_unknown_ones(clock, bob):
+    campaign = make_campaign(bob)
+    template = make_template()
+    email = services.create_activity(
+        campaign, name="Mail", kind="email", template_id=template.pk, trigger="begin"
+    )
+    assert email.template == template
+    with pytest.raises(services.ValidationError, match="No such template"):
+        services.create_activity(campaign, name="x", kind="email", template_id=999999)
+    with pytest.raises(services.ValidationError, match="No such parent"):
+        services.create_activity(
+            campaign,
+            name="x",
+            kind="email",
+            template_id=template.pk,
+            parent_id=999999,
+            trigger="activity",
+        )
+    with pytest.raises(services.ValidationError, match="Unknown activity fields"):
+        services.create_activity(campaign, name="x", colour="red")

@@ -58,7 +58,7 @@ def crash_campaign(tmp_path, n: int, kills: int, seed: int, database_url: str = 
     return figures
 
 
-def assert_guarantees(figures: dict) -> None:
+def assert_guarantees(figures: dict, min_kills: int = 10) -> None:
     n = figures["n"]
     assert figures["participants"] == n
     assert figures["duplicate_message_ids"] == 0
@@ -84,7 +84,7 @@ def assert_guarantees(figures: dict) -> None:
         figures["received"]
         == figures["traces_by_state"].get("processed", 0) + figures["interrupted_received"]
     )
-    assert figures["kills"] >= 10
+    assert figures.get("kills", 0) >= min_kills
 
 
 def test_the_embedded_worker_survives_sigkill_without_duplicates(tmp_path):

@@ -3,7 +3,8 @@ embedded loop, driven by `celery -A drumbeat beat` (the tick) and any number of 
 
 - `drumbeat.tick` (beat, every DRUMBEAT_TICK_SECONDS): recover expired leases, expire waiting
   children, send `enrol_campaign` for each running campaign and `execute_due` for each
-  activity with due traces.
+  activity with due traces (these expire after two ticks if no worker took them: the next
+  ticks send them again, so a long busy spell does not pile them up).
 - `drumbeat.enrol_campaign(id)`: enrol one campaign, then send `execute_due` for its due work.
 - `drumbeat.execute_due(activity_id)`: claim and execute batches of one activity until none is
   left (or DRAIN_SECONDS passed: then it sends itself again, so activities take turns). When
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
@@ -49,17 +51,23 @@ EXECUTE_DUE = "drumbeat.execute_due"
 DISPATCH_DUE = "drumbeat.dispatch_due"
 
 
-def send(name: str, *args: int) -> None:
-    """Queue the task `name` on the broker."""
-    app.send_task(name, args=list(args))
+def send(name: str, *args: int, expires: float | None = None) -> None:
+    """Queue the task `name` on the broker (dropped unstarted after `expires` seconds)."""
+    app.send_task(name, args=list(args), expires=expires)
 
 
-def send_execute_due(activity_ids) -> int:
+def send_execute_due(activity_ids, expires: float | None = None) -> int:
     sent = 0
     for activity_id in activity_ids:
-        send(EXECUTE_DUE, int(activity_id))
+        send(EXECUTE_DUE, int(activity_id), expires=expires)
         sent += 1
     return sent
+
+
+def tick_expiry() -> float:
+    """What a tick queues is useless once the next ticks have queued the same again: while the
+    workers are busy for a long time, the queue holds at most about two rounds of it."""
+    return 2.0 * max(1, int(getattr(settings, "TICK_SECONDS", 5) or 5))
 
 
 @app.task(name=TICK, ignore_result=True)
@@ -74,8 +82,8 @@ def tick() -> dict:
         )
     )
     for campaign_id in campaigns:
-        send(ENROL_CAMPAIGN, campaign_id)
-    dispatched = send_execute_due(a.pk for a in due_activities(now))
+        send(ENROL_CAMPAIGN, campaign_id, expires=tick_expiry())
+    dispatched = send_execute_due((a.pk for a in due_activities(now)), expires=tick_expiry())
     return {
         "recovered": recovered,
         "expired": expired,

@@ -1,5 +1,7 @@
 """Template editor (validation, preview, SMS counter, test email) and server actions."""
 
+import re
+
 import pytest
 
 from drumbeat.automation.models import ServerAction
@@ -136,3 +138,40 @@ def test_it_builds_a_multi_step_action(marketer_client):
     )
     assert response["Location"] == f"/configuration/server-actions/{multi.pk}/"
     assert multi.children.get().params == {"body": "Hello {{ record.name }}"}
+
+
+def test_it_creates_an_activity_action_for_the_salesperson(marketer_client):
+    response = marketer_client.post(
+        "/configuration/server-actions/new/",
+        {
+            "name": "Call them",
+            "target": "crm.lead",
+            "kind": "create_activity",
+            "activity_type": "call",
+            "summary": "Call {{ record.title }}",
+            "due_amount": 2,
+            "due_unit": "days",
+            "user_field": "salesperson",
+        },
+    )
+    assert response.status_code == 302
+    params = ServerAction.objects.get().params
+    assert params["activity_type"] == "call" and params["user_field"] == "salesperson"
+
+
+def test_it_creates_a_webhook_action_with_chosen_fields(marketer_client):
+    marketer_client.post(
+        "/configuration/server-actions/new/",
+        {
+            "name": "Notify CRM",
+            "target": "contacts.contact",
+            "kind": "send_webhook",
+            "url": "https://crm.example.com/hook",
+            "webhook_fields": ["name", "email"],
+        },
+    )
+    params = ServerAction.objects.get().params
+    assert params["url"] == "https://crm.example.com/hook"
+    assert params["fields"] == ["name", "email"]
+    edit = marketer_client.get(f"/configuration/server-actions/{ServerAction.objects.get().pk}/")
+    assert re.search(r'value="email"[^>]*checked', edit.content.decode())

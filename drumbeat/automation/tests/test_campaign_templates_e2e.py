@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from aiosmtpd.controller import Controller
 from django.contrib.contenttypes.models import ContentType
+from django.db import connections
 
 from drumbeat.automation import services
 from drumbeat.automation.campaign_templates import instantiate
@@ -26,6 +27,7 @@ from drumbeat.automation.engine.runner import run_once
 from drumbeat.automation.models import Participant
 from drumbeat.contacts.models import Contact
 from drumbeat.crm.models import Lead
+from drumbeat.mailing import inbound as inbound_server
 from drumbeat.mailing.inbound import make_controller
 from drumbeat.mailing.models import (
     EmailBlacklist,
@@ -118,8 +120,19 @@ def mailbox(settings):
 
 
 @pytest.fixture
-def inbound(mailbox):
+def inbound(mailbox, monkeypatch):
     """`drumbeat inbound-smtp` on a loopback port; returns deliver(to, data)."""
+    process = inbound_server._process_in_thread
+
+    def process_then_disconnect(*args):
+        # The server's worker threads would keep their connection (CONN_MAX_AGE on
+        # PostgreSQL) and block dropping the test database.
+        try:
+            process(*args)
+        finally:
+            connections.close_all()
+
+    monkeypatch.setattr(inbound_server, "_process_in_thread", process_then_disconnect)
     port = free_port()
     controller = make_controller("127.0.0.1", port)
     controller.start()

@@ -35,7 +35,7 @@ from drumbeat.mailing.models import Click, Link, Template
 
 from .auth import current_user
 from .errors import Conflict, with_errors
-from .fields import Id, Text, check_json_text
+from .fields import Id, QueryText, Text, check_json_text
 from .listing import page_schema, paginate, parse_api_domain
 from .lookups import delete_record, get_or_404, resolve_ids
 from .targets import TargetKey
@@ -155,7 +155,7 @@ class CampaignListParams(Schema):
     state: CampaignState | None = Field(None, examples=["running"])
     target: TargetKey | None = Field(None, examples=["contacts.contact"])  # type: ignore[valid-type]
     archived: bool | None = Field(False, description="null: both", examples=[False])
-    search: Text(200) | None = Field(None, description="Part of the name", examples=["Hot"])  # type: ignore[valid-type]
+    search: QueryText(200) | None = Field(None, description="Part of the name", examples=["Hot"])  # type: ignore[valid-type]
     ordering: (
         Literal["id", "-id", "name", "-name", "created_at", "-created_at", "state", "-state"] | None
     ) = None

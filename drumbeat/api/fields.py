@@ -32,6 +32,16 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
     ]
 
 
+def QueryText(max_length: int) -> Any:  # noqa: N802 - reads as a type
+    """Text for a query-string parameter. The pattern is documented because a URL carrying a
+    NUL character is refused before it reaches the API (drumbeat.lib.security)."""
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_length, pattern=r"^[^\x00]*$"),
+        AfterValidator(_clean_text),
+    ]
+
+
 def check_json_text(value: Any) -> None:
     """Apply `_clean_text` to every string inside decoded JSON (domains, configurations)."""
     if isinstance(value, str):

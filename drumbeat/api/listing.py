@@ -13,7 +13,7 @@ from pydantic import Field, create_model
 from drumbeat.automation.domains import DomainError, compile_domain, parse_domain
 from drumbeat.automation.targets import FILTERABLE, Target, all_targets
 
-from .fields import check_json_text
+from .fields import QueryText, check_json_text
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -76,10 +76,9 @@ def list_params(name: str, ordering_fields: list[str], filterable: bool = True) 
     }
     if filterable:
         fields["domain"] = (
-            str | None,
+            QueryText(100_000) | None,
             Field(
                 None,
-                max_length=100_000,
                 description=DOMAIN_DESCRIPTION,
                 examples=['[["email", "!=", false]]'],
             ),

@@ -26,7 +26,7 @@ from drumbeat.mailing.models import (
 
 from .auth import require_admin
 from .errors import with_errors
-from .fields import Id, Text, partial_schema
+from .fields import Id, QueryText, Text, partial_schema
 from .listing import list_params, page_schema, paginate
 from .lookups import delete_record, get_or_404
 
@@ -382,7 +382,7 @@ class BlacklistListParams(Schema):
     limit: int = Field(50, ge=1, le=500, examples=[50])
     offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
     active: bool | None = Field(None, description="Only active (true) or lifted (false) entries")
-    search: Text(254) | None = Field(  # type: ignore[valid-type]
+    search: QueryText(254) | None = Field(  # type: ignore[valid-type]
         None, description="Part of the address or number", examples=["example.com"]
     )  # type: ignore[valid-type]
 

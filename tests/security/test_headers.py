@@ -91,3 +91,18 @@ def test_it_sends_hsts_when_served_over_https(tmp_path):
     assert found["hsts"].startswith("max-age=31536000")
     assert "frame-ancestors 'none'" in found["csp"]
     assert found["session_secure"] and found["csrf_secure"]
+
+
+def test_no_template_has_inline_script_the_csp_would_block():
+    import re
+
+    offenders = []
+    for path in ROOT.glob("drumbeat/*/templates/**/*.html"):
+        text = path.read_text()
+        for match in re.finditer(r"<script\b([^>]*)>", text):
+            attrs = match.group(1)
+            if "src=" not in attrs and "application/json" not in attrs:
+                offenders.append(f"{path.relative_to(ROOT)}: inline <script>")
+        for match in re.finditer(r"\son[a-z]+\s*=\s*[\"']", text):
+            offenders.append(f"{path.relative_to(ROOT)}: inline handler {match.group(0).strip()}")
+    assert offenders == []

@@ -77,6 +77,21 @@
     if (form && event.target.name === "kind") filterKindOptions(form);
   });
 
+  // Behaviours declared in the markup (no inline handlers: the CSP allows no inline script).
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest && event.target.closest("[data-autosubmit]");
+    if (select && select.form) select.form.submit();
+  });
+  document.addEventListener("click", function (event) {
+    var tab = event.target.closest && event.target.closest("[data-tab-show]");
+    if (!tab) return;
+    tab.parentNode.querySelectorAll("[role=tab]").forEach(function (t) {
+      t.setAttribute("aria-selected", t === tab ? "true" : "false");
+    });
+    document.getElementById(tab.getAttribute("data-tab-show")).hidden = false;
+    document.getElementById(tab.getAttribute("data-tab-hide")).hidden = true;
+  });
+
   function within(scope, selector) {
     var found = Array.prototype.slice.call(scope.querySelectorAll(selector));
     if (scope.matches && scope.matches(selector)) found.unshift(scope);

@@ -1,4 +1,9 @@
-"""Concurrent runners never claim the same trace (PostgreSQL: SKIP LOCKED; SQLite: IMMEDIATE)."""
+"""Concurrent runners never claim the same trace (PostgreSQL: FOR UPDATE SKIP LOCKED).
+
+PostgreSQL only: SQLite's test database is a shared-cache in-memory database whose table locks
+ignore busy_timeout, unlike the WAL file the product uses (where BEGIN IMMEDIATE serialises
+the claims).
+"""
 
 import threading
 
@@ -12,7 +17,7 @@ from drumbeat.automation.models import Trace
 from .fixtures import START, add_action, make_campaign, make_contacts, make_user
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_parallel_claims_take_disjoint_batches():
     bob = make_user("bob")

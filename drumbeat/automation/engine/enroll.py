@@ -22,7 +22,7 @@ from drumbeat.lib import clock
 from ..domains import filter_records
 from ..models import Activity, Campaign, Participant, Trace
 from ..targets import Target, get_target
-from .sql import insert_select
+from .sql import id_set, insert_select
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def insert_participants(
 ) -> int:
     base = matching_records(campaign, now)
     if record_ids is not None:
-        base = base.filter(pk__in=list(record_ids))
+        base = base.filter(pk__in=id_set(record_ids))
     new = base.filter(
         ~Exists(Participant.objects.filter(campaign_id=campaign.pk, record_id=OuterRef("pk")))
     ).annotate(ukey=unique_key_expression(target, campaign.unique_field))

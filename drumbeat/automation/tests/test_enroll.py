@@ -114,3 +114,14 @@ def enrol_statements(bob, size: int, name: str) -> int:
 
 def test_it_enrols_10_or_1000_records_in_the_same_number_of_statements(clock, bob):
     assert enrol_statements(bob, 10, "Small") == enrol_statements(bob, 1000, "Large")
+
+
+def test_a_large_import_report_is_enrolled_in_one_go(clock, bob):
+    from drumbeat.automation.engine.enroll import enroll_changed_records
+
+    campaign = make_campaign(bob)
+    add_action(campaign, delay_amount=1, delay_unit="days")
+    services.start_campaign(campaign, bob)
+    contacts = make_contacts(40000)
+    enroll_changed_records("contacts.contact", [c.pk for c in contacts])
+    assert Participant.objects.filter(campaign=campaign).count() == 40000

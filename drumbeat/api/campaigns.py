@@ -31,6 +31,7 @@ from drumbeat.automation.models import (
     ServerAction,
     Trace,
 )
+from drumbeat.automation.targets import get_target
 from drumbeat.mailing.models import Click, Link, Template
 
 from .auth import current_user
@@ -428,6 +429,7 @@ PARTICIPANT_EXAMPLE = {
     "id": 55,
     "campaign": 1,
     "record_id": 12,
+    "record_name": "Ada Lovelace",
     "unique_key": "ada@example.com",
     "state": "running",
     "is_test": True,
@@ -447,12 +449,31 @@ class ParticipantOut(Schema):
     is_test: bool
     enrolled_at: dt.datetime
     completed_at: dt.datetime | None
+    record_name: str | None = Field(description="Display name; null when the record is gone")
 
     model_config = ConfigDict(json_schema_extra={"examples": [PARTICIPANT_EXAMPLE]})
 
     @staticmethod
     def resolve_campaign(obj: Participant) -> int:
         return obj.campaign_id
+
+    @staticmethod
+    def resolve_record_name(obj: Participant) -> str | None:
+        return getattr(obj, "record_name", None)
+
+
+def with_record_names(participants: list[Participant]) -> list[Participant]:
+    """Set `record_name` on each participant: one query per target, whatever the page size."""
+    by_target: dict[str, list[Participant]] = {}
+    for participant in participants:
+        by_target.setdefault(participant.campaign.target, []).append(participant)
+    for key, group in by_target.items():
+        target = get_target(key)
+        records = target.model._default_manager.in_bulk([p.record_id for p in group])
+        for participant in group:
+            record = records.get(participant.record_id)
+            participant.record_name = None if record is None else target.display_name(record)
+    return participants
 
 
 @campaigns_router.post(
@@ -467,7 +488,7 @@ def launch_test(request: HttpRequest, id: Id, payload: TestIn):  # noqa: A002
     participant = state_change(
         services.launch_test, campaign, payload.record_id, current_user(request)
     )
-    return Status(201, participant)
+    return Status(201, with_record_names([participant])[0])
 
 
 @campaigns_router.get(
@@ -775,19 +796,22 @@ class ParticipantListParams(Schema):
     "", response=with_errors({200: page_schema(ParticipantOut)}), summary="List participants"
 )
 def list_participants(request: HttpRequest, params: Query[ParticipantListParams]):
-    queryset = Participant.objects.all()
+    queryset = Participant.objects.select_related("campaign")
     for name in ("campaign", "state", "is_test", "record_id"):
         value = getattr(params, name)
         if value is not None:
             queryset = queryset.filter(**{name: value})
-    return paginate(queryset, params)
+    page = paginate(queryset, params)
+    with_record_names(page["items"])
+    return page
 
 
 @participants_router.get(
     "/{id}", response=with_errors({200: ParticipantOut}), summary="Read a participant"
 )
 def get_participant(request: HttpRequest, id: Id):  # noqa: A002
-    return get_or_404(Participant, id, "participant")
+    participant = get_or_404(Participant.objects.select_related("campaign"), id, "participant")
+    return with_record_names([participant])[0]
 
 
 @participants_router.post(
@@ -798,7 +822,8 @@ def get_participant(request: HttpRequest, id: Id):  # noqa: A002
 )
 def stop_participant(request: HttpRequest, id: Id):  # noqa: A002
     participant = get_or_404(Participant.objects.select_related("campaign"), id, "participant")
-    return state_change(services.stop_participant, participant, current_user(request))
+    participant = state_change(services.stop_participant, participant, current_user(request))
+    return with_record_names([participant])[0]
 
 
 # --- traces ------------------------------------------------------------------------------------

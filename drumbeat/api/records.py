@@ -325,7 +325,6 @@ def _lead_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 @stages_router.get("", response=with_errors({200: page_schema(StageOut)}), summary="List stages")
 def list_stages(request: HttpRequest, params: Query[StageList]):  # type: ignore[valid-type]
-    crm_services.ensure_default_stages()
     return paginate(Stage.objects.all(), params, "crm.stage")
 
 

@@ -176,7 +176,7 @@ def test_it_starts_stops_and_logs(marketing_api, ada, bob):
     assert r.status_code == 200
     assert r.json()["state"] == "running"
     participants = marketing_api.get("participants", campaign=campaign_id).json()
-    assert [p["record_id"] for p in participants["items"]] == [ada.pk]
+    assert [(p["record_id"], p["record_name"]) for p in participants["items"]] == [(ada.pk, "Ada")]
     assert marketing_api.post(f"campaigns/{campaign_id}/stop").json()["state"] == "stopped"
     assert marketing_api.post(f"campaigns/{campaign_id}/stop").status_code == 409
     logged = CampaignLog.objects.filter(campaign_id=campaign_id).values_list("action", "user")
@@ -254,7 +254,7 @@ def test_it_walks_a_test_through_run_and_simulate(
     r = marketing_api.post(f"campaigns/{campaign_id}/tests", {"record_id": ada.pk})
     assert r.status_code == 201, r.json()
     participant = r.json()
-    assert participant["is_test"] is True
+    assert (participant["is_test"], participant["record_name"]) == (True, "Ada")
     traces = marketing_api.get("traces", participant=participant["id"]).json()["items"]
     (first,) = traces
     assert first["state"] == "scheduled"

@@ -336,9 +336,6 @@ def update_campaign(request: HttpRequest, id: Id, payload: CampaignPatch):  # no
     campaign = get_or_404(Campaign, id, "campaign")
     fields = _campaign_fields(payload.model_dump(exclude_unset=True))
     archived = fields.pop("archived", None)
-    if any(fields.get(k, 0) is None for k in fields if k != "owner"):
-        bad = next(k for k in fields if k != "owner" and fields[k] is None)
-        raise ValidationError({bad: "may not be null"})
     with transaction.atomic():
         if fields:
             campaign = state_change(services.update_campaign, campaign, **fields)
@@ -715,9 +712,6 @@ ACTIVITY_RELATIONS = {"template": Template, "server_action": ServerAction, "pare
 def _activity_fields(fields: dict[str, Any]) -> dict[str, Any]:
     _domain_field(fields)
     resolve_ids(fields, ACTIVITY_RELATIONS)
-    for name in ("name", "kind", "trigger", "delay_amount", "delay_unit", "expiry_unit", "domain"):
-        if name in fields and fields[name] is None:
-            raise ValidationError({name: "may not be null"})
     return fields
 
 
@@ -1072,11 +1066,7 @@ def update_link(request: HttpRequest, id: Id, payload: LinkPatch):  # noqa: A002
     link = get_or_404(Link, id, "link")
     fields = payload.model_dump(exclude_unset=True)
     if "url" in fields:
-        if payload.url is None:
-            raise ValidationError({"url": "may not be null"})
         fields["url"] = _url(payload.url)
-    if fields.get("title", "") is None:
-        raise ValidationError({"title": "may not be null"})
     with transaction.atomic():
         Link.objects.filter(pk=link.pk).update(**fields)
     return LINKS.get(pk=link.pk)

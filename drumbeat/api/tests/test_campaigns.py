@@ -347,3 +347,24 @@ def test_it_manages_links_and_lists_clicks(marketing_api):
     assert marketing_api.post("links", {"url": "javascript:alert(1)"}).status_code == 422
     assert marketing_api.delete(f"links/{link['id']}").status_code == 204
     assert not Link.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("campaigns/{campaign}", {"name": None}),
+        ("campaigns/{campaign}", {"domain": None}),
+        ("activities/{activity}", {"delay_amount": None}),
+        ("activities/{activity}", {"trigger": None}),
+        ("links/{link}", {"url": None}),
+    ],
+)
+def test_it_refuses_null_for_required_fields(marketing_api, path, body):
+    built = make_campaign(marketing_api)
+    link = marketing_api.post("links", {"url": "https://example.com/a"}).json()
+    url = path.format(
+        campaign=built["campaign"]["id"], activity=built["activity"]["id"], link=link["id"]
+    )
+    r = marketing_api.patch(url, body)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == next(iter(body))

@@ -7,9 +7,13 @@ class AutomationConfig(AppConfig):
 
     def ready(self) -> None:
         from drumbeat.lib import hooks
+        from drumbeat.mailing.rendering import register_render_fields
 
         from .engine.enroll import enroll_changed_records
         from .engine.events import handle_message_event
+        from .targets import FILTERABLE
 
         hooks.listen_records_changed(enroll_changed_records)
         hooks.listen_message_event(handle_message_event)
+        # "View online" re-renders outside a send: mailing needs the same field allow-list.
+        register_render_fields(FILTERABLE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 
 from . import campaigns, content, mailing, records, targets, tokens
@@ -74,3 +75,8 @@ api.add_router("/participants", campaigns.participants_router)
 api.add_router("/traces", campaigns.traces_router)
 api.add_router("/links", campaigns.links_router)
 api.add_router("/clicks", campaigns.clicks_router)
+
+
+def unknown_route(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """JSON 404 for paths under /api/v1/ that name no route (instead of the site's page)."""
+    return JsonResponse({"detail": f"Not found: no API route /api/v1/{rest}"}, status=404)

@@ -133,3 +133,9 @@ def test_it_refuses_an_oversized_body(admin_api, settings):
 def test_it_refuses_a_deeply_nested_body(admin_api):
     r = admin_api.post("targets/contacts.contact/count", "[" * 100_000 + "]" * 100_000)
     assert r.status_code == 400
+
+
+def test_an_unknown_api_path_is_a_json_404(marketing_api):
+    r = marketing_api.get("no-such-collection")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "Not found: no API route /api/v1/no-such-collection"

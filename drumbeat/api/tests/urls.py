@@ -2,6 +2,9 @@
 
 from django.urls import path
 
-from drumbeat.api.main import api
+from drumbeat.api.main import api, unknown_route
 
-urlpatterns = [path("api/v1/", api.urls)]
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("api/v1/<path:rest>", unknown_route),
+]

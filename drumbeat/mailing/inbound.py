@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from flufl.bounce import all_failures
 
 from drumbeat.lib import clock
@@ -238,7 +238,9 @@ def _process_in_thread(rcpt_tos: list[str], data: bytes) -> None:
     except Exception:
         log.exception("inbound mail dropped: processing failed")
     finally:
-        close_old_connections()
+        # Pool threads outlive the message: do not leave their connections idle for
+        # CONN_MAX_AGE (they would block dropping a database, and hold server slots).
+        connections.close_all()
 
 
 def make_controller(host: str, port: int):

@@ -135,6 +135,11 @@ urlpatterns = [
     path(records + "<int:pk>/notes/", views_records.note_add, name="note_add"),
     path(records + "<int:pk>/tasks/", views_records.task_add, name="task_add"),
     path(records + "<int:pk>/tasks/<int:task_id>/done/", views_records.task_done, name="task_done"),
+    path(
+        "records/registrations/<int:pk>/state/",
+        views_records.registration_state,
+        name="registration_state",
+    ),
     # filter builder
     path("filters/<str:target>/fields/", views_filters.filter_fields, name="filter_fields"),
     path("filters/<str:target>/count/", views_filters.filter_count, name="filter_count"),

@@ -301,3 +301,20 @@ def task_done(request: HttpRequest, kind: str, pk: int, task_id: int) -> HttpRes
     task = get_object_or_404(Task, pk=task_id, content_type=ct, object_id=record.pk)
     timeline.complete_task(task)
     return _timeline_response(request, kind_, record)
+
+
+@require_POST
+@login_required
+def registration_state(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm, mark attended or cancel a registration."""
+    from drumbeat.events.services import set_registrations_state
+
+    kind_, record = get_record_for_user(request, "registrations", pk)
+    try:
+        set_registrations_state([record.pk], request.POST.get("state", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        record.refresh_from_db()
+        messages.success(request, f"{record.name}: {record.get_state_display()}.")
+    return redirect("record_detail", kind=kind_.slug, pk=record.pk)

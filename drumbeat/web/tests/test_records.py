@@ -217,3 +217,20 @@ def test_it_links_a_lead_to_a_picked_contact(marketer_client, contacts):
         "/records/leads/new/", {"title": "Typo", "contact": "Person 03", "priority": 0}
     )
     assert "Select a valid choice" in refused.content.decode()
+
+
+def test_it_changes_a_registration_state(marketer_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    begin = timezone.now() + dt.timedelta(days=3)
+    event = create_event(name="Expo", date_begin=begin, date_end=begin + dt.timedelta(hours=4))
+    registration = register_attendee(event=event, name="Ann", email="ann@example.com")
+    url = f"/records/registrations/{registration.pk}/state/"
+    marketer_client.post(url, {"state": "attended"})
+    registration.refresh_from_db()
+    assert registration.state == "attended"
+    response = marketer_client.post(url, {"state": "partying"}, follow=True)
+    assert "state must be one of" in response.content.decode()
+    assert marketer_client.get(url).status_code == 405

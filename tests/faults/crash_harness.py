@@ -184,7 +184,7 @@ def kill_repeatedly(deployment: Deployment, sink: Sink, run: CrashRun) -> None:
         if i % 2 == 0:  # anywhere: start-up, enrolment, claiming, rendering, sending
             time.sleep(rng.uniform(0.3, 3.0))
         else:  # once messages flow, a little later: mid-batch
-            deadline = time.monotonic() + 8
+            deadline = time.monotonic() + 30
             while sink.count() == before and time.monotonic() < deadline:
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.6))

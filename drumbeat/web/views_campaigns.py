@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from drumbeat.accounts.models import User
-from drumbeat.automation import services
+from drumbeat.automation import campaign_templates, services
 from drumbeat.automation.domains import DomainError, parse_domain
 from drumbeat.automation.models import (
     Activity,
@@ -34,49 +34,6 @@ from . import statistics
 from .access import get_campaign_for_user
 from .charts import daily_bars
 from .forms import apply_service_errors
-
-# The six cards of SPEC §7, in its wording; instantiated by drumbeat.automation.campaign_templates.
-TEMPLATE_CARDS = [
-    {
-        "key": "tag_hot_contacts",
-        "title": "Tag Hot Contacts",
-        "description": "Send a welcome email to contacts and tag them if they click it.",
-        "icon": "tag",
-    },
-    {
-        "key": "welcome_flow",
-        "title": "Welcome Flow",
-        "description": "Send a welcome email to new subscribers, remove the address that bounced.",
-        "icon": "mail",
-    },
-    {
-        "key": "double_optin",
-        "title": "Double Opt-in",
-        "description": "Send an email to new recipients to confirm their consent.",
-        "icon": "double-check",
-    },
-    {
-        "key": "commercial_prospection",
-        "title": "Commercial prospection",
-        "description": "Send a free catalog and follow-up according to reactions.",
-        "icon": "megaphone",
-    },
-    {
-        "key": "schedule_calls",
-        "title": "Schedule Calls",
-        "description": "If a lead is created for existing contact, schedule a call with their "
-        "salesperson.",
-        "icon": "phone-call",
-    },
-    {
-        "key": "prioritize_hot_leads",
-        "title": "Prioritize Hot leads",
-        "description": "Send an email to new leads and assign them a high priority if they "
-        "open it.",
-        "icon": "star",
-    },
-]
-TEMPLATE_KEYS = {card["key"] for card in TEMPLATE_CARDS}
 
 EMAIL_CHILD_TRIGGERS = [
     ("mail_open", "Opened"),
@@ -161,7 +118,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         "archived": archived,
         "view": view,
         "states": Campaign.State.choices,
-        "cards": TEMPLATE_CARDS,
+        "cards": campaign_templates.list_templates(),
         "is_empty_db": not Campaign.objects.exists(),
     }
     if request.htmx and request.htmx.target == "campaigns":
@@ -169,23 +126,13 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render(request, "web/campaigns/list.html", context)
 
 
-def instantiate_template(key: str, user) -> Campaign:
-    """Create the campaign of template card `key` with its templates, actions, tags, lists."""
-    from drumbeat.automation import campaign_templates
-
-    try:
-        return campaign_templates.instantiate(key, user)
-    except KeyError:
-        raise Http404("No such campaign template.")
-
-
 @require_POST
 @login_required
 def campaign_from_template(request: HttpRequest, key: str) -> HttpResponse:
-    if key not in TEMPLATE_KEYS:
-        raise Http404("No such campaign template.")
     try:
-        campaign = instantiate_template(key, request.user)
+        campaign = campaign_templates.instantiate(key, request.user)
+    except campaign_templates.UnknownTemplate:
+        raise Http404("No such campaign template.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("campaign_list")
@@ -271,7 +218,11 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Campaign “{campaign.name}” created. Now set its filter.")
             return redirect("campaign_settings", pk=campaign.pk)
-    return render(request, "web/campaigns/create.html", {"form": form, "cards": TEMPLATE_CARDS})
+    return render(
+        request,
+        "web/campaigns/create.html",
+        {"form": form, "cards": campaign_templates.list_templates()},
+    )
 
 
 @login_required

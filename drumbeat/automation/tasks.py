@@ -8,8 +8,9 @@ embedded loop, driven by `celery -A drumbeat beat` (the tick) and any number of 
 - `drumbeat.enrol_campaign(id)`: enrol one campaign, then send `execute_due` for its due work.
 - `drumbeat.execute_due(activity_id)`: claim and execute batches of one activity until none is
   left (or DRAIN_SECONDS passed: then it sends itself again, so activities take turns). When
-  its first batch is full it sends one more `execute_due` for the same activity, so an idle
-  worker joins in; delay-0 children made due by a batch get their own `execute_due` at once.
+  more than one batch is due it first sends one more `execute_due` for the same activity, so
+  an idle worker joins in at once; delay-0 children made due by a batch get their own
+  `execute_due` at once.
 - `drumbeat.dispatch_due`: what a wake-up becomes with a broker (records created through the
   app, an event that made a child due, a campaign started): `execute_due` for every activity
   with due traces.
@@ -33,8 +34,8 @@ from drumbeat.lib import clock
 
 from .engine.enroll import enroll_campaign
 from .engine.execute import (
-    batch_size,
     due_activities,
+    effective_limit,
     execute_batch,
     expire_waiting,
     recover_leases,
@@ -119,9 +120,23 @@ def _due_children(activity: Activity, exclude: set[int]) -> list[int]:
     return list(children.filter(Exists(due)).values_list("pk", flat=True))
 
 
+def _more_than_one_batch(activity: Activity, limit: int) -> bool:
+    """More due traces than one batch takes (one indexed query, reads at most `limit` + 1 ids)."""
+    due = Trace.objects.filter(
+        activity=activity, state=Trace.State.SCHEDULED, scheduled_at__lte=clock.now()
+    ).order_by()
+    return due.values_list("pk", flat=True)[limit : limit + 1].exists()
+
+
 @app.task(name=EXECUTE_DUE, ignore_result=True)
 def execute_due(activity_id: int) -> dict:
-    """Drain the due traces of one activity of a running campaign, batch after batch."""
+    """Drain the due traces of one activity of a running campaign, batch after batch.
+
+    When more than one batch is due, one more `execute_due` for the same activity is queued
+    BEFORE the first batch runs, so an idle worker starts on the next batch at once (each
+    helper does the same while work remains: the workers fan out without waiting for a batch
+    to finish, and at most one helper per activity waits in the queue at a time).
+    """
     activity = (
         Activity.objects.select_related("campaign", "server_action", "template")
         .filter(pk=activity_id, campaign__state=Campaign.State.RUNNING)
@@ -129,10 +144,11 @@ def execute_due(activity_id: int) -> dict:
     )
     if activity is None:
         return {"batches": 0, "traces": 0}
-    limit = batch_size()
+    limit = effective_limit(activity)
     started = time.monotonic()
     batches = traces = 0
-    helped = False
+    if _more_than_one_batch(activity, limit):
+        send(EXECUTE_DUE, activity.pk)  # one more worker may join this activity now
     dispatched: set[int] = set()
     has_children = activity.children.exists()
     while True:
@@ -141,9 +157,6 @@ def execute_due(activity_id: int) -> dict:
             break
         batches += 1
         traces += claimed
-        if claimed >= limit and not helped:
-            send(EXECUTE_DUE, activity.pk)  # one more worker may join this activity
-            helped = True
         if has_children:
             children = _due_children(activity, dispatched)
             dispatched.update(children)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, DateTimeField, Q, Value
+from django.db.models.functions import Coalesce
 
 from drumbeat.lib import hooks
 
@@ -86,6 +88,58 @@ def mark_clicked_many(message_ids: Iterable[int], at: datetime, machine: bool = 
         _fire("open", _open_unopened(known, at), at, machine)
         _fire("click", known, at, machine)
     return known
+
+
+def record_open(message_id: int, opened_at: datetime | None, at: datetime, machine: bool) -> bool:
+    """The open pixel's write, given the `opened_at` the view just read (DESIGN §6).
+
+    A first open is one `UPDATE … WHERE opened_at IS NULL`; a repeated open writes nothing. The
+    engine hears of a first open and of a repeated human open (an earlier machine open may have
+    been ignored by its campaign); a repeated machine open changes nothing and is not reported.
+    Returns True when the message was opened now.
+    """
+    opened_now = opened_at is None and bool(
+        Message.objects.filter(pk=message_id, opened_at__isnull=True).update(opened_at=at)
+    )
+    if opened_now or not machine:
+        _fire("open", [message_id], at, machine)
+    return opened_now
+
+
+def record_click(
+    message_id: int,
+    opened_at: datetime | None,
+    clicked_at: datetime | None,
+    at: datetime,
+    link: Link,
+    ip: str | None = None,
+    user_agent: str = "",
+    machine: bool = False,
+) -> None:
+    """A tracked click, given the message dates the view just read: a Click row, plus (first
+    click only) one UPDATE setting clicked_at and, where missing, opened_at (a click implies an
+    open). Reported like `record_open`: first events always, repeats only from humans."""
+    first = clicked_at is None or opened_at is None
+    with transaction.atomic() if first else nullcontext():
+        if first:
+            Message.objects.filter(pk=message_id).filter(
+                Q(clicked_at__isnull=True) | Q(opened_at__isnull=True)
+            ).update(
+                clicked_at=Coalesce("clicked_at", Value(at, output_field=DateTimeField())),
+                opened_at=Coalesce("opened_at", Value(at, output_field=DateTimeField())),
+            )
+        Click.objects.create(
+            link=link,
+            message_id=message_id,
+            at=at,
+            ip=ip or None,
+            user_agent=(user_agent or "")[:500],
+            is_machine=machine,
+        )
+        if opened_at is None:
+            _fire("open", [message_id], at, machine)
+        if clicked_at is None or not machine:
+            _fire("click", [message_id], at, machine)
 
 
 def mark_replied(message_id: int, at: datetime) -> bool:

@@ -31,6 +31,7 @@ from drumbeat.lib import clock
 from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
 
 from . import mime, rendering
+from .bulk import insert_rows, text_set
 from .models import EmailBlacklist, Link, Message, PhoneBlacklist, Template
 from .tokens import make_token
 from .transports import (
@@ -345,7 +346,17 @@ def _send_batch(
     new_rows = [p.message for p in planned if p.message.pk is None]
     retried = [p.message for p in planned if p.message.pk is not None]
     with transaction.atomic():
-        Message.objects.bulk_create(new_rows, batch_size=200)
+        # One INSERT and one SELECT of the new ids (by their unique token), whatever the size.
+        insert_rows(Message, new_rows)
+        if new_rows:
+            ids = dict(
+                Message.objects.filter(token__in=text_set(m.token for m in new_rows)).values_list(
+                    "token", "pk"
+                )
+            )
+            for message in new_rows:
+                message.pk = ids[message.token]
+                message._state.adding = False
         for message in retried:
             if message.state == Message.State.DEFERRED:
                 message.state = Message.State.OUTGOING

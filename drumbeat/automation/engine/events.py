@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from drumbeat.lib import clock
 from drumbeat.lib.hooks import MessageEvent
@@ -57,19 +57,21 @@ def handle_message_event(event: MessageEvent) -> None:
 
 
 def apply_message_event(event: MessageEvent) -> None:
+    """One query finds the waiting children the event concerns; when there are none (no child
+    activity, already dated, a stopped campaign, an ignored machine event) nothing else runs."""
     from drumbeat.mailing.models import Message
 
     if event.kind not in DATES or not event.message_ids:
         return
-    parents = Trace.objects.filter(
-        id__in=Message.objects.filter(id__in=event.message_ids, trace_id__isnull=False).values(
-            "trace_id"
-        )
-    ).exclude(participant__campaign__state=Campaign.State.STOPPED)
+    parents = Message.objects.filter(id__in=list(event.message_ids), trace_id__isnull=False).values(
+        "trace_id"
+    )
+    children = Trace.objects.filter(parent_id__in=parents, state=Trace.State.SCHEDULED).exclude(
+        participant__campaign__state=Campaign.State.STOPPED
+    )
     if event.machine and event.kind in MACHINE_SENSITIVE:
-        parents = parents.exclude(participant__campaign__ignore_machine_events=True)
-    parent_ids = list(parents.values_list("id", flat=True))
-    if apply_event(event.kind, parent_ids, event.at):
+        children = children.exclude(participant__campaign__ignore_machine_events=True)
+    if _apply(event.kind, children, event.at):
         from .runner import wake
 
         wake()
@@ -79,32 +81,54 @@ def apply_event(kind: str, parent_ids: list[int], at: datetime) -> bool:
     """Date/cancel the children of `parent_ids` for `kind`; True when some child is now due."""
     if not parent_ids:
         return False
+    children = Trace.objects.filter(parent_id__in=parent_ids, state=Trace.State.SCHEDULED)
+    return _apply(kind, children, at)
+
+
+def _apply(kind: str, children: QuerySet, at: datetime) -> bool:
+    """Date/cancel the scheduled `children` for an event of `kind` at `at`.
+
+    One SELECT of the concerned children; only when there are some, one transaction with one
+    UPDATE for the cancelled ones, one per dated child activity and the completed participants.
+    """
     from .execute import complete_participants
 
+    if kind == "bounce":
+        concerned = children  # bounce children are dated, every other child is cancelled
+    else:
+        concerned = children.filter(activity__trigger__in=[*DATES[kind], *CANCELS[kind]])
+    rows = list(
+        concerned.values_list("id", "participant_id", "activity_id", "activity__trigger")
+        .filter(Q(scheduled_at__isnull=True) | ~Q(activity__trigger__in=DATES[kind]))
+        .order_by()
+    )
+    if not rows:
+        return False
+    dating = set(DATES[kind])
+    cancel = [(pk, participant) for pk, participant, _, trigger in rows if trigger not in dating]
+    dated: dict[int, list[int]] = defaultdict(list)
+    for pk, _, activity_id, trigger in rows:
+        if trigger in dating:
+            dated[activity_id].append(pk)
     now = clock.now()
     due_now = False
     with transaction.atomic():
-        children = Trace.objects.filter(parent_id__in=parent_ids, state=Trace.State.SCHEDULED)
-        if kind == "bounce":
-            cancelled = children.exclude(activity__trigger__in=DATES["bounce"])
-        else:
-            cancelled = children.filter(activity__trigger__in=CANCELS[kind])
-        changed = cancelled.update(
-            state=Trace.State.CANCELLED, reason=REASONS[kind], executed_at=now
-        )
-        parent_activities = Trace.objects.filter(id__in=parent_ids).values("activity_id")
-        for activity in Activity.objects.filter(
-            parent_id__in=parent_activities, trigger__in=DATES[kind]
-        ):
-            when = at + activity.delay
-            dated = children.filter(activity=activity, scheduled_at__isnull=True).update(
-                scheduled_at=when
-            )
-            due_now = due_now or (dated > 0 and when <= now)
+        changed = 0
+        if cancel:
+            changed = Trace.objects.filter(
+                id__in=[pk for pk, _ in cancel], state=Trace.State.SCHEDULED
+            ).update(state=Trace.State.CANCELLED, reason=REASONS[kind], executed_at=now)
+        if dated:
+            for activity in Activity.objects.filter(pk__in=list(dated)):
+                when = at + activity.delay
+                n = Trace.objects.filter(
+                    id__in=dated[activity.pk],
+                    state=Trace.State.SCHEDULED,
+                    scheduled_at__isnull=True,
+                ).update(scheduled_at=when)
+                due_now = due_now or (n > 0 and when <= now)
         if changed:
-            complete_participants(
-                Trace.objects.filter(id__in=parent_ids).values("participant_id"), now
-            )
+            complete_participants(list({participant for _, participant in cancel}), now)
     return due_now
 
 

@@ -37,6 +37,7 @@ LEASE = timedelta(minutes=30)
 # Webhooks wait on remote servers (up to timeout x attempts each): smaller batches keep a
 # batch well inside its lease.
 EFFECTFUL_BATCH = 50
+MESSAGE_BATCH = 500
 REASON_EXPIRED = "expired"
 REASON_REJECTED = "rejected by filter or record removed"
 REASON_INTERRUPTED = "interrupted"
@@ -130,22 +131,74 @@ def execute_one_batch(
 
 
 def effective_limit(activity: Activity, limit: int | None = None) -> int:
-    from ..actions import is_effectful
-
+    """The batch size for `activity`: webhooks at most EFFECTFUL_BATCH; messages by default at
+    most MESSAGE_BATCH (a message costs milliseconds of rendering and sending, so the batch's
+    fixed statements stay negligible while several workers share an activity evenly)."""
+    if limit is None and activity.kind != Activity.Kind.ACTION:
+        limit = min(batch_size(), MESSAGE_BATCH)
     limit = limit or batch_size()
-    action = activity.server_action if activity.kind == Activity.Kind.ACTION else None
-    if action is not None and is_effectful(action):
+    if _effectful(activity):
         limit = min(limit, EFFECTFUL_BATCH)
     return limit
+
+
+def _effectful(activity: Activity) -> bool:
+    from ..actions import is_effectful
+
+    action = activity.server_action if activity.kind == Activity.Kind.ACTION else None
+    return action is not None and is_effectful(action)
+
+
+def is_database_only(activity: Activity) -> bool:
+    """A server action with no effect outside the database: its batch runs in one transaction."""
+    if activity.kind != Activity.Kind.ACTION or activity.server_action is None:
+        return False
+    return not _effectful(activity)
 
 
 def execute_batch(activity: Activity, now: datetime | None = None, limit: int | None = None) -> int:
     """Claim and execute one batch of due traces of `activity`; returns how many were claimed."""
     now = now or clock.now()
+    if is_database_only(activity):
+        return execute_locked_batch(activity, now, limit or batch_size())
     ids = claim_due(activity, now, effective_limit(activity, limit))
     if ids:
         execute_claimed(activity, load_claimed(ids, with_dates=activity.expiry is not None), now)
     return len(ids)
+
+
+def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
+    """A database-only action's batch in ONE transaction: the due rows are locked and read in
+    one SELECT (PostgreSQL: `FOR UPDATE OF t SKIP LOCKED`, so concurrent runners take other
+    rows; SQLite: the IMMEDIATE transaction already excludes other writers), then the action,
+    results, children and completed participants are written and committed once. No
+    `processing` state and no lease: a crash rolls the whole batch back, nothing half-done
+    stays behind."""
+    with_dates = activity.expiry is not None
+    fields = ["id", "participant_id", "participant__record_id", "is_test"]
+    if with_dates:
+        fields.insert(3, "scheduled_at")
+    due = (
+        Trace.objects.filter(
+            activity_id=activity.pk,
+            state=S.SCHEDULED,
+            scheduled_at__lte=now,
+            participant__state=Participant.State.RUNNING,
+        )
+        .order_by("scheduled_at", "id")
+        .select_for_update(of=("self",), skip_locked=True)
+        .values_list(*fields)[:limit]
+    )
+    with transaction.atomic():
+        rows = list(due)
+        if not rows:
+            return 0
+        if with_dates:
+            claimed = [Claimed(*row) for row in rows]
+        else:
+            claimed = [Claimed(pk, part, rec, None, test) for pk, part, rec, test in rows]
+        execute_claimed(activity, claimed, now, from_state=S.SCHEDULED)
+    return len(rows)
 
 
 def execute_traces(trace_ids: Iterable[int], now: datetime | None = None) -> int:
@@ -181,8 +234,11 @@ def applied_domain(activity: Activity, campaign: Campaign | None = None) -> list
     return combine_domains(campaign.domain, *reversed(domains))
 
 
-def execute_claimed(activity: Activity, claimed: list[Claimed], now: datetime) -> None:
-    """Steps 2–6 of SPEC §4.1 for a claimed batch of one activity."""
+def execute_claimed(
+    activity: Activity, claimed: list[Claimed], now: datetime, from_state: str = S.PROCESSING
+) -> None:
+    """Steps 2–6 of SPEC §4.1 for a claimed batch of one activity (`from_state`: the state the
+    claimed traces are in, `processing`, or `scheduled` in a locked batch)."""
     campaign = activity.campaign
     target = get_target(campaign.target)
     outcomes: dict[int, tuple[str, str]] = {}
@@ -206,14 +262,20 @@ def execute_claimed(activity: Activity, claimed: list[Claimed], now: datetime) -
                 outcomes[c.id] = (S.REJECTED, REASON_REJECTED)
         live = [c for c in live if c.record_id in matching]
 
+    participant_of = {c.id: c.participant_id for c in claimed}
     if activity.kind == Activity.Kind.ACTION:
-        _run_server_action(activity, live, outcomes, now)
+        _run_server_action(activity, live, outcomes, now, participant_of, from_state)
     else:
-        _send_messages(activity, live, outcomes, now)
+        _send_messages(activity, live, outcomes, now, participant_of)
 
 
 def _run_server_action(
-    activity: Activity, live: list[Claimed], outcomes: dict[int, tuple[str, str]], now: datetime
+    activity: Activity,
+    live: list[Claimed],
+    outcomes: dict[int, tuple[str, str]],
+    now: datetime,
+    participant_of: dict[int, int],
+    from_state: str = S.PROCESSING,
 ) -> None:
     from ..actions import is_effectful, run_action
 
@@ -223,7 +285,7 @@ def _run_server_action(
         for c in live:
             outcomes[c.id] = (S.ERROR, "no server action configured")
         with transaction.atomic():
-            finish_traces(activity, outcomes, reached, now)
+            finish_traces(activity, outcomes, reached, now, None, participant_of, from_state)
         return
     effectful = is_effectful(action)
     if effectful and live:
@@ -234,11 +296,15 @@ def _run_server_action(
         for c in live:
             error, note = results.get(c.record_id, (None, ""))
             outcomes[c.id] = (S.ERROR, error) if error else (S.PROCESSED, note)
-        finish_traces(activity, outcomes, reached, now)
+        finish_traces(activity, outcomes, reached, now, None, participant_of, from_state)
 
 
 def _send_messages(
-    activity: Activity, live: list[Claimed], outcomes: dict[int, tuple[str, str]], now: datetime
+    activity: Activity,
+    live: list[Claimed],
+    outcomes: dict[int, tuple[str, str]],
+    now: datetime,
+    participant_of: dict[int, int],
 ) -> None:
     from drumbeat.mailing import sending
 
@@ -299,7 +365,7 @@ def _send_messages(
                 outcomes[c.id] = (S.ERROR, result.reason or "error")
             reached.append(c.id)
     with transaction.atomic():
-        finish_traces(activity, outcomes, reached, now, retry=retry)
+        finish_traces(activity, outcomes, reached, now, retry, participant_of)
 
 
 def finish_traces(
@@ -308,13 +374,20 @@ def finish_traces(
     reached: list[int],
     now: datetime,
     retry: dict[int, datetime] | None = None,
+    participant_of: dict[int, int] | None = None,
+    from_state: str = S.PROCESSING,
 ) -> None:
-    """Write a batch's results: grouped UPDATEs, children of `reached`, completed participants."""
+    """Write a batch's results: grouped UPDATEs, children of `reached`, completed participants.
+
+    `participant_of` (trace id → participant id, known to the executor) limits the completion
+    check to the batch's participants that can complete: not those whose trace just got a
+    child (a new scheduled trace) nor those rescheduled for a retry.
+    """
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for trace_id, (state, reason) in outcomes.items():
         groups[(str(state), (reason or "")[:500])].append(trace_id)
     for (state, reason), ids in groups.items():
-        Trace.objects.filter(id__in=id_set(ids), state=S.PROCESSING).update(
+        Trace.objects.filter(id__in=id_set(ids), state=from_state).update(
             state=state, reason=reason, executed_at=now, claim_expires_at=None
         )
     retry_groups: dict[datetime, list[int]] = defaultdict(list)
@@ -330,16 +403,27 @@ def finish_traces(
         Trace.objects.filter(id__in=id_set(reached)).update(
             message=Subquery(Message.objects.filter(trace_id=OuterRef("pk")).values("pk")[:1])
         )
+    with_children = False
     if reached:
-        create_children(activity, reached, now)
+        with_children = create_children(activity, reached, now) > 0
         if activity.kind != Activity.Kind.ACTION:
             from .events import replay_early_events
 
             replay_early_events(reached)
-    complete_participants(
-        Trace.objects.filter(id__in=id_set([*outcomes, *(retry or {})])).values("participant_id"),
-        now,
-    )
+    if participant_of is None:
+        complete_participants(
+            Trace.objects.filter(id__in=id_set([*outcomes, *(retry or {})])).values(
+                "participant_id"
+            ),
+            now,
+        )
+        return
+    # A reached trace with children leaves its participant running (each child activity got
+    # a trace for every reached parent); a retried trace is scheduled again.
+    busy = set(reached) if with_children else set()
+    candidates = {participant_of[t] for t in outcomes if t not in busy and t in participant_of}
+    if candidates:
+        complete_participants(sorted(candidates), now)
 
 
 def create_children(activity: Activity, parent_ids: list[int], now: datetime) -> int:

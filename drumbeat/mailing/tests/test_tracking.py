@@ -295,3 +295,22 @@ def test_it_opts_list_contacts_out_of_their_lists_and_offers_them_again(
         "Newsletter": False,
         "Offers": True,
     }
+
+
+def test_an_open_costs_one_update_and_a_repeated_open_none(client, sent, events):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    message, _ = sent
+    url = f"/t/o/{message.token}"
+    with later(), CaptureQueriesContext(connection) as first:
+        assert client.get(url, **BROWSER).status_code == 200
+    with later(10), CaptureQueriesContext(connection) as again:
+        assert client.get(url, **BROWSER).status_code == 200
+
+    writes = [q["sql"] for q in first.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(writes) == 1 and "opened_at" in writes[0]
+    # The message lookup only: no session, user or second read of the message.
+    assert [q["sql"].split()[0] for q in again.captured_queries] == ["SELECT"]
+    message.refresh_from_db()
+    assert message.opened_at is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..bulk import insert_rows
 from ..models import OutboxEntry
 from . import Delivery, Outgoing
 
@@ -32,5 +33,5 @@ class OutboxTransport:
 
     def flush(self) -> None:
         if self.entries:
-            OutboxEntry.objects.bulk_create(self.entries, batch_size=200)
+            insert_rows(OutboxEntry, self.entries)  # one statement for the whole batch
             self.entries = []

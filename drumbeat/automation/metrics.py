@@ -11,12 +11,16 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from drumbeat.lib import clock
 
 from .models import Activity, Campaign, Participant, Trace
 
 DAYS = 15
+# The message figures of an activity card; each names a timestamp of Message except "sent",
+# which counts the messages handed to the transport (sent or bounced since).
+MESSAGE_FIGURES = ("sent", "opened", "clicked", "replied", "bounced")
 
 
 def percent(part: int, whole: int) -> float:
@@ -84,7 +88,8 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
         m = result[row["activity_id"]]
         m.processed, m.rejected = row["processed"], row["rejected"]
 
-    today = now.date()
+    # Days are those of the configured time zone, as TruncDate groups them.
+    today = timezone.localtime(now).date()
     days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
     per_day: dict[tuple[int, date], list[int]] = {}
     for row in (
@@ -122,15 +127,17 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
     return result
 
 
-def participants_concerned(activity: Activity, figure: str):
-    """The (non-test) participants behind one figure of an activity card."""
+def participants_concerned(activity: Activity, figure: str, include_tests: bool = False):
+    """The participants behind one figure of an activity card (test ones only when asked)."""
     from drumbeat.mailing.models import Message
 
-    traces = Trace.objects.filter(activity=activity, is_test=False)
+    traces = Trace.objects.filter(activity=activity)
+    messages = Message.objects.filter(activity_id=activity.pk)
+    if not include_tests:
+        traces, messages = traces.filter(is_test=False), messages.filter(is_test=False)
     if figure in ("processed", "rejected"):
         traces = traces.filter(state=figure)
-    elif figure in ("sent", "opened", "clicked", "replied", "bounced"):
-        messages = Message.objects.filter(activity_id=activity.pk, is_test=False)
+    elif figure in MESSAGE_FIGURES:
         if figure == "sent":
             messages = messages.filter(state__in=["sent", "bounced"])
         else:

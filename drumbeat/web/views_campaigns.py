@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from drumbeat.accounts.models import User
-from drumbeat.automation import campaign_templates, services
+from drumbeat.automation import campaign_templates, metrics, services
 from drumbeat.automation.domains import DomainError, parse_domain
 from drumbeat.automation.models import (
     Activity,
@@ -30,7 +30,6 @@ from drumbeat.automation.models import (
 from drumbeat.automation.targets import get_target, target_choices
 from drumbeat.mailing.models import Message, Template
 
-from . import statistics
 from .access import get_campaign_for_user
 from .charts import daily_bars
 from .forms import apply_service_errors
@@ -101,7 +100,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         targets = [key for key, label in target_choices() if text.lower() in label.lower()]
         qs = qs.filter(Q(name__icontains=text) | Q(target__in=targets))
     campaigns = list(qs.order_by("-updated_at", "-id")[:300])
-    figures = statistics.participant_figures([c.pk for c in campaigns])
+    figures = metrics.dashboard_counts([c.pk for c in campaigns])
     labels = dict(target_choices())
     for c in campaigns:
         c.figures = figures[c.pk]
@@ -192,12 +191,12 @@ class CampaignForm(forms.Form):
 
 def _campaign_context(request: HttpRequest, campaign: Campaign) -> dict:
     target = get_target(campaign.target)
-    counts = services.participant_counts(campaign)
+    figures = metrics.campaign_metrics(campaign)
     context = {
         "campaign": campaign,
         "target": target,
-        "figures": statistics.smart_figures(campaign),
-        "counts": counts,
+        "figures": figures,
+        "counts": figures,
         "has_activities": campaign.activities.exists(),
     }
     if campaign.require_sync:
@@ -309,13 +308,13 @@ def workflow_tree(campaign: Campaign) -> list[dict]:
             "delay_hours", "id"
         )
     )
-    figures = statistics.activity_figures(campaign, timezone.localdate())
+    figures = metrics.activity_metrics(campaign)
     nodes = {
         a.pk: {
             "activity": a,
             "children": [],
             "caption": delay_caption(a),
-            "figures": figures.get(a.pk, {}),
+            "figures": figures[a.pk],
             "triggers": allowed_triggers(a),
         }
         for a in activities
@@ -327,17 +326,18 @@ def workflow_tree(campaign: Campaign) -> list[dict]:
         else:
             roots.append(nodes[a.pk])
     for node in nodes.values():
-        f = node["figures"]
-        node["has_chart_data"] = bool(f) and any(f["success_series"] + f["rejected_series"])
-        if f:
-            node["chart"] = daily_bars(
-                f["days"],
-                [
-                    ("Success", "s-ok", f["success_series"]),
-                    ("Rejected", "s-bad", f["rejected_series"]),
-                ],
-                title=f"Success and rejected per day, last 15 days: {node['activity'].name}",
-            )
+        daily = node["figures"].daily
+        node["has_chart_data"] = any(p or r for _, p, r in daily)
+        if not node["has_chart_data"]:
+            continue
+        node["chart"] = daily_bars(
+            [d for d, _, _ in daily],
+            [
+                ("Success", "s-ok", [p for _, p, _ in daily]),
+                ("Rejected", "s-bad", [r for _, _, r in daily]),
+            ],
+            title=f"Success and rejected per day, last 15 days: {node['activity'].name}",
+        )
     return roots
 
 

@@ -14,20 +14,14 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.dateparse import parse_date
 
+from drumbeat.automation import metrics
 from drumbeat.automation.models import Activity, Campaign, Participant, Trace
 from drumbeat.automation.targets import get_target
-from drumbeat.mailing.models import Link, Message
+from drumbeat.mailing.models import Link
 
 from .charts import hbars
 
 PAGE_SIZE = 25
-EVENT_FIELDS = {
-    "sent": "sent_at",
-    "opened": "opened_at",
-    "clicked": "clicked_at",
-    "replied": "replied_at",
-    "bounced": "bounced_at",
-}
 
 
 def _int(value: str | None) -> int | None:
@@ -84,13 +78,12 @@ def _participants(request: HttpRequest, common: dict):
         trace_state = request.GET.get("trace_state", "")
         if trace_state in Trace.State.values:
             traces = traces.filter(state=trace_state)
-        event = request.GET.get("event", "")
-        if event in EVENT_FIELDS:
-            messages = Message.objects.filter(
-                activity_id=activity_id, **{f"{EVENT_FIELDS[event]}__isnull": False}
-            ).values("trace_id")
-            traces = traces.filter(pk__in=messages)
         qs = qs.filter(Exists(traces))
+        event = request.GET.get("event", "")
+        activity = Activity.objects.filter(pk=activity_id).first()
+        if event in metrics.MESSAGE_FIGURES and activity:
+            concerned = metrics.participants_concerned(activity, event, common["include_tests"])
+            qs = qs.filter(pk__in=concerned.values("pk"))
     text = request.GET.get("q", "").strip()
     if text:
         qs = qs.filter(unique_key__icontains=text)

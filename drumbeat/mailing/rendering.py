@@ -169,6 +169,53 @@ class _Environment(ImmutableSandboxedEnvironment):
             raise SecurityError("record fields must be named")
         return super().getitem(obj, argument)
 
+    # Arithmetic that could build a huge value ('x' * 10**10, 9**9**9, '%999999999s' % x) is
+    # checked before it runs: a template author must not be able to exhaust a worker's memory.
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and (
+            _magnitude(right) > 64
+            or (isinstance(left, int) and left.bit_length() * _magnitude(right) > 400_000)
+        ):
+            raise SecurityError("exponent too large")
+        if operator == "*" and isinstance(left, str | list | tuple) | isinstance(
+            right, str | list | tuple
+        ):
+            size = _magnitude(left) * _magnitude(right)
+            if size > MAX_TEXT:
+                raise SecurityError("repeated text too long")
+        if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise SecurityError("format width too large")
+        return super().call_binop(context, operator, left, right)
+
+
+MAX_TEXT = 100_000  # characters a single operation may produce
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{6,})")
+
+
+def _magnitude(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return int(abs(value)) if abs(value) < 1e18 else 10**18
+    try:
+        return len(value)
+    except TypeError:
+        return 0
+
+
+def _bounded(name: str, filter_: Any, width_arg: int) -> Any:
+    """`filter_` refusing a width (its argument number `width_arg`) above MAX_TEXT."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        width = kwargs.get("width", args[width_arg] if len(args) > width_arg else 0)
+        if _magnitude(width) > MAX_TEXT:
+            raise SecurityError(f"{name}: width too large")
+        return filter_(*args, **kwargs)
+
+    return checked
+
 
 def _make_env(autoescape: bool) -> _Environment:
     env = _Environment(
@@ -179,7 +226,19 @@ def _make_env(autoescape: bool) -> _Environment:
     )
     env.globals.clear()
     env.filters.pop("attr", None)  # by-name attribute access bypasses the static check
+    for name in ("center", "indent"):  # (value, width, ...): output grows with the width
+        env.filters[name] = _bounded(name, env.filters[name], 1)
+    env.filters["format"] = _bounded_format(env.filters["format"])
     return env
+
+
+def _bounded_format(filter_: Any) -> Any:
+    def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and _WIDE_FORMAT.search(value):
+            raise SecurityError("format width too large")
+        return filter_(value, *args, **kwargs)
+
+    return checked
 
 
 HTML_ENV = _make_env(autoescape=True)

@@ -99,3 +99,56 @@ def test_it_errors_the_trace_not_the_batch_if_an_escape_reaches_send_time(
 
     assert {r.status for r in results.values()} == {"error"}
     assert not Message.objects.filter(state=Message.State.SENT).exists()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 10**9 }}",
+        "{{ ['x'] * 10**9 }}",
+        "{{ 10**9999 }}",
+        "{{ ((10**64)**64)**64 }}",
+        "{{ '%999999999s' % record.name }}",
+        "{{ '%*s' % (10**9, 'x') }}",
+        "{{ '%999999999s'|format(record.name) }}",
+        "{{ record.name|center(10**9) }}",
+        "{{ record.name|indent(10**9) }}",
+    ],
+)
+def test_it_refuses_to_build_a_huge_value_at_send_time(mail_settings, carol, dave, source):
+    # a template author cannot exhaust a worker's memory; the trace errors, the batch goes on
+    template = Template.objects.create(
+        name="Huge", kind="email", target="contacts.contact", subject="Hi", body_html=source
+    )
+    fine = Template.objects.create(
+        name="Fine", kind="email", target="contacts.contact", subject="Hi", body_html="<p>x</p>"
+    )
+    results = send_emails(
+        template,
+        [Recipient(1, carol, carol.email)],
+        campaign_id=1,
+        activity_id=1,
+        render_fields=FILTERABLE,
+    )
+    later = send_emails(
+        fine,
+        [Recipient(2, dave, dave.email)],
+        campaign_id=1,
+        activity_id=2,
+        render_fields=FILTERABLE,
+    )
+
+    assert results[1].status == "error"
+    assert "too large" in results[1].reason or "too long" in results[1].reason
+    assert later[2].status == "sent"
+
+
+def test_ordinary_arithmetic_and_formatting_still_work(carol):
+    source = "{{ 'ab' * 3 }} {{ 2**10 }} {{ '%s!' % record.name }} {{ record.name|center(9) }}"
+    template = Template(
+        name="x", kind="email", target="contacts.contact", subject="Hi", body_html=source
+    )
+
+    result = rendering.preview(template, carol, FILTERABLE)
+
+    assert "ababab 1024 Carol!   Carol  " in result.html

@@ -846,3 +846,42 @@ def participant_counts(campaign: Campaign) -> dict[str, int]:
     counts.update({r["state"]: r["n"] for r in rows})
     counts["total"] = counts["running"] + counts["completed"]
     return counts
+
+
+# --- server actions ----------------------------------------------------------------------------
+
+ACTION_FIELDS = frozenset({"name", "target", "kind", "params", "parent", "sequence"})
+
+
+def _set_action_fields(action: ServerAction, fields: dict[str, Any]) -> None:
+    unknown = set(fields) - ACTION_FIELDS
+    if unknown:
+        raise TypeError(f"not server action fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(action, name, value)
+
+
+def create_server_action(**fields: Any) -> ServerAction:
+    """Create a server action; its params are checked for its kind (ValidationError naming
+    the field). A child of a 'run several' action takes its parent's target."""
+    action = ServerAction()
+    _set_action_fields(action, fields)
+    if action.parent is not None:
+        action.target = action.parent.target
+    with transaction.atomic():
+        action.save()  # validates kind, params and parent (ServerAction.clean)
+    return action
+
+
+def update_server_action(action: ServerAction, **changes: Any) -> ServerAction:
+    """Change the given fields, checked as on creation. The target is fixed once campaign
+    activities (or a parent 'run several' action) use the action."""
+    moved = "target" in changes and changes["target"] != action.target
+    if moved and action.parent_id is not None:
+        raise ValidationError({"target": "A child action has the target of its parent."})
+    if moved and action.activities.exists():
+        raise ValidationError({"target": "Used by campaign activities: the target is fixed."})
+    _set_action_fields(action, changes)
+    with transaction.atomic():
+        action.save()
+    return action

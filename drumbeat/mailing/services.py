@@ -1,14 +1,18 @@
-"""Recipient-side changes: unsubscribe, re-subscribe, SMS stop (SPEC §8.6)."""
+"""Recipient-side changes: unsubscribe, re-subscribe, SMS stop (SPEC §8.6); template saves."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from drumbeat.lib import clock
 from drumbeat.lib.normalize import normalize_phone
 
+from . import rendering
 from .events import blacklist_emails
-from .models import EmailBlacklist, MailingList, Message, PhoneBlacklist, Subscription
+from .models import EmailBlacklist, MailingList, Message, PhoneBlacklist, Subscription, Template
 
 LIST_RECORD = "mailing.mailingcontact"
 
@@ -109,3 +113,74 @@ def stop_sms(message: Message, number: str) -> bool:
         return False
     blacklist_phone(typed, "stopped by SMS link")
     return True
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+TEMPLATE_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "target",
+        "subject",
+        "preview_text",
+        "email_from",
+        "reply_to",
+        "body_html",
+        "body_text",
+    }
+)
+
+
+def check_template(template: Template, render_fields: rendering.RenderFields | None = None) -> None:
+    """Raise ValidationError naming the field at fault when `template` cannot be rendered
+    (syntax, unknown placeholders, sandbox escapes, missing subject or body)."""
+    fields = render_fields if render_fields is not None else rendering.registered_render_fields()
+    problems = rendering.validate_template(template, fields)
+    body = "body_text" if template.kind == Template.Kind.SMS else "body_html"
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        part = problem.reason.split(":", 1)[0]
+        name = "subject" if part == "subject" else body
+        errors.setdefault(name, []).append(f"Line {problem.line}: {problem.reason}")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _set_template_fields(template: Template, fields: dict[str, Any]) -> None:
+    unknown = set(fields) - TEMPLATE_FIELDS
+    if unknown:
+        raise TypeError(f"not template fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(template, name, value)
+
+
+def create_template(render_fields: rendering.RenderFields | None = None, **fields: Any) -> Template:
+    """Create an email or SMS template after checking that it renders."""
+    template = Template()
+    _set_template_fields(template, fields)
+    if template.kind not in Template.Kind.values:
+        raise ValidationError({"kind": f"Unknown template kind '{template.kind}'."})
+    check_template(template, render_fields)
+    with transaction.atomic():
+        template.save()
+    return template
+
+
+def update_template(
+    template: Template, render_fields: rendering.RenderFields | None = None, **changes: Any
+) -> Template:
+    """Change the given fields after checking that the result renders. Kind and target are
+    fixed once campaign activities use the template."""
+    fixed = sorted(
+        k for k in ("kind", "target") if k in changes and changes[k] != getattr(template, k)
+    )
+    if fixed and template.activities.exists():
+        raise ValidationError(
+            {name: "Used by campaign activities: this cannot change." for name in fixed}
+        )
+    _set_template_fields(template, changes)
+    check_template(template, render_fields)
+    with transaction.atomic():
+        template.save()
+    return template

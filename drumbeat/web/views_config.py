@@ -9,17 +9,19 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count
+from django.forms.models import model_to_dict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from drumbeat.accounts.models import User
+from drumbeat.automation import services as automation_services
 from drumbeat.automation.action_config import DUE_UNITS, M2M_OPERATIONS, TASK_TYPES
 from drumbeat.automation.models import Activity, ServerAction
 from drumbeat.automation.targets import FILTERABLE, get_target, model_fields, target_choices
 from drumbeat.mailing import rendering
+from drumbeat.mailing import services as mailing_services
 from drumbeat.mailing.models import MailingList, Template
 from drumbeat.timeline.models import Task
 
@@ -49,31 +51,40 @@ def placeholders(target_key: str) -> list[tuple[str, str]]:
 # --- templates ---------------------------------------------------------------------------------
 
 
-class TemplateForm(forms.ModelForm):
-    class Meta:
-        model = Template
-        fields = [
-            "name",
-            "target",
-            "subject",
-            "preview_text",
-            "email_from",
-            "reply_to",
-            "body_html",
-            "body_text",
-        ]
-        labels = {"body_html": "HTML body", "body_text": "Text", "email_from": "From"}
-        widgets = {
-            "target": forms.Select(choices=target_choices),
-            "body_html": forms.Textarea(attrs={"class": "code", "rows": 18, "spellcheck": "false"}),
-            "body_text": forms.Textarea(attrs={"rows": 5}),
-        }
+TEMPLATE_FORM_FIELDS = [
+    "name",
+    "target",
+    "subject",
+    "preview_text",
+    "email_from",
+    "reply_to",
+    "body_html",
+    "body_text",
+]
 
-    def __init__(self, *args, kind: str, **kwargs):
+
+class TemplateForm(forms.Form):
+    """The editor's fields; saving (and checking that the template renders) is the service's."""
+
+    def __init__(self, *args, kind: str, template: Template | None = None, **kwargs):
+        if template is not None:
+            kwargs["initial"] = model_to_dict(template, fields=TEMPLATE_FORM_FIELDS)
         super().__init__(*args, **kwargs)
-        self.kind = kind
+        self.fields.update(
+            forms.fields_for_model(
+                Template,
+                fields=TEMPLATE_FORM_FIELDS,
+                labels={"body_html": "HTML body", "body_text": "Text", "email_from": "From"},
+                widgets={
+                    "body_html": forms.Textarea(
+                        attrs={"class": "code", "rows": 18, "spellcheck": "false"}
+                    ),
+                    "body_text": forms.Textarea(attrs={"rows": 5}),
+                },
+            )
+        )
         self.fields["target"] = forms.ChoiceField(choices=target_choices, label="Target")
-        if self.instance.pk and self.instance.activities.exists():
+        if template is not None and template.activities.exists():
             self.fields["target"].disabled = True
             self.fields["target"].help_text = "Used by campaign activities: the target is fixed."
         if kind == "sms":
@@ -86,17 +97,6 @@ class TemplateForm(forms.ModelForm):
             self.fields["subject"].required = True
             self.fields["body_html"].required = True
             self.fields["email_from"].help_text = "Empty: the server's default sender."
-
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        probe = Template(kind=self.kind, **{k: v for k, v in data.items()})
-        problems = rendering.validate_template(probe, RENDER_FIELDS)
-        body = "body_text" if self.kind == "sms" else "body_html"
-        for problem in problems:
-            self.add_error(body, f"Line {problem.line}: {problem.reason}")
-        return data
 
 
 @login_required
@@ -151,22 +151,30 @@ def template_create(request: HttpRequest, kind: str) -> HttpResponse:
     initial = {"target": request.GET.get("target", "contacts.contact")}
     form = TemplateForm(request.POST or None, initial=initial, kind=kind)
     if request.method == "POST" and form.is_valid():
-        template = form.save(commit=False)
-        template.kind = kind
-        template.save()
-        messages.success(request, f"Template “{template.name}” created.")
-        return redirect("template_edit", pk=template.pk)
+        try:
+            template = mailing_services.create_template(
+                RENDER_FIELDS, kind=kind, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Template “{template.name}” created.")
+            return redirect("template_edit", pk=template.pk)
     return _template_page(request, form, None, kind)
 
 
 @login_required
 def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=pk)
-    form = TemplateForm(request.POST or None, instance=template, kind=template.kind)
+    form = TemplateForm(request.POST or None, template=template, kind=template.kind)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"Template “{template.name}” saved.")
-        return redirect("template_edit", pk=template.pk)
+        try:
+            mailing_services.update_template(template, RENDER_FIELDS, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Template “{template.name}” saved.")
+            return redirect("template_edit", pk=template.pk)
     return _template_page(request, form, template, template.kind)
 
 
@@ -433,14 +441,15 @@ def server_action_list(request: HttpRequest) -> HttpResponse:
 
 
 def _save_action(action: ServerAction, form: ServerActionForm) -> ServerAction:
-    action.name = form.cleaned_data["name"]
-    action.kind = form.cleaned_data["kind"]
-    if not action.pk or not action.activities.exists():
-        action.target = form.cleaned_data["target"]
-    action.params = form.params()
-    with transaction.atomic():
-        action.save()  # validates the params (ServerAction.clean)
-    return action
+    fields = {
+        "name": form.cleaned_data["name"],
+        "kind": form.cleaned_data["kind"],
+        "target": form.cleaned_data["target"],
+        "params": form.params(),
+    }
+    if action.pk is None:
+        return automation_services.create_server_action(parent=action.parent, **fields)
+    return automation_services.update_server_action(action, **fields)
 
 
 @login_required
@@ -464,11 +473,11 @@ def server_action_edit(request: HttpRequest, pk: int | None = None) -> HttpRespo
     if target_key not in dict(target_choices()):
         target_key = "contacts.contact"
     form = ServerActionForm(request.POST or None, initial=initial, target_key=target_key)
-    if action.pk and action.activities.exists() or parent:
+    if parent or action.parent_id or (action.pk and action.activities.exists()):
         form.fields["target"].disabled = True
     if request.method == "POST" and form.is_valid():
         try:
-            _save_action(action, form)
+            action = _save_action(action, form)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:

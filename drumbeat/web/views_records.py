@@ -19,9 +19,10 @@ from drumbeat.automation.domains import DomainError, filter_records, parse_domai
 from drumbeat.automation.targets import get_target
 from drumbeat.mailing import audience
 from drumbeat.mailing.models import EmailBlacklist, Message, Subscription
+from drumbeat.timeline import services as timeline_services
 from drumbeat.timeline.models import Note, Task
 
-from . import statistics, timeline
+from . import statistics
 from .access import get_kind_for_user, get_record_for_user
 from .forms import NoteForm, ReasonForm, TaskForm, apply_service_errors
 from .records import RecordKind
@@ -272,9 +273,13 @@ def _timeline_response(request, kind_, record, status=200, **forms_) -> HttpResp
 def note_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     kind_, record = get_record_for_user(request, kind, pk)
     form = NoteForm(request.POST)
-    if not form.is_valid():
+    if form.is_valid():
+        try:
+            timeline_services.post_note(record, form.cleaned_data["body"], request.user)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+    if form.errors:
         return _timeline_response(request, kind_, record, 400, note_form=form)
-    timeline.post_note(record, form.cleaned_data["body"], request.user)
     if not request.htmx:
         messages.success(request, "Note added.")
     return _timeline_response(request, kind_, record)
@@ -285,9 +290,13 @@ def note_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 def task_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     kind_, record = get_record_for_user(request, kind, pk)
     form = TaskForm(request.POST)
-    if not form.is_valid():
+    if form.is_valid():
+        try:
+            timeline_services.schedule_task(record, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+    if form.errors:
         return _timeline_response(request, kind_, record, 400, task_form=form)
-    timeline.schedule_task(record, **form.cleaned_data)
     if not request.htmx:
         messages.success(request, "Activity scheduled.")
     return _timeline_response(request, kind_, record)
@@ -299,7 +308,7 @@ def task_done(request: HttpRequest, kind: str, pk: int, task_id: int) -> HttpRes
     kind_, record = get_record_for_user(request, kind, pk)
     ct = ContentType.objects.get_for_model(kind_.model)
     task = get_object_or_404(Task, pk=task_id, content_type=ct, object_id=record.pk)
-    timeline.complete_task(task)
+    timeline_services.complete_task(task)
     return _timeline_response(request, kind_, record)
 
 

@@ -443,3 +443,95 @@ class CampaignLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.user or 'system'}"
+
+
+# --- outbound event webhooks (automation/outbound.py) -------------------------------------------
+
+
+class WebhookEvent(models.TextChoices):
+    PARTICIPANT_ENROLLED = "participant.enrolled", "Participant enrolled"
+    PARTICIPANT_COMPLETED = "participant.completed", "Participant completed"
+    TRACE_PROCESSED = "trace.processed", "Trace processed"
+    TRACE_ERROR = "trace.error", "Trace error"
+    MESSAGE_OPENED = "message.opened", "Message opened"
+    MESSAGE_CLICKED = "message.clicked", "Message clicked"
+    MESSAGE_REPLIED = "message.replied", "Message replied"
+    MESSAGE_BOUNCED = "message.bounced", "Message bounced"
+    CONTACT_UNSUBSCRIBED = "contact.unsubscribed", "Contact unsubscribed"
+
+
+def new_webhook_secret() -> str:
+    import secrets
+
+    return secrets.token_hex(32)
+
+
+class WebhookEndpoint(models.Model):
+    """A URL an administrator registered to receive signed event notifications."""
+
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list, help_text="Event names (WebhookEvent values)")
+    secret = models.CharField(max_length=128, default=new_webhook_secret)
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def subscribes_to(self, event: str) -> bool:
+        return self.active and event in (self.events or [])
+
+
+class WebhookDelivery(models.Model):
+    """One event notification for one endpoint: sent, retried with backoff, replayable."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="webhook_delivery_due",
+                condition=models.Q(state="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint_id} ({self.state})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING
+
+    @property
+    def is_delivered(self) -> bool:
+        return self.state == self.State.DELIVERED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.state == self.State.FAILED

@@ -181,11 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("import", help="import records from a CSV file")
-    p.add_argument("kind", choices=["contacts", "leads", "registrations", "mailing-contacts"])
+    p.add_argument(
+        "kind",
+        choices=[
+            "contacts",
+            "leads",
+            "registrations",
+            "mailing-contacts",
+            "blacklist-emails",
+            "blacklist-phones",
+        ],
+    )
     p.add_argument("file")
     p.add_argument("--list", help="subscribe imported mailing contacts to this list")
     p.add_argument(
-        "--update-existing", action="store_true", help="update records with the same email"
+        "--update-existing",
+        action="store_true",
+        help="update records with the same email (blacklists: replace the reason)",
     )
     p.add_argument("--all-or-nothing", action="store_true", help="import nothing if any row is bad")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,4 +1,4 @@
-"""CSV import of contacts, leads, event registrations and mailing contacts.
+"""CSV import of contacts, leads, event registrations, mailing contacts and blacklists.
 
 `drumbeat import KIND FILE.csv` and the web UI's import page call `import_csv(kind, path,
 options)`, which returns an `ImportReport`. The file is read as UTF-8 (with or without BOM);
@@ -25,6 +25,11 @@ Rules:
   "List" column; an existing mailing contact is subscribed even without `update_existing`
   (its fields are then left alone). Existing opt-outs are kept.
 - Leads and registrations are linked to the contact with the same email.
+- Blacklists (`blacklist-emails`: Email, Reason; `blacklist-phones`: Number, Country,
+  Reason): addresses are normalised, numbers stored in E.164 (read in the row's country when
+  they have no +prefix). A new entry is created, an inactive (lifted) one is reactivated with
+  the row's reason, an active one is left alone (with `update_existing`, its reason is
+  replaced when the row gives one). An empty reason becomes "imported from FILE".
 - A fatal problem (unreadable file, bad encoding, missing or unknown column, empty file) is
   reported in `report.error`; nothing is written.
 
@@ -46,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.utils import timezone
 from tqdm import tqdm
 
 from drumbeat.accounts.models import User
@@ -67,9 +73,16 @@ from drumbeat.crm.services import (
 from drumbeat.events.models import Event, Registration
 from drumbeat.events.services import clean_state
 from drumbeat.lib import hooks
-from drumbeat.mailing.models import MailingContact, MailingList, Subscription
+from drumbeat.mailing.models import (
+    EmailBlacklist,
+    MailingContact,
+    MailingList,
+    PhoneBlacklist,
+    Subscription,
+)
 
-KINDS = ("contacts", "leads", "registrations", "mailing-contacts")
+BLACKLIST_KINDS = ("blacklist-emails", "blacklist-phones")
+KINDS = ("contacts", "leads", "registrations", "mailing-contacts", *BLACKLIST_KINDS)
 PROGRESS_MIN_ROWS = 2000
 PROGRESS_EVERY = 5000
 LOOKUP_CHUNK = 5000
@@ -113,19 +126,33 @@ COLUMNS: dict[str, dict[str, list[str]]] = {
         "tags": ["tags", "tag", "labels"],
         "lists": ["list", "lists", "mailing list", "mailing lists"],
     },
+    "blacklist-emails": {
+        "email": _PERSON["email"],
+        "reason": ["reason", "comment", "note", "why"],
+    },
+    "blacklist-phones": {
+        "number": ["number", *_PERSON["phone"]],
+        "country": _PERSON["country"],
+        "reason": ["reason", "comment", "note", "why"],
+    },
 }
 REQUIRED = {
     "contacts": ["name"],
     "leads": ["title"],
     "registrations": ["event", "name"],
     "mailing-contacts": ["email"],
+    "blacklist-emails": ["email"],
+    "blacklist-phones": ["number"],
 }
 MODELS: dict[str, type[models.Model]] = {
     "contacts": Contact,
     "leads": Lead,
     "registrations": Registration,
     "mailing-contacts": MailingContact,
+    "blacklist-emails": EmailBlacklist,
+    "blacklist-phones": PhoneBlacklist,
 }
+NOUNS = {"blacklist-emails": "blacklisted emails", "blacklist-phones": "blacklisted numbers"}
 # the header's field name -> the model field written
 STORED_AS = {"salesperson": "salesperson_id", "stage": "stage_id", "event": "event_id"}
 FIELD_TITLES = {"company_name": "Company", "expected_revenue": "Expected revenue"}
@@ -156,7 +183,8 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     subscribed: int = 0
-    unchanged: int = 0  # existing mailing contacts only subscribed to the list(s)
+    unchanged: int = 0  # existing mailing contacts only subscribed; blacklist entries kept
+    reactivated: int = 0  # blacklists: lifted entries made active again (part of `updated`)
     problems: list[Problem] = field(default_factory=list)
     error: str | None = None  # fatal: nothing imported
     aborted: bool = False  # all-or-nothing and some rows were bad
@@ -179,10 +207,14 @@ class ImportReport:
                 f"Nothing imported from {name}: {len(self.problems)} of {self.rows:,} rows "
                 "have problems (--all-or-nothing)."
             )
-        noun = self.kind.replace("-", " ")
+        noun = NOUNS.get(self.kind, self.kind.replace("-", " "))
         text = f"Imported {name}: {self.created:,} {noun} created, {self.updated:,} updated"
+        if self.reactivated:
+            text += f" ({self.reactivated:,} reactivated)"
         if self.unchanged:
-            text += f", {self.unchanged:,} already present"
+            text += f", {self.unchanged:,} already " + (
+                "blacklisted" if self.kind in BLACKLIST_KINDS else "present"
+            )
         if self.subscribed:
             text += f", {self.subscribed:,} subscriptions added"
         if self.problems:
@@ -211,10 +243,12 @@ def import_csv(kind: str, path: str | Path, options: ImportOptions | None = None
             raise ImportFailed("the list name is empty.")
         header, rows, total = _read(Path(path))
         columns = _map_header(kind, header)
-        _Importer(kind, columns, options, report).run(rows, total)
+        runner = _BlacklistImporter if kind in BLACKLIST_KINDS else _Importer
+        runner(kind, columns, options, report).run(rows, total)
     except ImportFailed as exc:
         report.error = str(exc)
         report.created = report.updated = report.subscribed = report.unchanged = 0
+        report.reactivated = 0
     return report
 
 
@@ -320,6 +354,48 @@ def _map_header(kind: str, header: list[str]) -> list[str | None]:
 # --- checking and writing ----------------------------------------------------------------------
 
 
+def _cells(columns: list[str | None], cells: list[str]) -> dict[str, str]:
+    """field -> stripped value of one row; RowError for values outside the named columns."""
+    if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
+        raise RowError(f"{len(cells)} values but the header has {len(columns)} columns")
+    raw: dict[str, str] = {}
+    for name, cell in zip(columns, cells, strict=False):
+        if name is None:
+            if cell.strip():
+                raise RowError("a value stands in a column without a header")
+            continue
+        raw[name] = cell.strip()
+    return raw
+
+
+def _update_rows(model: type[models.Model], rows: list[tuple[dict[str, Any], int]]) -> None:
+    """UPDATE rows given as (field -> value, id): one statement per group of rows with the same
+    fields, run with executemany (Django's bulk_update builds CASE expressions that grow with
+    the batch)."""
+    groups: dict[tuple[str, ...], list[tuple[dict[str, Any], int]]] = {}
+    for values, pk in rows:
+        groups.setdefault(tuple(sorted(values)), []).append((values, pk))
+    meta = model._meta
+    for names, members in groups.items():
+        fields = [meta.get_field(n) for n in names]
+        assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+        sql = (
+            f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} "
+            f"WHERE {connection.ops.quote_name(meta.pk.column)} = %s"
+        )
+        params = [
+            [
+                f.get_db_prep_save(values[f.name if f.name in values else f.attname], connection)
+                for f in fields
+            ]
+            + [pk]
+            for values, pk in members
+        ]
+        with connection.cursor() as cursor:
+            for start in range(0, len(params), WRITE_BATCH):
+                cursor.executemany(sql, params[start : start + WRITE_BATCH])
+
+
 @dataclass
 class _Row:
     line: int
@@ -388,15 +464,7 @@ class _Importer:
         self._write(checked, show)
 
     def _check(self, line: int, cells: list[str]) -> _Row:
-        if len(cells) > len(self.columns) and any(c.strip() for c in cells[len(self.columns) :]):
-            raise RowError(f"{len(cells)} values but the header has {len(self.columns)} columns")
-        raw: dict[str, str] = {}
-        for name, cell in zip(self.columns, cells, strict=False):
-            if name is None:
-                if cell.strip():
-                    raise RowError("a value stands in a column without a header")
-                continue
-            raw[name] = cell.strip()
+        raw = _cells(self.columns, cells)
         errors: list[str] = []
         values: dict[str, Any] = {}
 
@@ -624,33 +692,10 @@ class _Importer:
         return found
 
     def _update(self, rows: list[_Row]) -> None:
-        """One UPDATE statement per group of rows with the same columns, run with executemany
-        (Django's bulk_update builds CASE expressions that grow with the batch)."""
         rows = [r for r in rows if r.values]
-        groups: dict[tuple[str, ...], list[_Row]] = {}
-        for row in rows:
-            groups.setdefault(tuple(sorted(row.values)), []).append(row)
-        meta = self.model._meta
-        for names, members in groups.items():
-            fields = [meta.get_field(n) for n in names]
-            assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-            sql = (
-                f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} "
-                f"WHERE {connection.ops.quote_name(meta.pk.column)} = %s"
-            )
-            params = [
-                [
-                    f.get_db_prep_save(
-                        r.values[f.name if f.name in r.values else f.attname], connection
-                    )
-                    for f in fields
-                ]
-                + [r.existing_id]
-                for r in members
-            ]
-            with connection.cursor() as cursor:
-                for start in range(0, len(params), WRITE_BATCH):
-                    cursor.executemany(sql, params[start : start + WRITE_BATCH])
+        _update_rows(
+            self.model, [(r.values, r.existing_id) for r in rows if r.existing_id is not None]
+        )
         self.report.updated = len(rows)
 
     def _add_tags(self, rows: list[_Row]) -> None:
@@ -705,3 +750,98 @@ class _Importer:
         new = [Subscription(contact_id=c, list_id=ml) for c, ml in pairs - existing]
         Subscription.objects.bulk_create(new, batch_size=WRITE_BATCH, ignore_conflicts=True)
         self.report.subscribed = len(new)
+
+
+class _BlacklistImporter:
+    """Blacklist entries: new ones created, lifted ones reactivated, active ones kept."""
+
+    def __init__(
+        self, kind: str, columns: list[str | None], options: ImportOptions, report: ImportReport
+    ) -> None:
+        self.columns, self.options, self.report = columns, options, report
+        self.model = MODELS[kind]
+        self.key = REQUIRED[kind][0]  # email | number
+        self.default_reason = f"imported from {Path(report.path).name}"[:200]
+        self.countries: dict[str, str] = {}
+
+    def run(self, rows: Iterable[tuple[int, list[str]]], total: int) -> None:
+        entries: dict[str, tuple[int, str]] = {}  # normalised value -> (line, reason)
+        for line, cells in rows:
+            self.report.rows += 1
+            try:
+                value, reason = self._check(cells)
+            except RowError as exc:
+                self.report.problems.append(Problem(line, str(exc)))
+                continue
+            earlier = entries.get(value)
+            if earlier is not None and not self.options.update_existing:
+                self.report.problems.append(Problem(line, f"same {self.key} as line {earlier[0]}"))
+                continue
+            if earlier is not None:  # with update_existing the later row's reason wins
+                entries[value] = (earlier[0], reason or earlier[1])
+            else:
+                entries[value] = (line, reason)
+            if self.options.on_progress and self.report.rows % PROGRESS_EVERY == 0:
+                self.options.on_progress("checking", self.report.rows, total - 1)
+        if self.report.rows == 0:
+            raise ImportFailed("the file has a header but no rows.")
+        if self.report.problems and self.options.all_or_nothing:
+            self.report.aborted = True
+            return
+        self.report.problems.sort(key=lambda p: p.line)
+        self._write(entries)
+
+    def _check(self, cells: list[str]) -> tuple[str, str]:
+        raw = _cells(self.columns, cells)
+        if not raw.get(self.key):
+            raise RowError(f"missing {self.key}")
+        try:
+            if self.key == "email":
+                value = clean_email(raw["email"])
+            else:
+                country = raw.get("country", "")
+                if country not in self.countries:
+                    self.countries[country] = clean_country(country)
+                value = clean_phone(raw["number"], self.countries[country])
+        except ValueError as exc:
+            raise RowError(str(exc)) from None
+        reason = raw.get("reason", "")
+        if len(reason) > 200:
+            raise RowError("reason is longer than 200 characters")
+        return value, reason
+
+    def _write(self, entries: dict[str, tuple[int, str]]) -> None:
+        values = sorted(entries)
+        existing: dict[str, tuple[int, bool]] = {}
+        for start in range(0, len(values), LOOKUP_CHUNK):
+            chunk = values[start : start + LOOKUP_CHUNK]
+            rows = self.model.objects.filter(**{f"{self.key}__in": chunk})
+            existing.update((v, (pk, a)) for pk, v, a in rows.values_list("id", self.key, "active"))
+        now = timezone.now()
+        new, changes = [], []
+        for value, (_, reason) in entries.items():
+            found = existing.get(value)
+            if found is None:
+                new.append(self.model(**{self.key: value}, reason=reason or self.default_reason))
+            elif not found[1]:
+                changes.append(
+                    (
+                        {
+                            "active": True,
+                            "reason": reason or self.default_reason,
+                            "updated_at": now,
+                        },
+                        found[0],
+                    )
+                )
+                self.report.reactivated += 1
+            elif reason and self.options.update_existing:
+                changes.append(({"reason": reason, "updated_at": now}, found[0]))
+            else:
+                self.report.unchanged += 1
+        with transaction.atomic():
+            self.model.objects.bulk_create(new, batch_size=WRITE_BATCH)
+            _update_rows(self.model, changes)
+        self.report.created, self.report.updated = len(new), len(changes)
+        if self.options.on_progress:
+            self.options.on_progress("importing", len(entries), len(entries))

@@ -319,3 +319,98 @@ def test_it_updates_leads_and_keeps_the_stage_when_the_cell_is_empty(tmp_path):
     lead = Lead.objects.get()
     assert (lead.title, lead.stage.name, lead.priority) == ("deal", "Won", 2)
     assert (lead.salesperson.username, str(lead.expected_revenue)) == ("sofia", "99.90")
+
+
+# --- blacklists (SPEC §8.2) ----------------------------------------------------------------------
+
+
+def test_it_imports_blacklisted_emails_normalised_and_reports_bad_lines(tmp_path):
+    from drumbeat.mailing.models import EmailBlacklist
+
+    rows = [
+        ["E-mail", "Reason"],
+        ["  Ann@Example.ORG ", "complained"],
+        ["not-an-address", "typo"],  # line 3
+        ["", "no address"],  # line 4
+        ["bob@example.org", ""],
+        ["ANN@example.org", "again"],  # line 6: same as line 2
+    ]
+    report = import_csv("blacklist-emails", write_csv(tmp_path / "bl.csv", rows))
+
+    entries = dict(EmailBlacklist.objects.values_list("email", "reason"))
+    assert entries == {"ann@example.org": "complained", "bob@example.org": "imported from bl.csv"}
+    assert report.created == 2
+    assert [p.line for p in report.problems] == [3, 4, 6]
+    assert "invalid email" in report.problems[0].reason
+    assert "missing email" in report.problems[1].reason
+    assert "same email as line 2" in report.problems[2].reason
+    assert "2 blacklisted emails created" in report.summary()
+
+
+def test_it_reactivates_lifted_entries_and_keeps_active_ones(tmp_path):
+    from drumbeat.mailing.models import EmailBlacklist
+
+    EmailBlacklist.objects.create(email="old@example.org", reason="lifted", active=False)
+    EmailBlacklist.objects.create(email="kept@example.org", reason="bounced")
+    rows = [["email", "reason"], ["old@example.org", "asked again"], ["kept@example.org", "new"]]
+    report = import_csv("blacklist-emails", write_csv(tmp_path / "bl.csv", rows))
+
+    assert (report.created, report.updated, report.reactivated, report.unchanged) == (0, 1, 1, 1)
+    entries = {e.email: (e.active, e.reason) for e in EmailBlacklist.objects.all()}
+    assert entries == {
+        "old@example.org": (True, "asked again"),
+        "kept@example.org": (True, "bounced"),
+    }
+    assert "1 reactivated" in report.summary() and "1 already blacklisted" in report.summary()
+
+    report = import_csv(
+        "blacklist-emails",
+        write_csv(tmp_path / "bl.csv", rows),
+        ImportOptions(update_existing=True),
+    )
+    assert report.updated == 2
+    assert EmailBlacklist.objects.get(email="kept@example.org").reason == "new"
+
+
+def test_it_imports_blacklisted_phones_in_e164(tmp_path):
+    from drumbeat.mailing.models import PhoneBlacklist
+
+    PhoneBlacklist.objects.create(number="+32470000003", reason="lifted", active=False)
+    rows = [
+        ["Number", "Country", "Reason"],
+        ["+32 470 00 00 01", "", "STOP by SMS"],
+        ["0470 00 00 02", "BE", ""],
+        ["12", "", "too short"],  # line 4
+        ["0470000003", "Belgium", "back"],
+        ["0470000004", "Atlantis", ""],  # line 6
+    ]
+    report = import_csv("blacklist-phones", write_csv(tmp_path / "phones.csv", rows))
+
+    assert dict(PhoneBlacklist.objects.values_list("number", "active")) == {
+        "+32470000001": True,
+        "+32470000002": True,
+        "+32470000003": True,
+    }
+    assert (report.created, report.reactivated) == (2, 1)
+    assert [p.line for p in report.problems] == [4, 6]
+    assert "invalid phone number '12'" in report.problems[0].reason
+    assert "unknown country 'Atlantis'" in report.problems[1].reason
+
+
+def test_a_blacklist_import_writes_nothing_when_all_or_nothing_and_a_row_is_bad(tmp_path):
+    from drumbeat.mailing.models import EmailBlacklist
+
+    rows = [["email"], ["ok@example.org"], ["bad@"]]
+    report = import_csv(
+        "blacklist-emails",
+        write_csv(tmp_path / "bl.csv", rows),
+        ImportOptions(all_or_nothing=True),
+    )
+    assert report.aborted and not EmailBlacklist.objects.exists()
+
+
+def test_a_blacklist_import_refuses_unknown_columns(tmp_path):
+    report = import_csv(
+        "blacklist-emails", write_csv(tmp_path / "bl.csv", [["email", "name"], ["a@b.org", "A"]])
+    )
+    assert report.error and "unknown column 'name'" in report.error

@@ -96,6 +96,8 @@ def import_start(request: HttpRequest, kind: str) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if kind_.import_kind != "mailing-contacts":
         del form.fields["list_name"]
+    if kind_.import_kind in importer.BLACKLIST_KINDS:
+        form.fields["update_existing"].label = "Replace the reason of entries already blacklisted"
     if request.method == "POST" and form.is_valid():
         job = secrets.token_hex(JOB_NAME_LENGTH // 2)
         path = _jobs_dir() / f"{job}.csv"

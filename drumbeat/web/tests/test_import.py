@@ -67,3 +67,38 @@ def test_it_has_no_import_for_mailing_lists(marketer_client):
 
 def test_it_reads_no_job_outside_its_folder():
     assert views_import.read_state("../../etc/passwd") is None
+
+
+def test_an_administrator_imports_blacklisted_emails(admin_client):
+    from drumbeat.mailing.models import EmailBlacklist
+
+    EmailBlacklist.objects.create(email="old@example.com", reason="lifted", active=False)
+    body = "Email,Reason\nAnn@Example.com,complained\nnope,typo\nold@example.com,asked again\n"
+    upload = SimpleUploadedFile("blacklist.csv", body.encode(), content_type="text/csv")
+    page = admin_client.get("/records/email-blacklist/import/").content.decode()
+    assert "Reason" in page and "List name" not in page
+    response = admin_client.post("/records/email-blacklist/import/", {"file": upload})
+    html = wait_done(admin_client, response["Location"])
+    entries = dict(EmailBlacklist.objects.values_list("email", "active"))
+    assert entries == {"ann@example.com": True, "old@example.com": True}
+    assert "1 reactivated" in html and ">3<" in html  # line of the bad address
+
+
+def test_an_administrator_imports_blacklisted_phones(admin_client):
+    from drumbeat.mailing.models import PhoneBlacklist
+
+    upload = SimpleUploadedFile("phones.csv", b"Number,Country\n0470 12 34 56,BE\n")
+    response = admin_client.post("/records/phone-blacklist/import/", {"file": upload})
+    wait_done(admin_client, response["Location"])
+    assert list(PhoneBlacklist.objects.values_list("number", flat=True)) == ["+32470123456"]
+
+
+def test_a_marketer_cannot_import_blacklists(marketer_client):
+    upload = SimpleUploadedFile("blacklist.csv", b"Email\nann@example.com\n")
+    for kind in ("email-blacklist", "phone-blacklist"):
+        assert marketer_client.get(f"/records/{kind}/import/").status_code == 403
+        response = marketer_client.post(f"/records/{kind}/import/", {"file": upload})
+        assert response.status_code == 403
+    from drumbeat.mailing.models import EmailBlacklist
+
+    assert not EmailBlacklist.objects.exists()

@@ -53,6 +53,7 @@ class RecordKind:
     prefetch_related: tuple[str, ...] = ()
     annotate: dict = field(default_factory=dict)
     sibling: str | None = None  # the other tab of a two-tab page (blacklists)
+    partials: str | None = None  # the name of its _table_/_detail_ templates; default: slug
 
     # Templates call callables, so they test these flags instead of the functions.
     @property
@@ -73,11 +74,15 @@ class RecordKind:
 
     @property
     def list_template(self) -> str:
-        return f"web/records/_table_{self.slug.replace('-', '_')}.html"
+        return f"web/records/_table_{self._partials}.html"
 
     @property
     def detail_template(self) -> str:
-        return f"web/records/_detail_{self.slug.replace('-', '_')}.html"
+        return f"web/records/_detail_{self._partials}.html"
+
+    @property
+    def _partials(self) -> str:
+        return self.partials or self.slug.replace("-", "_")
 
     def queryset(self) -> models.QuerySet:
         qs = self.model._default_manager.all()
@@ -341,34 +346,47 @@ _register(
         prefetch_related=("tags", "subscriptions__list"),
     )
 )
-_register(
-    RecordKind(
-        slug="email-blacklist",
-        label="Blacklisted email",
-        label_plural="Blacklisted emails",
-        model=EmailBlacklist,
-        form_class=forms.EmailBlacklistForm,
-        import_kind="blacklist-emails",
-        search_fields=("email", "reason"),
-        create=_blacklist_email,
+
+
+def _blacklist_kind(
+    slug: str, label: str, model: type[models.Model], create, **fields
+) -> RecordKind:
+    """The two blacklists share their pages (web/records/_*_blacklist.html) and rules."""
+    return RecordKind(
+        slug=slug,
+        label=f"Blacklisted {label}",
+        label_plural=f"Blacklisted {label}s",
+        model=model,
+        create=create,
         admin_only=True,
         icon="shield",
+        partials="blacklist",
+        **fields,
+    )
+
+
+_register(
+    _blacklist_kind(
+        "email-blacklist",
+        "email",
+        EmailBlacklist,
+        _blacklist_email,
+        form_class=forms.EmailBlacklistForm,
+        search_fields=("email", "reason"),
+        import_kind="blacklist-emails",
         description="Addresses that receive no marketing email.",
         sibling="phone-blacklist",
     )
 )
 _register(
-    RecordKind(
-        slug="phone-blacklist",
-        label="Blacklisted phone",
-        label_plural="Blacklisted phones",
-        model=PhoneBlacklist,
+    _blacklist_kind(
+        "phone-blacklist",
+        "phone",
+        PhoneBlacklist,
+        _blacklist_phone,
         form_class=forms.PhoneBlacklistForm,
-        import_kind="blacklist-phones",
         search_fields=("number", "reason"),
-        create=_blacklist_phone,
-        admin_only=True,
-        icon="shield",
+        import_kind="blacklist-phones",
         description="Numbers that receive no marketing SMS.",
         sibling="email-blacklist",
     )

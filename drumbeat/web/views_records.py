@@ -183,28 +183,27 @@ def record_edit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return render(request, "web/records/form.html", {"kind": kind_, "form": form, "record": record})
 
 
+def _archive_or_restore(request: HttpRequest, kind: str, pk: int, verb: str) -> HttpResponse:
+    kind_, record = get_record_for_user(request, kind, pk)
+    change = kind_.archive if verb == "archived" else kind_.restore
+    if change is None:
+        messages.error(request, f"{kind_.label_plural} cannot be {verb}.")
+    else:
+        change([record.pk])
+        messages.success(request, f"{kind_.label} “{record}” {verb}.")
+    return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+
+
 @require_POST
 @login_required
 def record_archive(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    kind_, record = get_record_for_user(request, kind, pk)
-    if kind_.archive is None:
-        messages.error(request, f"{kind_.label_plural} cannot be archived.")
-    else:
-        kind_.archive([record.pk])
-        messages.success(request, f"{kind_.label} “{record}” archived.")
-    return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    return _archive_or_restore(request, kind, pk, "archived")
 
 
 @require_POST
 @login_required
 def record_restore(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    kind_, record = get_record_for_user(request, kind, pk)
-    if kind_.restore is None:
-        messages.error(request, f"{kind_.label_plural} cannot be restored.")
-    else:
-        kind_.restore([record.pk])
-        messages.success(request, f"{kind_.label} “{record}” restored.")
-    return redirect("record_detail", kind=kind_.slug, pk=record.pk)
+    return _archive_or_restore(request, kind, pk, "restored")
 
 
 @require_POST
@@ -268,38 +267,39 @@ def _timeline_response(request, kind_, record, status=200, **forms_) -> HttpResp
     return render(request, "web/records/detail.html", context, status=status)
 
 
-@require_POST
-@login_required
-def note_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def _timeline_write(request, kind: str, pk: int, form_name: str, write, done: str):
+    """Validate the posted note or task form, write it with `write(record, data)`, and answer
+    with the timeline (400 with the form's errors)."""
     kind_, record = get_record_for_user(request, kind, pk)
-    form = NoteForm(request.POST)
+    form = {"note_form": NoteForm, "task_form": TaskForm}[form_name](request.POST)
     if form.is_valid():
         try:
-            timeline_services.post_note(record, form.cleaned_data["body"], request.user)
+            write(record, form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
     if form.errors:
-        return _timeline_response(request, kind_, record, 400, note_form=form)
+        return _timeline_response(request, kind_, record, 400, **{form_name: form})
     if not request.htmx:
-        messages.success(request, "Note added.")
+        messages.success(request, done)
     return _timeline_response(request, kind_, record)
+
+
+@require_POST
+@login_required
+def note_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    def write(record, data: dict) -> None:
+        timeline_services.post_note(record, data["body"], request.user)
+
+    return _timeline_write(request, kind, pk, "note_form", write, "Note added.")
 
 
 @require_POST
 @login_required
 def task_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    kind_, record = get_record_for_user(request, kind, pk)
-    form = TaskForm(request.POST)
-    if form.is_valid():
-        try:
-            timeline_services.schedule_task(record, **form.cleaned_data)
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-    if form.errors:
-        return _timeline_response(request, kind_, record, 400, task_form=form)
-    if not request.htmx:
-        messages.success(request, "Activity scheduled.")
-    return _timeline_response(request, kind_, record)
+    def write(record, data: dict) -> None:
+        timeline_services.schedule_task(record, **data)
+
+    return _timeline_write(request, kind, pk, "task_form", write, "Activity scheduled.")
 
 
 @require_POST

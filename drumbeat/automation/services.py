@@ -885,3 +885,12 @@ def update_server_action(action: ServerAction, **changes: Any) -> ServerAction:
     with transaction.atomic():
         action.save()
     return action
+
+
+def delete_server_action(action: ServerAction) -> None:
+    """Delete a server action (with its children); refused (ValidationError) while campaign
+    activities use it."""
+    with transaction.atomic():
+        if action.activities.exists():
+            raise ValidationError("This action is used by campaign activities; it is kept.")
+        action.delete()

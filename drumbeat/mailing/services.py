@@ -184,3 +184,11 @@ def update_template(
     with transaction.atomic():
         template.save()
     return template
+
+
+def delete_template(template: Template) -> None:
+    """Delete a template; refused (ValidationError) while campaign activities use it."""
+    with transaction.atomic():
+        if template.activities.exists():
+            raise ValidationError("This template is used by campaign activities; it is kept.")
+        template.delete()

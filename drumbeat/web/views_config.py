@@ -247,10 +247,11 @@ def template_send_test(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=pk)
-    if template.activities.exists():
-        messages.error(request, "This template is used by campaign activities; it is kept.")
+    try:
+        mailing_services.delete_template(template)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
         return redirect("template_edit", pk=template.pk)
-    template.delete()
     messages.success(request, f"Template “{template.name}” deleted.")
     return redirect("template_list")
 
@@ -502,11 +503,12 @@ def server_action_edit(request: HttpRequest, pk: int | None = None) -> HttpRespo
 @login_required
 def server_action_delete(request: HttpRequest, pk: int) -> HttpResponse:
     action = get_object_or_404(ServerAction, pk=pk)
-    if action.activities.exists():
-        messages.error(request, "This action is used by campaign activities; it is kept.")
-        return redirect("server_action_edit", pk=action.pk)
     parent_id = action.parent_id
-    action.delete()
+    try:
+        automation_services.delete_server_action(action)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("server_action_edit", pk=action.pk)
     messages.success(request, f"Server action “{action.name}” deleted.")
     if parent_id:
         return redirect("server_action_edit", pk=parent_id)

@@ -65,3 +65,23 @@ def test_it_keeps_the_target_of_an_action_used_by_activities(db):
         update_server_action(action, target="crm.lead")
     assert "target" in exc.value.message_dict
     assert ServerAction.objects.get().target == "contacts.contact"
+
+
+def test_it_deletes_an_action_only_when_no_activity_uses_it(db):
+    from drumbeat.automation.services import delete_server_action
+
+    action = create_server_action(name="Several", target="contacts.contact", kind="multi")
+    create_server_action(
+        name="Note",
+        target="contacts.contact",
+        kind="post_note",
+        params={"body": "Hi"},
+        parent=action,
+    )
+    activity = add_action(make_campaign(), action=action)
+    with pytest.raises(ValidationError):
+        delete_server_action(action)
+    assert ServerAction.objects.count() == 2
+    activity.delete()
+    delete_server_action(action)
+    assert not ServerAction.objects.exists()

@@ -70,3 +70,19 @@ def test_it_keeps_the_target_of_a_template_used_by_activities(db):
         update_template(template, FIELDS, target="crm.lead")
     assert "target" in exc.value.message_dict
     assert Template.objects.get().target == "contacts.contact"
+
+
+def test_it_deletes_a_template_only_when_no_activity_uses_it(db):
+    from drumbeat.mailing.services import delete_template
+
+    template = email()
+    campaign = Campaign.objects.create(name="C", target="contacts.contact")
+    activity = Activity.objects.create(
+        campaign=campaign, name="Mail", kind="email", template=template
+    )
+    with pytest.raises(ValidationError):
+        delete_template(template)
+    assert Template.objects.exists()
+    activity.delete()
+    delete_template(template)
+    assert not Template.objects.exists()

@@ -145,7 +145,7 @@ PIECES = [
     "{{ record.tags|map(attribute='name')|join(',') }}", "{{ record.tags|length }}",
 ]  # fmt: skip
 # NUL cannot be stored (PostgreSQL text; forms refuse it): not an input of the sending path.
-NO_NUL = st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=6)
+NO_NUL = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6)
 SOURCES = st.lists(st.sampled_from(PIECES) | NO_NUL, max_size=8).map("".join)
 
 

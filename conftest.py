@@ -74,3 +74,15 @@ def _no_transport_pause():
 
     for channel in circuit.CHANNELS:
         circuit.resume(channel)
+
+
+@pytest.fixture(autouse=True)
+def _no_webhook_subscriptions_cached():
+    """Each test starts with an empty database: outbound webhooks (automation/outbound.py) know
+    without a query that no endpoint subscribes, so statement counts never depend on test order.
+    Saving an endpoint drops this, as in production."""
+    from drumbeat.automation import outbound
+
+    outbound.prime_subscriptions(())
+    yield
+    outbound.forget_subscriptions()

@@ -15,5 +15,9 @@ class AutomationConfig(AppConfig):
 
         hooks.listen_records_changed(enroll_changed_records)
         hooks.listen_message_event(handle_message_event)
+        from .outbound import emit_message_event, emit_unsubscribed
+
+        hooks.listen_message_event(emit_message_event)  # outbound webhooks
+        hooks.listen_unsubscribed(emit_unsubscribed)
         # "View online" re-renders outside a send: mailing needs the same field allow-list.
         register_render_fields(FILTERABLE)

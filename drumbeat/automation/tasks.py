@@ -50,6 +50,7 @@ TICK = "drumbeat.tick"
 ENROL_CAMPAIGN = "drumbeat.enrol_campaign"
 EXECUTE_DUE = "drumbeat.execute_due"
 DISPATCH_DUE = "drumbeat.dispatch_due"
+DELIVER_WEBHOOKS = "drumbeat.deliver_webhooks"
 
 
 def send(name: str, *args: int, expires: float | None = None) -> None:
@@ -85,6 +86,7 @@ def tick() -> dict:
     for campaign_id in campaigns:
         send(ENROL_CAMPAIGN, campaign_id, expires=tick_expiry())
     dispatched = send_execute_due((a.pk for a in due_activities(now)), expires=tick_expiry())
+    send(DELIVER_WEBHOOKS, expires=tick_expiry())  # outbound webhooks
     return {
         "recovered": recovered,
         "expired": expired,
@@ -111,12 +113,12 @@ def enrol_campaign(campaign_id: int) -> dict:
     return {"enrolled": result.enrolled, "removed": result.removed, "dispatched": dispatched}
 
 
-def _due_children(activity: Activity, exclude: set[int]) -> list[int]:
+def _due_children(activity: Activity) -> list[int]:
     """Child activities of `activity` with traces due now (typically delay-0 children)."""
     due = Trace.objects.filter(
         activity=OuterRef("pk"), state=Trace.State.SCHEDULED, scheduled_at__lte=clock.now()
     )
-    children = Activity.objects.filter(parent=activity).exclude(pk__in=exclude)
+    children = Activity.objects.filter(parent=activity)
     return list(children.filter(Exists(due)).values_list("pk", flat=True))
 
 
@@ -149,7 +151,6 @@ def execute_due(activity_id: int) -> dict:
     batches = traces = 0
     if _more_than_one_batch(activity, limit):
         send(EXECUTE_DUE, activity.pk)  # one more worker may join this activity now
-    dispatched: set[int] = set()
     has_children = activity.children.exists()
     while True:
         claimed = execute_batch(activity, clock.now(), limit)
@@ -158,9 +159,9 @@ def execute_due(activity_id: int) -> dict:
         batches += 1
         traces += claimed
         if has_children:
-            children = _due_children(activity, dispatched)
-            dispatched.update(children)
-            send_execute_due(children)
+            # After every batch: an `execute_due` sent for an earlier batch may already have
+            # drained what was due then and ended (duplicates are harmless: SKIP LOCKED).
+            send_execute_due(_due_children(activity))
         if claimed < limit:
             break
         if time.monotonic() - started > DRAIN_SECONDS:
@@ -187,3 +188,11 @@ def wake_workers() -> None:
             log.exception("could not reach the broker to dispatch due work")
 
     transaction.on_commit(dispatch)
+
+
+@app.task(name=DELIVER_WEBHOOKS, ignore_result=True)
+def deliver_webhooks() -> dict:
+    """Send the due outbound webhook deliveries (automation/outbound.py) for a while."""
+    from .outbound import deliver_all
+
+    return {"batches": deliver_all()}

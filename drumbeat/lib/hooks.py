@@ -57,3 +57,34 @@ def records_changed(label: str, ids: Iterable[int]) -> None:
 def message_event(event: MessageEvent) -> None:
     for callback in _message_listeners:
         callback(event)
+
+
+# --- unsubscribes (reported by mailing, heard by automation's outbound webhooks) ---------------
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    """A recipient asked for no more mail (unsubscribe link) or SMS (stop page)."""
+
+    channel: str  # "email" | "sms"
+    address: str
+    at: datetime
+    message_id: int | None = None
+    record_model: str = ""
+    record_id: int | None = None
+    campaign_id: int | None = None
+    reason: str = ""
+
+
+UnsubscribedListener = Callable[[Unsubscribed], None]
+_unsubscribed_listeners: list[UnsubscribedListener] = []
+
+
+def listen_unsubscribed(callback: UnsubscribedListener) -> None:
+    if callback not in _unsubscribed_listeners:
+        _unsubscribed_listeners.append(callback)
+
+
+def unsubscribed(event: Unsubscribed) -> None:
+    for callback in _unsubscribed_listeners:
+        callback(event)

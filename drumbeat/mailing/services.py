@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from drumbeat.lib import clock
+from drumbeat.lib import clock, hooks
 from drumbeat.lib.normalize import normalize_phone
 
 from . import rendering
@@ -27,6 +27,7 @@ def unsubscribe_message(message: Message, reason: str = "") -> None:
     address (or phone number) is blacklisted for campaign mail."""
     reason = (reason or "").strip()[:200]
     with transaction.atomic():
+        transaction.on_commit(lambda: report_unsubscribe(message, reason))
         if is_list_mailing(message):
             updated = Subscription.objects.filter(
                 contact_id=message.record_id, opt_out=False
@@ -112,7 +113,24 @@ def stop_sms(message: Message, number: str) -> bool:
     if not typed or typed != normalize_phone(message.recipient):
         return False
     blacklist_phone(typed, "stopped by SMS link")
+    transaction.on_commit(lambda: report_unsubscribe(message, "stopped by SMS link"))
     return True
+
+
+def report_unsubscribe(message: Message, reason: str) -> None:
+    """Tell the listeners (automation's outbound webhooks): `hooks.unsubscribed`, after commit."""
+    hooks.unsubscribed(
+        hooks.Unsubscribed(
+            channel=message.channel,
+            address=message.recipient,
+            at=clock.now(),
+            message_id=message.pk,
+            record_model=message.record_model or "",
+            record_id=message.record_id,
+            campaign_id=message.campaign_id,
+            reason=reason,
+        )
+    )
 
 
 # --- templates ---------------------------------------------------------------------------------

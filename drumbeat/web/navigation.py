@@ -62,6 +62,12 @@ SECTIONS = (
             Item("Server actions", "server_action_list"),
             Item("Users", "user_list", admin_only=True),
             Item("API tokens", "token_list", admin_only=True),
+            Item(
+                "Webhooks",
+                "webhook_list",
+                admin_only=True,
+                also_matches=("/configuration/webhook-deliveries/",),
+            ),
             Item("Settings", "settings_overview", admin_only=True),
         ),
     ),

@@ -10,6 +10,7 @@ from . import (
     views_import,
     views_records,
     views_reporting,
+    views_webhooks,
 )
 from .outbox import outbox, outbox_entry
 
@@ -151,6 +152,25 @@ urlpatterns = [
     path("settings/users/<int:pk>/", views_admin.user_edit, name="user_edit"),
     path("settings/tokens/", views_admin.token_list, name="token_list"),
     path("settings/tokens/<int:pk>/revoke/", views_admin.token_revoke, name="token_revoke"),
+    path("configuration/webhooks/", views_webhooks.webhook_list, name="webhook_list"),
+    path("configuration/webhooks/new/", views_webhooks.webhook_create, name="webhook_create"),
+    path("configuration/webhooks/<int:pk>/", views_webhooks.webhook_edit, name="webhook_edit"),
+    path(
+        "configuration/webhooks/<int:pk>/delete/",
+        views_webhooks.webhook_delete,
+        name="webhook_delete",
+    ),
+    path(
+        "configuration/webhooks/<int:pk>/secret/",
+        views_webhooks.webhook_rotate,
+        name="webhook_rotate",
+    ),
+    path("configuration/webhooks/<int:pk>/test/", views_webhooks.webhook_test, name="webhook_test"),
+    path(
+        "configuration/webhook-deliveries/<int:pk>/replay/",
+        views_webhooks.webhook_replay,
+        name="webhook_replay",
+    ),
     # outbox (outbox:// transport)
     path("outbox/", outbox, name="outbox"),
     path("outbox/<int:pk>/", outbox_entry, name="outbox_entry"),

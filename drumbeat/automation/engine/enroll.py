@@ -21,6 +21,7 @@ from drumbeat.lib import clock
 
 from ..domains import filter_records
 from ..models import Activity, Campaign, Participant, Trace
+from ..outbound import emit_enrolled
 from ..targets import Target, get_target
 from .sql import id_set, insert_select
 
@@ -73,6 +74,7 @@ def enroll_campaign(
         result.enrolled = insert_participants(campaign, target, record_ids, now)
         if result.enrolled:
             result.traces = insert_begin_traces(campaign, now)
+            emit_enrolled(campaign, now)  # outbound webhooks
         if record_ids is None:
             result.removed = remove_unmatched(campaign, now)
         if result.enrolled or record_ids is None:

@@ -28,6 +28,7 @@ from drumbeat.lib import clock
 
 from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, Trace
+from ..outbound import emit_completed, emit_trace_outcomes
 from ..targets import FILTERABLE, get_target
 from .sql import id_set, insert_select
 
@@ -390,6 +391,7 @@ def finish_traces(
         Trace.objects.filter(id__in=id_set(ids), state=from_state).update(
             state=state, reason=reason, executed_at=now, claim_expires_at=None
         )
+    emit_trace_outcomes(activity, outcomes, now)  # outbound webhooks
     retry_groups: dict[datetime, list[int]] = defaultdict(list)
     for trace_id, at in (retry or {}).items():
         retry_groups[at].append(trace_id)
@@ -485,7 +487,7 @@ def create_children(activity: Activity, parent_ids: list[int], now: datetime) ->
 
 def complete_participants(participant_ids: models.QuerySet | list[int], now: datetime) -> int:
     """Running participants among `participant_ids` with no scheduled trace left: Completed."""
-    return (
+    done = (
         Participant.objects.filter(
             id__in=id_set(participant_ids)
             if isinstance(participant_ids, list)
@@ -501,6 +503,9 @@ def complete_participants(participant_ids: models.QuerySet | list[int], now: dat
         )
         .update(state=Participant.State.COMPLETED, completed_at=now)
     )
+    if done:
+        emit_completed(participant_ids, now)  # outbound webhooks
+    return done
 
 
 # --- waiting children and leases -------------------------------------------------------------

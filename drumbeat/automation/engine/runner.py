@@ -19,6 +19,7 @@ from django.db import close_old_connections
 
 from drumbeat.lib import clock
 
+from ..outbound import deliver_all
 from .enroll import enroll_running_campaigns
 from .execute import (
     due_activities,
@@ -101,6 +102,7 @@ def run_once(
         enrolled = enroll_running_campaigns(now)
         result.enrolled, result.removed = enrolled.enrolled, enrolled.removed
     result.batches = drain(now, stop)
+    deliver_all()  # outbound webhooks due (automation/outbound.py)
     return result
 
 

@@ -31,6 +31,7 @@ from bench.common import (  # noqa: E402
     wait_for_port,
 )
 from bench.sink import Sink  # noqa: E402
+from drumbeat.automation import actions  # noqa: E402, F401  (loaded in a running worker)
 from drumbeat.automation.engine.enroll import enroll_campaign  # noqa: E402
 from drumbeat.automation.engine.execute import execute_batch  # noqa: E402
 from drumbeat.automation.models import Activity, Campaign, ServerAction, Trace  # noqa: E402

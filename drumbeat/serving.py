@@ -18,7 +18,54 @@ class _Gunicorn(BaseApplication):
     def load(self):
         from drumbeat.wsgi import application
 
-        return application
+        return with_tracking_handler(application)
+
+
+# Open pixels and tracked links (/t/…, /r/…) are the hot public routes: they need no session,
+# user, CSRF, messages, htmx, axes or static files, only the security headers. They get their
+# own Django handler with just those middleware (same URLconf, same views); every other path
+# goes to the full application.
+TRACKING_PREFIXES = ("/t/", "/r/")
+TRACKING_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "drumbeat.lib.security.ContentSecurityPolicyMiddleware",
+    "drumbeat.lib.security.RefuseNulMiddleware",
+]
+
+
+def tracking_handler():
+    """A WSGI handler running only TRACKING_MIDDLEWARE (those of them that are configured)."""
+    from django.conf import settings
+    from django.core.handlers.exception import convert_exception_to_response
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.utils.module_loading import import_string
+
+    paths = [m for m in TRACKING_MIDDLEWARE if m in settings.MIDDLEWARE]
+
+    class TrackingHandler(WSGIHandler):
+        def load_middleware(self, is_async: bool = False) -> None:
+            # Django's chain building for a short list of synchronous middleware classes
+            # (none of them has view, template-response or exception hooks).
+            self._view_middleware = []
+            self._template_response_middleware = []
+            self._exception_middleware = []
+            handler = convert_exception_to_response(self._get_response)
+            for path in reversed(paths):
+                handler = convert_exception_to_response(import_string(path)(handler))
+            self._middleware_chain = handler
+
+    return TrackingHandler()
+
+
+def with_tracking_handler(application):
+    tracking = tracking_handler()
+
+    def dispatch(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(TRACKING_PREFIXES):
+            return tracking(environ, start_response)
+        return application(environ, start_response)
+
+    return dispatch
 
 
 def _start_runner(worker) -> None:

@@ -13,13 +13,14 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Q
 
 from drumbeat.lib import clock
 from drumbeat.lib.hooks import MessageEvent
 
-from ..models import Activity, Campaign, Trace
+from ..models import Activity, Campaign, Participant, Trace
+from .sql import id_set
 
 log = logging.getLogger(__name__)
 T = Activity.Trigger
@@ -57,21 +58,26 @@ def handle_message_event(event: MessageEvent) -> None:
 
 
 def apply_message_event(event: MessageEvent) -> None:
-    """One query finds the waiting children the event concerns; when there are none (no child
-    activity, already dated, a stopped campaign, an ignored machine event) nothing else runs."""
+    """One SELECT finds the waiting children the event concerns; when there are none (no child
+    activity, already dated, a stopped campaign, an ignored machine event) nothing else runs.
+
+    Plain SQL: this runs for every open and click the tracking routes receive, and compiling
+    the equivalent ORM query cost more CPU than the rest of the request.
+    """
     from drumbeat.mailing.models import Message
 
     if event.kind not in DATES or not event.message_ids:
         return
-    parents = Message.objects.filter(id__in=list(event.message_ids), trace_id__isnull=False).values(
-        "trace_id"
+    ids = id_set(event.message_ids)
+    parents = (
+        f"SELECT m.trace_id FROM {Message._meta.db_table} m"
+        f" WHERE m.id IN ({ids.sql}) AND m.trace_id IS NOT NULL"
     )
-    children = Trace.objects.filter(parent_id__in=parents, state=Trace.State.SCHEDULED).exclude(
-        participant__campaign__state=Campaign.State.STOPPED
-    )
+    where = f"c.parent_id IN ({parents}) AND g.state <> %s"
+    params = [*ids.params, Campaign.State.STOPPED.value]
     if event.machine and event.kind in MACHINE_SENSITIVE:
-        children = children.exclude(participant__campaign__ignore_machine_events=True)
-    if _apply(event.kind, children, event.at):
+        where += " AND NOT g.ignore_machine_events"
+    if _apply(event.kind, _concerned(event.kind, where, params), event.at):
         from .runner import wake
 
         wake()
@@ -81,30 +87,44 @@ def apply_event(kind: str, parent_ids: list[int], at: datetime) -> bool:
     """Date/cancel the children of `parent_ids` for `kind`; True when some child is now due."""
     if not parent_ids:
         return False
-    children = Trace.objects.filter(parent_id__in=parent_ids, state=Trace.State.SCHEDULED)
-    return _apply(kind, children, at)
+    ids = id_set(parent_ids)
+    return _apply(kind, _concerned(kind, f"c.parent_id IN ({ids.sql})", list(ids.params)), at)
 
 
-def _apply(kind: str, children: QuerySet, at: datetime) -> bool:
-    """Date/cancel the scheduled `children` for an event of `kind` at `at`.
+def _concerned(kind: str, where: str, params: list) -> list[tuple[int, int, int, str]]:
+    """(id, participant_id, activity_id, trigger) of the scheduled children matching `where`
+    (aliases: c the child trace, a its activity, g its campaign) that an event of `kind`
+    dates (still undated) or cancels (a bounce cancels every child but the bounce ones)."""
+    dates = [t.value for t in DATES[kind]]
+    date_marks = ", ".join(["%s"] * len(dates))
+    sql = (
+        f"SELECT c.id, c.participant_id, c.activity_id, a.trigger"
+        f" FROM {Trace._meta.db_table} c"
+        f" JOIN {Activity._meta.db_table} a ON a.id = c.activity_id"
+        f" JOIN {Participant._meta.db_table} p ON p.id = c.participant_id"
+        f" JOIN {Campaign._meta.db_table} g ON g.id = p.campaign_id"
+        f" WHERE {where} AND c.state = %s"
+        f" AND (c.scheduled_at IS NULL OR a.trigger NOT IN ({date_marks}))"
+    )
+    params = [*params, Trace.State.SCHEDULED.value, *dates]
+    if kind != "bounce":
+        concerned = [*dates, *(t.value for t in CANCELS[kind])]
+        sql += f" AND a.trigger IN ({', '.join(['%s'] * len(concerned))})"
+        params += concerned
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
-    One SELECT of the concerned children; only when there are some, one transaction with one
-    UPDATE for the cancelled ones, one per dated child activity and the completed participants.
-    """
+
+def _apply(kind: str, rows: list[tuple[int, int, int, str]], at: datetime) -> bool:
+    """Date/cancel the concerned children `rows` for an event of `kind` at `at`: nothing when
+    there are none; else one transaction with one UPDATE for the cancelled ones, one per dated
+    child activity and the completed participants."""
     from .execute import complete_participants
 
-    if kind == "bounce":
-        concerned = children  # bounce children are dated, every other child is cancelled
-    else:
-        concerned = children.filter(activity__trigger__in=[*DATES[kind], *CANCELS[kind]])
-    rows = list(
-        concerned.values_list("id", "participant_id", "activity_id", "activity__trigger")
-        .filter(Q(scheduled_at__isnull=True) | ~Q(activity__trigger__in=DATES[kind]))
-        .order_by()
-    )
     if not rows:
         return False
-    dating = set(DATES[kind])
+    dating = {t.value for t in DATES[kind]}
     cancel = [(pk, participant) for pk, participant, _, trigger in rows if trigger not in dating]
     dated: dict[int, list[int]] = defaultdict(list)
     for pk, _, activity_id, trigger in rows:

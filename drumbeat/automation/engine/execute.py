@@ -169,36 +169,53 @@ def execute_batch(activity: Activity, now: datetime | None = None, limit: int | 
 
 
 def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
-    """A database-only action's batch in ONE transaction: the due rows are locked and read in
-    one SELECT (PostgreSQL: `FOR UPDATE OF t SKIP LOCKED`, so concurrent runners take other
-    rows; SQLite: the IMMEDIATE transaction already excludes other writers), then the action,
-    results, children and completed participants are written and committed once. No
-    `processing` state and no lease: a crash rolls the whole batch back, nothing half-done
-    stays behind."""
-    with_dates = activity.expiry is not None
-    fields = ["id", "participant_id", "participant__record_id", "is_test"]
-    if with_dates:
-        fields.insert(3, "scheduled_at")
-    due = (
-        Trace.objects.filter(
-            activity_id=activity.pk,
-            state=S.SCHEDULED,
-            scheduled_at__lte=now,
-            participant__state=Participant.State.RUNNING,
-        )
-        .order_by("scheduled_at", "id")
-        .select_for_update(of=("self",), skip_locked=True)
-        .values_list(*fields)[:limit]
+    """A database-only action's batch in ONE transaction.
+
+    One `UPDATE … RETURNING` takes the due rows and writes the usual outcome, processed, at
+    once (PostgreSQL: the rows are picked with `FOR UPDATE OF t SKIP LOCKED`, so concurrent
+    runners take other rows; SQLite: the IMMEDIATE transaction already excludes other
+    writers); then the filter, the action, the exceptions to that outcome (rejected, expired,
+    failed: usually none), children and completed participants, and one COMMIT. No
+    `processing` state and no lease: a crash rolls the whole batch back.
+    """
+    table = Trace._meta.db_table
+    participants = Participant._meta.db_table
+    inner = (
+        f"SELECT t.id FROM {table} t JOIN {participants} p ON p.id = t.participant_id"
+        f" WHERE t.activity_id = %s AND t.state = %s AND t.scheduled_at <= %s AND p.state = %s"
+        f" ORDER BY t.scheduled_at, t.id LIMIT %s"
     )
+    if connection.vendor == "postgresql":
+        inner += " FOR UPDATE OF t SKIP LOCKED"
+    sql = (
+        f"UPDATE {table} SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
+        f" WHERE id IN ({inner}) RETURNING id, participant_id,"
+        f" (SELECT p.record_id FROM {participants} p WHERE p.id = participant_id), is_test"
+    )
+    params = [
+        S.PROCESSED.value,
+        _db_dt(now),
+        activity.pk,
+        S.SCHEDULED.value,
+        _db_dt(now),
+        Participant.State.RUNNING.value,
+        limit,
+    ]
     with transaction.atomic():
-        rows = list(due)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
         if not rows:
             return 0
-        if with_dates:
-            claimed = [Claimed(*row) for row in rows]
-        else:
-            claimed = [Claimed(pk, part, rec, None, test) for pk, part, rec, test in rows]
-        execute_claimed(activity, claimed, now, from_state=S.SCHEDULED)
+        dates: dict[int, datetime | None] = {}
+        if activity.expiry is not None:
+            ids = id_set(row[0] for row in rows)
+            dates = dict(Trace.objects.filter(id__in=ids).values_list("id", "scheduled_at"))
+        claimed = [
+            Claimed(pk, participant, record, dates.get(pk), bool(test))
+            for pk, participant, record, test in rows
+        ]
+        execute_claimed(activity, claimed, now, from_state=S.PROCESSED)
     return len(rows)
 
 
@@ -239,7 +256,7 @@ def execute_claimed(
     activity: Activity, claimed: list[Claimed], now: datetime, from_state: str = S.PROCESSING
 ) -> None:
     """Steps 2–6 of SPEC §4.1 for a claimed batch of one activity (`from_state`: the state the
-    claimed traces are in, `processing`, or `scheduled` in a locked batch)."""
+    claimed traces are in, `processing`, or `processed` in a locked batch)."""
     campaign = activity.campaign
     target = get_target(campaign.target)
     outcomes: dict[int, tuple[str, str]] = {}
@@ -388,6 +405,8 @@ def finish_traces(
     for trace_id, (state, reason) in outcomes.items():
         groups[(str(state), (reason or "")[:500])].append(trace_id)
     for (state, reason), ids in groups.items():
+        if (state, reason) == (from_state, ""):
+            continue  # written when the batch was taken (a locked batch: processed)
         Trace.objects.filter(id__in=id_set(ids), state=from_state).update(
             state=state, reason=reason, executed_at=now, claim_expires_at=None
         )

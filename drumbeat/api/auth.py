@@ -86,4 +86,5 @@ ROLE_MATRIX = f"""
 | `POST targets/{{key}}/count` | yes | yes |
 | API tokens: list / create / revoke **own** tokens | yes | yes |
 | API tokens: list all, create for another user, revoke another user's token | no | yes |
+| outbound webhooks: `webhook-endpoints`, `webhook-deliveries` (all routes) | no | yes |
 """

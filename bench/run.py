@@ -195,7 +195,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "# Drumbeat benchmark",
         "",
         f"Run {meta['finished_at']} · SIZE={meta['size']:,} · {meta['cpus']} CPUs"
-        f" · Python {meta['python']} · {meta['wall_seconds']:.0f} s in all.",
+        f" · Python {meta['python']} · {meta['wall_seconds']:.0f} s in all"
+        f" · load average {meta['load_average'][0]} before, {meta['load_average'][1]} after.",
         "",
         "Each product figure is measured next to its raw limit on the same database in the"
         " same run; ratio = product / raw. Peak RSS is that of the process doing the work"
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         log("wrk is missing: `apt-get install -y wrk` (make bench installs it)")
         return 2
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     rows: list[dict] = []
     for kind in ("sqlite", "postgres"):
         if args.only in (None, kind):
@@ -249,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "wall_seconds": round(time.monotonic() - started, 1),
+        # Other programs on the machine skew every figure: the 1-minute load average before
+        # and after the run says how busy it was (the machine has `cpus` cores).
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "note": args.note,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

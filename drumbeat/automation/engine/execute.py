@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, models, transaction
@@ -46,8 +46,7 @@ REASON_INTERRUPTED = "interrupted"
 S = Trace.State
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     id: int
     participant_id: int
     record_id: int

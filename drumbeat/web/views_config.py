@@ -51,16 +51,7 @@ def placeholders(target_key: str) -> list[tuple[str, str]]:
 # --- templates ---------------------------------------------------------------------------------
 
 
-TEMPLATE_FORM_FIELDS = [
-    "name",
-    "target",
-    "subject",
-    "preview_text",
-    "email_from",
-    "reply_to",
-    "body_html",
-    "body_text",
-]
+TEMPLATE_FORM_FIELDS = [f for f in mailing_services.TEMPLATE_FIELDS if f != "kind"]
 
 
 class TemplateForm(forms.Form):

@@ -7,6 +7,8 @@ keeps the import direction one-way (DESIGN §2): the reporters never import the 
   service; running campaigns on that target enrol them at once.
 - `message_event(event)`: something happened to sent messages (open, click, reply, bounce);
   the engine dates or cancels the waiting children of their traces.
+- `unsubscribed(event)`: a recipient unsubscribed (link) or stopped SMS (stop page); the
+  outbound webhooks report it as `contact.unsubscribed`.
 
 Reporters call these after their transaction commits (`transaction.on_commit`).
 """

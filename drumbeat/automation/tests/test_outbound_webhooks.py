@@ -317,3 +317,27 @@ def test_saving_an_endpoint_refreshes_the_subscription_cache(db):
     hook.active = False
     hook.save()
     assert outbound.subscribed_events() == frozenset()
+
+
+def test_an_sms_stop_is_reported(clock, bob, committed):
+    endpoint("http://127.0.0.1:9/unused", "contact.unsubscribed")
+    message = Message.objects.create(
+        channel="sms", recipient="+15555550101", message_id="<s1@x>", token="tok2"
+    )
+    with committed():
+        assert mailing_services.stop_sms(message, "+1 555 555 0101")
+    (delivery,) = WebhookDelivery.objects.all()
+    assert (delivery.payload["channel"], delivery.payload["address"]) == ("sms", "+15555550101")
+
+
+def test_the_celery_task_delivers_what_is_due(clock, bob, receiver):
+    from drumbeat.automation.tasks import deliver_webhooks
+
+    endpoint(receiver.url, "participant.enrolled")
+    make_contacts(3)
+    services.start_campaign(waiting_campaign(bob), bob)
+    assert deliver_webhooks() == {"batches": 1}
+    assert len(receiver.requests) == 3
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
+    assert deliver_webhooks() == {"batches": 1}  # nothing left: one look, no request
+    assert len(receiver.requests) == 3

@@ -6,6 +6,8 @@ to those records or sent to that address: subscriptions, notes and tasks, campai
 participations with their traces, messages with their opens, clicks and replies.
 
 `export_person(email)` gathers all of it as plain JSON-ready data.
+`forget_records(target_key, ids)` does for given records what `forget_person` does for an
+address (for delete paths).
 
 `forget_person(email)` deletes the records, their subscriptions, notes and tasks, and
 anonymises what campaign metrics are computed from instead of deleting it: messages keep their
@@ -19,6 +21,7 @@ unless `keep_suppression=False`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,19 +69,19 @@ def records_of(email: str) -> dict[str, list[models.Model]]:
     return found
 
 
-def _messages_q(address: str, records: dict[str, list[models.Model]]) -> Q:
+def _messages_q(address: str, records: dict[str, list[int]]) -> Q:
     q = Q(recipient=address)
-    for key, rows in records.items():
-        if rows:
-            q |= Q(record_model=key, record_id__in=[r.pk for r in rows])
+    for key, ids in records.items():
+        if ids:
+            q |= Q(record_model=key, record_id__in=ids)
     return q
 
 
-def _participants_q(records: dict[str, list[models.Model]]) -> Q:
+def _participants_q(records: dict[str, list[int]]) -> Q:
     q = Q(pk__in=[])
-    for key, rows in records.items():
-        if rows:
-            q |= Q(campaign__target=key, record_id__in=[r.pk for r in rows])
+    for key, ids in records.items():
+        if ids:
+            q |= Q(campaign__target=key, record_id__in=ids)
     return q
 
 
@@ -94,13 +97,13 @@ def _phones(records: dict[str, list[models.Model]]) -> set[str]:
     return phones
 
 
-def _timeline_q(records: dict[str, list[models.Model]]) -> Q:
+def _timeline_q(records: dict[str, list[int]]) -> Q:
     q = Q(pk__in=[])
     for target in _person_targets():
-        rows = records.get(target.key, [])
-        if rows:
+        ids = records.get(target.key, [])
+        if ids:
             content_type = ContentType.objects.get_for_model(target.model)
-            q |= Q(content_type=content_type, object_id__in=[r.pk for r in rows])
+            q |= Q(content_type=content_type, object_id__in=ids)
     return q
 
 
@@ -121,6 +124,7 @@ def export_person(email: str) -> dict[str, Any]:
     DjangoJSONEncoder)."""
     address = normalize_email(email)
     records = records_of(address)
+    ids = _ids(records)
     result: dict[str, Any] = {"email": address, "exported_at": clock.now()}
     for target in _person_targets():
         rows = records.get(target.key, [])
@@ -154,7 +158,7 @@ def export_person(email: str) -> dict[str, Any]:
     }
 
     messages = list(
-        Message.objects.filter(_messages_q(address, records))
+        Message.objects.filter(_messages_q(address, ids))
         .order_by("pk")
         .values(
             "id",
@@ -190,7 +194,7 @@ def export_person(email: str) -> dict[str, Any]:
     result["messages"] = messages
 
     participants = list(
-        Participant.objects.filter(_participants_q(records))
+        Participant.objects.filter(_participants_q(ids))
         .order_by("pk")
         .values(
             "id",
@@ -224,7 +228,7 @@ def export_person(email: str) -> dict[str, Any]:
         participant["traces"] = traces.get(participant["id"], [])
     result["participants"] = participants
 
-    timeline = _timeline_q(records)
+    timeline = _timeline_q(ids)
     result["notes"] = list(
         Note.objects.filter(timeline)
         .order_by("pk")
@@ -275,49 +279,60 @@ def forget_person(email: str, *, keep_suppression: bool = True) -> ForgetReport:
     report = ForgetReport(email=address)
     if not address:
         return report
-    now = clock.now()
     with transaction.atomic():
-        records = records_of(address)
-        messages = Message.objects.filter(_messages_q(address, records))
-        message_ids = list(messages.values_list("pk", flat=True))
-        OutboxEntry.objects.filter(message_id__in=message_ids).delete()
-        report.clicks = Click.objects.filter(message_id__in=message_ids).update(
-            ip=None, user_agent=""
-        )
-        report.messages = Message.objects.filter(pk__in=message_ids).update(
-            recipient=ANONYMOUS_RECIPIENT, subject="", failure_reason="", record_id=None
-        )
-
-        participants = Participant.objects.filter(_participants_q(records))
-        participant_ids = list(participants.values_list("pk", flat=True))
-        report.traces_cancelled = Trace.objects.filter(
-            participant_id__in=participant_ids,
-            state=Trace.State.SCHEDULED,
-        ).update(
-            state=Trace.State.CANCELLED,
-            reason=REASON_FORGOTTEN,
-            executed_at=now,
-            claim_expires_at=None,
-        )
-        Participant.objects.filter(pk__in=participant_ids, state=Participant.State.RUNNING).update(
-            state=Participant.State.REMOVED, completed_at=now
-        )
-        report.participants = Participant.objects.filter(pk__in=participant_ids).update(
-            unique_key=""
-        )
-
-        timeline = _timeline_q(records)
-        report.notes = Note.objects.filter(timeline).delete()[0]
-        report.tasks = Task.objects.filter(timeline).delete()[0]
-        for target in _person_targets():
-            ids = [r.pk for r in records.get(target.key, [])]
-            if ids:
-                target.model._default_manager.filter(pk__in=ids).delete()
-            report.records[target.key] = len(ids)
-
+        records = _ids(records_of(address))
+        _forget(records, _messages_q(address, records), report)
         suppression = EmailBlacklist.objects.filter(email=address)
         if keep_suppression:
             report.suppression_kept = suppression.filter(active=True).exists()
         else:
             suppression.delete()
     return report
+
+
+def forget_records(target_key: str, ids: Iterable[int]) -> ForgetReport:
+    """Delete these records of one target and anonymise their history as `forget_person` does
+    (for delete paths that must leave no personal data behind). Blacklists are untouched."""
+    record_ids = [int(i) for i in ids]
+    report = ForgetReport(email="")
+    with transaction.atomic():
+        records = {target_key: record_ids}
+        _forget(records, Q(record_model=target_key, record_id__in=record_ids), report)
+    return report
+
+
+def _ids(records: dict[str, list[models.Model]]) -> dict[str, list[int]]:
+    return {key: [r.pk for r in rows] for key, rows in records.items()}
+
+
+def _forget(records: dict[str, list[int]], messages_q: Q, report: ForgetReport) -> None:
+    now = clock.now()
+    message_ids = list(Message.objects.filter(messages_q).values_list("pk", flat=True))
+    OutboxEntry.objects.filter(message_id__in=message_ids).delete()
+    report.clicks = Click.objects.filter(message_id__in=message_ids).update(ip=None, user_agent="")
+    report.messages = Message.objects.filter(pk__in=message_ids).update(
+        recipient=ANONYMOUS_RECIPIENT, subject="", failure_reason="", record_id=None
+    )
+
+    participants = Participant.objects.filter(_participants_q(records))
+    participant_ids = list(participants.values_list("pk", flat=True))
+    report.traces_cancelled = Trace.objects.filter(
+        participant_id__in=participant_ids, state=Trace.State.SCHEDULED
+    ).update(
+        state=Trace.State.CANCELLED, reason=REASON_FORGOTTEN, executed_at=now, claim_expires_at=None
+    )
+    Participant.objects.filter(pk__in=participant_ids, state=Participant.State.RUNNING).update(
+        state=Participant.State.REMOVED, completed_at=now
+    )
+    report.participants = Participant.objects.filter(pk__in=participant_ids).update(unique_key="")
+
+    timeline = _timeline_q(records)
+    report.notes = Note.objects.filter(timeline).delete()[0]
+    report.tasks = Task.objects.filter(timeline).delete()[0]
+    for target in _person_targets():
+        ids = records.get(target.key, [])
+        if ids:
+            target.model._default_manager.filter(pk__in=ids).delete()
+            report.records[target.key] = len(ids)
+        elif target.key not in report.records:
+            report.records[target.key] = 0

@@ -198,3 +198,20 @@ def test_the_forget_command_reports_what_it_did(history):
 
     assert "anonymised 1 messages, 1 clicks, 1 participants" in out.getvalue()
     assert not Contact.objects.filter(email="carol@example.com").exists()
+
+
+def test_forgetting_records_anonymises_their_history_and_keeps_the_metrics(history, carol):
+    from drumbeat.automation.privacy import forget_records
+
+    campaign, activity = history
+    before = aggregates(activity)
+
+    report = forget_records("contacts.contact", [carol.pk])
+
+    assert aggregates(activity) == before
+    assert report.records["contacts.contact"] == 1
+    assert (report.messages, report.clicks, report.participants) == (1, 1, 1)
+    assert not Contact.objects.filter(pk=carol.pk).exists()
+    assert Lead.objects.filter(email="CAROL@example.com").exists()  # other records stay
+    assert not Message.objects.filter(recipient="carol@example.com").exists()
+    assert not Note.objects.exists()

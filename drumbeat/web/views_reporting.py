@@ -268,6 +268,8 @@ def link_report(request: HttpRequest) -> HttpResponse:
     qs = Link.objects.all()
     if common["campaign"]:
         qs = qs.filter(campaign_id=common["campaign"].pk)
+    if common["activity_id"]:
+        qs = qs.filter(activity_id=common["activity_id"])
     counted = Q() if common["include_tests"] else ~Q(clicks__message__is_test=True)
     links = list(
         qs.annotate(

@@ -72,3 +72,41 @@ def test_it_counts_clicks_per_link(marketer_client, running):
     assert "https://example.com/offer" in html and "<b>2</b>" in html
     data = rows(marketer_client.get("/reporting/links/?format=csv"))
     assert data[1][-2:] == ["2", "1"]
+
+
+def test_it_filters_links_by_activity(marketer_client, running):
+    email = running.activities.get(trigger="begin")
+    Link.objects.create(
+        url="https://example.com/a", code="a1", campaign_id=running.pk, activity_id=email.pk
+    )
+    Link.objects.create(
+        url="https://example.com/b", code="b1", campaign_id=running.pk, activity_id=email.pk + 99
+    )
+    url = f"/reporting/links/?campaign={running.pk}&activity={email.pk}"
+    html = marketer_client.get(url).content.decode()
+    assert 'id="f-activity"' in html
+    assert "https://example.com/a" in html and "https://example.com/b" not in html
+
+
+def test_the_participants_of_a_figure_are_those_the_card_counts(marketer_client, running):
+    from drumbeat.automation import metrics
+    from drumbeat.automation.models import Trace
+    from drumbeat.mailing.models import Message
+
+    email = running.activities.get(trigger="begin")
+    trace = Trace.objects.filter(activity=email, participant__unique_key="person00@example.com")
+    trace = trace.get()
+    Message.objects.create(
+        channel="email",
+        trace_id=trace.pk,
+        campaign_id=running.pk,
+        activity_id=email.pk,
+        recipient="person00@example.com",
+        message_id="<m1@test>",
+        token="t1",
+        state="sent",
+    )
+    assert metrics.activity_metrics(running)[email.pk].sent == 1
+    url = f"/reporting/participants/?campaign={running.pk}&activity={email.pk}&event=sent"
+    html = marketer_client.get(url).content.decode()
+    assert "Person 00" in html and "1–1 of 1" in html

@@ -10,14 +10,14 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from drumbeat.automation import services as automation_services
 from drumbeat.automation.models import ServerAction
 from drumbeat.automation.targets import FILTERABLE
-from drumbeat.mailing import rendering
+from drumbeat.mailing import services as template_services
 from drumbeat.mailing.models import Template
 
 from .errors import Conflict, with_errors
@@ -106,19 +106,6 @@ class TemplateListParams(Schema):
     )
 
 
-def _check_template(template: Template) -> None:
-    """422 naming the part of the template at fault."""
-    problems = rendering.validate_template(template, FILTERABLE)
-    if problems:
-        field = "body_text" if template.kind == "sms" else "body_html"
-        errors: dict[str, list[str]] = {}
-        for problem in problems:
-            part = problem.reason.split(":", 1)[0]
-            name = "subject" if part == "subject" else field
-            errors.setdefault(name, []).append(f"line {problem.line}: {problem.reason}")
-        raise ValidationError(errors)
-
-
 def _template_page(queryset: Any, params: TemplateListParams) -> dict[str, Any]:
     if params.kind:
         queryset = queryset.filter(kind=params.kind)
@@ -136,11 +123,7 @@ def list_templates(request: HttpRequest, params: Query[TemplateListParams]):
 
 @templates_router.post("", response=with_errors({201: TemplateOut}), summary="Create a template")
 def create_template(request: HttpRequest, payload: TemplateIn):
-    template = Template(**payload.model_dump())
-    _check_template(template)
-    with transaction.atomic():
-        template.save()
-    return Status(201, template)
+    return Status(201, template_services.create_template(FILTERABLE, **payload.model_dump()))
 
 
 @templates_router.get("/{id}", response=with_errors({200: TemplateOut}), summary="Read a template")
@@ -161,12 +144,7 @@ def update_template(request: HttpRequest, id: Id, payload: TemplatePatch):  # ty
     if fixed and template.activities.exists():
         what = " and ".join(sorted(fixed))
         raise Conflict(f"The template is used by campaign activities: its {what} cannot change.")
-    for name, value in changes.items():
-        setattr(template, name, value)
-    _check_template(template)
-    with transaction.atomic():
-        template.save()
-    return template
+    return template_services.update_template(template, FILTERABLE, **changes)
 
 
 @templates_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a template")
@@ -263,11 +241,9 @@ def _save_action(action: ServerAction, fields: dict[str, Any]) -> ServerAction:
             else ServerAction.objects.filter(pk=parent_id).first()
             or _missing("parent", f"no server action with id {parent_id}")
         )
-    for name, value in fields.items():
-        setattr(action, name, value)
-    with transaction.atomic():
-        action.save()  # validates kind, params and parent (ServerAction.clean)
-    return action
+    if action.pk is None:
+        return automation_services.create_server_action(**fields)
+    return automation_services.update_server_action(action, **fields)
 
 
 def _missing(field: str, message: str) -> Any:

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from drumbeat.automation.privacy import forget_records
 from drumbeat.mailing import audience
 from drumbeat.mailing.models import (
     EmailBlacklist,
@@ -294,7 +295,7 @@ def update_mailing_contact(request: HttpRequest, id: Id, payload: MailingContact
 def delete_mailing_contact(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete mailing contacts")
     contact = get_or_404(MailingContact, id, "mailing contact")
-    audience.delete_mailing_contacts([contact.pk])
+    forget_records("mailing.mailingcontact", [contact.pk])  # anonymises their messages
     return Status(204, None)
 
 

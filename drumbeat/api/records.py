@@ -17,6 +17,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from drumbeat.accounts.models import User
+from drumbeat.automation.privacy import forget_records  # deletes and anonymises history
 from drumbeat.contacts import services as contact_services
 from drumbeat.contacts.models import Contact, Tag
 from drumbeat.crm import services as crm_services
@@ -212,7 +213,7 @@ def update_contact(request: HttpRequest, id: Id, payload: ContactPatch):  # type
 @contacts_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a contact")
 def delete_contact(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete contacts")
-    delete_record(get_or_404(Contact, id, "contact"))
+    forget_records("contacts.contact", [get_or_404(Contact, id, "contact").pk])
     return Status(204, None)
 
 
@@ -356,7 +357,7 @@ def update_lead(request: HttpRequest, id: Id, payload: LeadPatch):  # type: igno
 @leads_router.delete("/{id}", response=with_errors({204: None}), summary="Delete a lead")
 def delete_lead(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete leads")
-    delete_record(get_or_404(Lead, id, "lead"))
+    forget_records("crm.lead", [get_or_404(Lead, id, "lead").pk])
     return Status(204, None)
 
 
@@ -535,5 +536,5 @@ def update_registration(request: HttpRequest, id: Id, payload: RegistrationPatch
 )
 def delete_registration(request: HttpRequest, id: Id):  # noqa: A002
     require_admin(request, "delete registrations")
-    delete_record(get_or_404(Registration, id, "registration"))
+    forget_records("events.registration", [get_or_404(Registration, id, "registration").pk])
     return Status(204, None)

@@ -199,6 +199,14 @@ def _restore_lists(ids: list[int]) -> int:
     )
 
 
+def _forget_mailing_contacts(ids) -> int:
+    """Delete mailing contacts; their messages, clicks and traces are anonymised, the metrics
+    stay (automation/privacy.py)."""
+    from drumbeat.automation.privacy import forget_records
+
+    return forget_records("mailing.mailingcontact", ids).records["mailing.mailingcontact"]
+
+
 def _create_mailing_contact(data: dict, user) -> MailingContact:
     data = dict(data)
     lists = data.pop("lists", [])
@@ -338,7 +346,7 @@ _register(
         search_fields=("name", "email", "company_name"),
         create=_create_mailing_contact,
         update=_subscribe_new_lists,
-        delete=audience.delete_mailing_contacts,
+        delete=_forget_mailing_contacts,
         target_key="mailing.mailingcontact",
         import_kind="mailing-contacts",
         icon="mail",

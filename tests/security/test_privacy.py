@@ -215,3 +215,20 @@ def test_forgetting_records_anonymises_their_history_and_keeps_the_metrics(histo
     assert Lead.objects.filter(email="CAROL@example.com").exists()  # other records stay
     assert not Message.objects.filter(recipient="carol@example.com").exists()
     assert not Note.objects.exists()
+
+
+def test_deleting_a_contact_through_the_api_anonymises_their_messages(history, alice, carol):
+    from django.test import Client
+
+    from drumbeat.accounts.models import ApiToken
+
+    campaign, activity = history
+    before = aggregates(activity)
+    _, raw = ApiToken.issue(alice, "t")
+
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").delete(f"/api/v1/contacts/{carol.pk}")
+
+    assert response.status_code == 204
+    assert aggregates(activity) == before
+    assert not Message.objects.filter(recipient="carol@example.com").exists()
+    assert not Click.objects.filter(ip="203.0.113.9").exists()

@@ -341,3 +341,23 @@ def test_the_celery_task_delivers_what_is_due(clock, bob, receiver):
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
     assert deliver_webhooks() == {"batches": 1}  # nothing left: one look, no request
     assert len(receiver.requests) == 3
+
+
+def batch_statements(bob, size: int, name: str) -> int:
+    from drumbeat.automation.engine.execute import execute_one_batch
+
+    make_contacts(size, city=name)
+    campaign = make_campaign(bob, name=name, domain=[["city", "=", name]])
+    activity = add_action(campaign)
+    services.start_campaign(campaign, bob)
+    outbound.subscribed_events()
+    with CaptureQueriesContext(connection) as ctx:
+        execute_one_batch(activity, START, limit=1000)
+    return len(ctx.captured_queries)
+
+
+def test_trace_and_completion_emission_is_constant_per_batch(clock, bob):
+    endpoint("http://127.0.0.1:9/a", "trace.processed", "participant.completed")
+    assert batch_statements(bob, 10, "Small") == batch_statements(bob, 1000, "Large")
+    assert WebhookDelivery.objects.filter(event="trace.processed").count() == 1010
+    assert WebhookDelivery.objects.filter(event="participant.completed").count() == 1010

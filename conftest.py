@@ -15,6 +15,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def pytest_configure(config):
+    import logging
+
+    # Server threads (aiosmtpd, http.server) may log after pytest closed the capture stream
+    # their handler was bound to; that is noise, not a failure.
+    logging.raiseExceptions = False
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run the large-size tests")
 

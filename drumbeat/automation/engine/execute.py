@@ -184,21 +184,26 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
         f" WHERE t.activity_id = %s AND t.state = %s AND t.scheduled_at <= %s AND p.state = %s"
         f" ORDER BY t.scheduled_at, t.id LIMIT %s"
     )
+    materialized = ""
     if connection.vendor == "postgresql":
         inner += " FOR UPDATE OF t SKIP LOCKED"
+        # Evaluated exactly once: a LIMIT … SKIP LOCKED subquery inside `IN (…)` may be
+        # re-run by the planner and return more than `limit` rows.
+        materialized = "MATERIALIZED "
     sql = (
-        f"UPDATE {table} SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
-        f" WHERE id IN ({inner}) RETURNING id, participant_id,"
+        f"WITH picked AS {materialized}({inner})"
+        f" UPDATE {table} SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
+        f" WHERE id IN (SELECT id FROM picked) RETURNING id, participant_id,"
         f" (SELECT p.record_id FROM {participants} p WHERE p.id = participant_id), is_test"
     )
     params = [
-        S.PROCESSED.value,
-        _db_dt(now),
         activity.pk,
         S.SCHEDULED.value,
         _db_dt(now),
         Participant.State.RUNNING.value,
         limit,
+        S.PROCESSED.value,
+        _db_dt(now),
     ]
     with transaction.atomic():
         with connection.cursor() as cursor:

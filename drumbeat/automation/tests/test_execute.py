@@ -325,3 +325,18 @@ def test_participants_are_counted_by_state(clock, bob):
     counts = services.participant_counts(campaign)
     assert (counts["running"], counts["completed"], counts["total"]) == (2, 1, 3)
     assert len(traces(activity, state="cancelled")) == 1
+
+
+def test_a_database_only_batch_takes_at_most_its_limit(clock, bob):
+    from drumbeat.automation.engine.execute import execute_batch
+
+    make_contacts(1500)
+    campaign = make_campaign(bob)
+    activity = add_action(campaign)
+    services.start_campaign(campaign, bob)
+    activity.refresh_from_db()
+
+    assert execute_batch(activity, START, 1000) == 1000
+    assert Trace.objects.filter(activity=activity, state="processed").count() == 1000
+    assert execute_batch(activity, START, 1000) == 500
+    assert Tag.objects.get(name="Hot").contacts.count() == 1500

@@ -11,6 +11,8 @@ import os
 import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API + live_server
+# Shared builders with assertion helpers, imported by several test packages.
+pytest.register_assert_rewrite("drumbeat.automation.tests.fixtures")
 
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

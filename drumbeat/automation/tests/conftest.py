@@ -1,10 +1,7 @@
 import pytest
+import time_machine
 
-pytest.register_assert_rewrite("drumbeat.automation.tests.fixtures")
-
-import time_machine  # noqa: E402
-
-from .fixtures import START, make_user  # noqa: E402
+from .fixtures import START, make_user
 
 
 @pytest.fixture

@@ -73,12 +73,17 @@ def _claim(
         f" WHERE p.id = t.participant_id AND p.state = 'running')"
         f" ORDER BY t.scheduled_at, t.id LIMIT %s"
     )
+    materialized = ""
     if connection.vendor == "postgresql":
         inner += " FOR UPDATE SKIP LOCKED"
+        materialized = "MATERIALIZED "  # run once: see execute_locked_batch
     assign = "state = 'processing', " if set_state else ""
-    sql = f"UPDATE {table} SET {assign}claim_expires_at = %s WHERE id IN ({inner}) RETURNING id"
+    sql = (
+        f"WITH picked AS {materialized}({inner}) UPDATE {table} SET {assign}"
+        f"claim_expires_at = %s WHERE id IN (SELECT id FROM picked) RETURNING id"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [_db_dt(lease_until), *params, limit])
+        cursor.execute(sql, [*params, limit, _db_dt(lease_until)])
         return [row[0] for row in cursor.fetchall()]
 
 

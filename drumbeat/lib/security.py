@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
 
 APP_POLICY = "; ".join(
@@ -109,7 +109,8 @@ class RefuseNulMiddleware:
         if "\x00" in request.path or any(
             "\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()
         ):
-            return HttpResponseBadRequest(
-                "NUL characters are not allowed.", content_type="text/plain"
-            )
+            message = "NUL characters are not allowed."
+            if request.path.startswith("/api/"):  # the API answers errors as JSON everywhere
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain")
         return self.get_response(request)

@@ -35,3 +35,15 @@ def test_the_api_refuses_nul_in_a_filter(alice):
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", raise_request_exception=False)
     response = client.get("/api/v1/contacts", {"domain": '[["name", "=", "a\\u0000b"]]'})
     assert response.status_code in {200, 400, 422}
+
+
+def test_the_api_answers_a_nul_in_the_url_as_json(alice):
+    from drumbeat.accounts.models import ApiToken
+
+    _, raw = ApiToken.issue(alice, "t")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", raise_request_exception=False)
+
+    response = client.get("/api/v1/contacts?search=a%00b")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "NUL characters are not allowed."}

@@ -59,24 +59,30 @@ def prepare(home: Path) -> tuple[str, str]:
 
 
 def add_campaigns() -> None:
-    """Campaigns to show when the demo data has none: two from templates, one running with a
-    pass of the engine done, one test participant."""
+    """Campaigns to show when the demo data has none (two from templates, one running with a
+    pass of the engine done), and a test participant whose email step has run, so the test
+    screen shows a sent message with its Simulate buttons."""
     from drumbeat.accounts.models import User
     from drumbeat.automation import campaign_templates, services
     from drumbeat.automation.engine.runner import run_once
-    from drumbeat.automation.models import Campaign
+    from drumbeat.automation.models import Campaign, Participant
 
-    if Campaign.objects.exists():
-        return
     admin = User.objects.filter(username="admin").first()
-    running = campaign_templates.instantiate("tag_hot_contacts", admin)
-    campaign_templates.instantiate("prioritize_hot_leads", admin)
-    draft = campaign_templates.instantiate("commercial_prospection", admin)
-    services.start_campaign(running, admin)
-    record = services.matching_records(draft).first()
-    if record is not None:
-        services.launch_test(draft, record.pk, admin)
-    run_once()
+    if not Campaign.objects.exists():
+        running = campaign_templates.instantiate("tag_hot_contacts", admin)
+        campaign_templates.instantiate("prioritize_hot_leads", admin)
+        campaign_templates.instantiate("commercial_prospection", admin)
+        services.start_campaign(running, admin)
+        run_once()
+    if Participant.objects.filter(is_test=True).exists():
+        return
+    draft = Campaign.objects.filter(state=Campaign.State.DRAFT).first()
+    record = services.matching_records(draft).first() if draft else None
+    if record is None:
+        return
+    participant = services.launch_test(draft, record.pk, admin)
+    for trace in participant.traces.filter(parent__isnull=True):
+        services.run_trace_now(trace, admin)
 
 
 def pages(page, base: str) -> list[tuple[str, str]]:

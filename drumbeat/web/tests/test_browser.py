@@ -28,6 +28,24 @@ def test_it_logs_in_and_shows_the_template_cards(page, live_server, bob):
     expect(page.get_by_text("Create from scratch")).to_be_visible()
 
 
+def test_the_filter_builder_shows_a_false_yes_no_field_as_no(page, live_server, bob, contacts):
+    login(page, live_server, "bob")
+    page.goto(live_server.url + "/records/contacts/")
+    page.locator("#filter-panel summary").click()
+    builder = page.locator("#list-filter")
+    builder.get_by_role("button", name="Code").click()
+    builder.locator("textarea").fill('[["is_blacklisted", "=", false]]')
+    builder.get_by_role("button", name="Apply to rules").click()
+    rule = builder.locator("[data-fb-rule]").last
+    # "Email is blacklisted = No", not "is not set" (false is a value of a yes/no field)
+    expect(rule.locator("[data-fb-op]")).to_have_value("=")
+    expect(rule.locator("[data-fb-value]")).to_have_value("false")
+    rule.locator("[data-fb-value]").select_option("true")
+    expect(builder.locator("textarea")).to_have_value('[["is_blacklisted","=",true]]')
+    rule.locator("[data-fb-value]").select_option("false")
+    expect(builder.locator("textarea")).to_have_value('[["is_blacklisted","=",false]]')
+
+
 def test_it_searches_and_paginates_records(page, live_server, bob, contacts):
     login(page, live_server, "bob")
     page.goto(live_server.url + "/records/contacts/")

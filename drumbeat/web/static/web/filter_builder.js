@@ -271,6 +271,11 @@
       model = info.related;
     }
     var last = this.fieldOf(rule.path);
+    if (last && (last.kind === "bool" || last.kind === "virtual") && (rule.op === "set" || rule.op === "not_set")) {
+      // false is a value of a yes/no field, not "not set": show "= Yes/No"
+      rule.value = rule.op === "set";
+      rule.op = "=";
+    }
     if (last && last.related && rule.path.length < this.cat.maxDepth) {
       var more = el("select", { "aria-label": "Field of " + this.cat.modelNames[last.related], "data-fb-field": rule.path.length });
       more.appendChild(el("option", { value: "", text: "(itself)" }));

@@ -39,6 +39,9 @@ LEASE = timedelta(minutes=30)
 # batch well inside its lease.
 EFFECTFUL_BATCH = 50
 MESSAGE_BATCH = 500
+# Not more: PostgreSQL plans an id array parameter as ten rows, and much bigger arrays get
+# nested loops where a hash join would do.
+LOCKED_BATCH_FACTOR = 5
 REASON_EXPIRED = "expired"
 REASON_REJECTED = "rejected by filter or record removed"
 REASON_INTERRUPTED = "interrupted"
@@ -138,9 +141,13 @@ def execute_one_batch(
 def effective_limit(activity: Activity, limit: int | None = None) -> int:
     """The batch size for `activity`: webhooks at most EFFECTFUL_BATCH; messages by default at
     most MESSAGE_BATCH (a message costs milliseconds of rendering and sending, so the batch's
-    fixed statements stay negligible while several workers share an activity evenly)."""
+    fixed statements stay negligible while several workers share an activity evenly);
+    database-only actions LOCKED_BATCH_FACTOR x the batch size (a trace costs microseconds
+    there, so the per-batch statements and the commit are what a bigger batch saves)."""
     if limit is None and activity.kind != Activity.Kind.ACTION:
         limit = min(batch_size(), MESSAGE_BATCH)
+    if limit is None and is_database_only(activity):
+        limit = batch_size() * LOCKED_BATCH_FACTOR
     limit = limit or batch_size()
     if _effectful(activity):
         limit = min(limit, EFFECTFUL_BATCH)
@@ -165,7 +172,7 @@ def execute_batch(activity: Activity, now: datetime | None = None, limit: int | 
     """Claim and execute one batch of due traces of `activity`; returns how many were claimed."""
     now = now or clock.now()
     if is_database_only(activity):
-        return execute_locked_batch(activity, now, limit or batch_size())
+        return execute_locked_batch(activity, now, effective_limit(activity, limit))
     ids = claim_due(activity, now, effective_limit(activity, limit))
     if ids:
         execute_claimed(activity, load_claimed(ids, with_dates=activity.expiry is not None), now)
@@ -185,31 +192,29 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
     table = Trace._meta.db_table
     participants = Participant._meta.db_table
     inner = (
-        f"SELECT t.id FROM {table} t JOIN {participants} p ON p.id = t.participant_id"
-        f" WHERE t.activity_id = %s AND t.state = %s AND t.scheduled_at <= %s AND p.state = %s"
-        f" ORDER BY t.scheduled_at, t.id LIMIT %s"
+        f"SELECT t.id, p.record_id FROM {table} t JOIN {participants} p ON p.id = t.participant_id"
+        # States as literals: SQLite uses a partial index only when the query repeats its
+        # condition literally (a bound parameter never matches it).
+        f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
+        f" AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
     )
-    materialized = ""
+    assign = "SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
     if connection.vendor == "postgresql":
-        inner += " FOR UPDATE OF t SKIP LOCKED"
-        # Evaluated exactly once: a LIMIT … SKIP LOCKED subquery inside `IN (…)` may be
-        # re-run by the planner and return more than `limit` rows.
-        materialized = "MATERIALIZED "
-    sql = (
-        f"WITH picked AS {materialized}({inner})"
-        f" UPDATE {table} SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
-        f" WHERE id IN (SELECT id FROM picked) RETURNING id, participant_id,"
-        f" (SELECT p.record_id FROM {participants} p WHERE p.id = participant_id), is_test"
-    )
-    params = [
-        activity.pk,
-        S.SCHEDULED.value,
-        _db_dt(now),
-        Participant.State.RUNNING.value,
-        limit,
-        S.PROCESSED.value,
-        _db_dt(now),
-    ]
+        # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once (inlined,
+        # the planner may re-run it and take more than `limit` rows). The record ids come
+        # from the join that picked the rows.
+        sql = (
+            f"WITH picked AS MATERIALIZED ({inner} FOR UPDATE OF t SKIP LOCKED)"
+            f" UPDATE {table} {assign} FROM picked WHERE {table}.id = picked.id"
+            f" RETURNING {table}.id, {table}.participant_id, picked.record_id, {table}.is_test"
+        )
+    else:  # SQLite's RETURNING may not name the tables of UPDATE … FROM
+        sql = (
+            f"WITH picked AS ({inner}) UPDATE {table} {assign}"
+            f" WHERE id IN (SELECT id FROM picked) RETURNING id, participant_id,"
+            f" (SELECT p.record_id FROM {participants} p WHERE p.id = participant_id), is_test"
+        )
+    params = [activity.pk, _db_dt(now), limit, S.PROCESSED.value, _db_dt(now)]
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -646,14 +651,18 @@ def due_activities(now: datetime) -> list[Activity]:
 
 
 def next_due_at() -> datetime | None:
-    """The earliest scheduled trace of a running campaign (for the runner's sleep)."""
-    return (
-        Trace.objects.filter(
-            state=S.SCHEDULED,
-            scheduled_at__isnull=False,
-            participant__campaign__state=Campaign.State.RUNNING,
-        )
+    """The earliest scheduled trace of a running campaign (for the runner's sleep).
+
+    One query: per activity of a running campaign, its first due date read from the
+    trace_activity_due index (a probe each, whatever the number of traces)."""
+    first = (
+        Trace.objects.filter(activity=OuterRef("pk"), state=S.SCHEDULED, scheduled_at__isnull=False)
         .order_by("scheduled_at")
-        .values_list("scheduled_at", flat=True)
-        .first()
+        .values("scheduled_at")[:1]
     )
+    dates = (
+        Activity.objects.filter(campaign__state=Campaign.State.RUNNING)
+        .annotate(first_due=Subquery(first))
+        .values_list("first_due", flat=True)
+    )
+    return min((d for d in dates if d is not None), default=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from django.db import connection, models
@@ -29,7 +28,8 @@ def id_set(ids: Iterable[int]) -> RawSQL:
     costs more than the query itself for batches of thousands; a JSON (SQLite) or array
     (PostgreSQL) parameter keeps the statement small and the batch cost flat.
     """
-    values = [int(i) for i in ids]
+    text = ",".join(str(int(i)) for i in ids)
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", (values,))
-    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(values),))
+        # An array literal: psycopg's list adaptation inspects every element (3x slower).
+        return RawSQL("SELECT unnest(%s::bigint[])", ("{" + text + "}",))
+    return RawSQL("SELECT value FROM json_each(%s)", ("[" + text + "]",))

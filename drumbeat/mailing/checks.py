@@ -29,18 +29,43 @@ def check_channels(app_configs, **kwargs) -> list[Error]:
                 id="drumbeat.E102",
             )
         )
-    if settings.DKIM_KEY_FILE:
-        path = Path(settings.DKIM_KEY_FILE)
-        try:
-            head = path.read_bytes()[:100]
-        except OSError as exc:
-            errors.append(Error(f"DRUMBEAT_DKIM_KEY_FILE unreadable: {exc}", id="drumbeat.E103"))
-        else:
-            if b"PRIVATE KEY-----" not in head:
-                errors.append(
-                    Error(
-                        f"DRUMBEAT_DKIM_KEY_FILE {path} is not a PEM private key",
-                        id="drumbeat.E103",
-                    )
-                )
+    errors += check_dkim()
     return errors
+
+
+def check_dkim() -> list[Error]:
+    """DKIM is all three settings or none, and the key must parse: a bad key found at send
+    time would fail every batch."""
+    import dkim.crypto
+
+    values = {
+        "DRUMBEAT_DKIM_DOMAIN": settings.DKIM_DOMAIN,
+        "DRUMBEAT_DKIM_SELECTOR": settings.DKIM_SELECTOR,
+        "DRUMBEAT_DKIM_KEY_FILE": settings.DKIM_KEY_FILE,
+    }
+    if not any(values.values()):
+        return []
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        return [
+            Error(
+                f"DKIM needs DRUMBEAT_DKIM_DOMAIN, _SELECTOR and _KEY_FILE together;"
+                f" missing: {', '.join(missing)}",
+                id="drumbeat.E104",
+            )
+        ]
+    path = Path(settings.DKIM_KEY_FILE)
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        return [Error(f"DRUMBEAT_DKIM_KEY_FILE unreadable: {exc}", id="drumbeat.E103")]
+    try:
+        dkim.crypto.parse_pem_private_key(pem)
+    except Exception as exc:  # dkimpy raises several types for malformed keys
+        return [
+            Error(
+                f"DRUMBEAT_DKIM_KEY_FILE {path} is not a usable PEM RSA private key ({exc})",
+                id="drumbeat.E103",
+            )
+        ]
+    return []

@@ -92,7 +92,6 @@ def test_it_reports_bad_channel_settings(settings, tmp_path):
     settings.EMAIL_URL = "smtp+weird://host"
     settings.SMS_URL = "https:///no-host"
     settings.FROM_EMAIL = "not an address"
-    settings.DKIM_DOMAIN, settings.DKIM_SELECTOR = "example.org", "mail"
     settings.DKIM_KEY_FILE = str(tmp_path / "missing.pem")
 
     ids = [e.id for e in check_channels(None)]
@@ -107,7 +106,6 @@ def test_it_refuses_a_dkim_key_that_does_not_parse(settings, tmp_path, dkim_key)
     lines = key_file.read_text().splitlines()
     broken = tmp_path / "broken.pem"  # the PEM armour is there, the key inside is cut short
     broken.write_text("\n".join([lines[0], *lines[1:4], lines[-1]]) + "\n")
-    settings.DKIM_DOMAIN, settings.DKIM_SELECTOR = "example.org", "mail"
 
     settings.DKIM_KEY_FILE = str(key_file)
     assert check_dkim() == []
@@ -115,18 +113,6 @@ def test_it_refuses_a_dkim_key_that_does_not_parse(settings, tmp_path, dkim_key)
     errors = check_dkim()
     assert [e.id for e in errors] == ["drumbeat.E103"]
     assert "broken.pem" in errors[0].msg
-
-
-def test_it_wants_the_three_dkim_settings_together(settings, dkim_key):
-    from drumbeat.mailing.checks import check_dkim
-
-    settings.DKIM_DOMAIN, settings.DKIM_SELECTOR = "example.org", ""
-    settings.DKIM_KEY_FILE = str(dkim_key[0])
-
-    errors = check_dkim()
-
-    assert [e.id for e in errors] == ["drumbeat.E104"]
-    assert "DRUMBEAT_DKIM_SELECTOR" in errors[0].msg
 
 
 def test_it_accepts_the_default_channel_settings(settings):

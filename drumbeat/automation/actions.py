@@ -14,7 +14,9 @@ import hmac
 import json
 import logging
 import time
+import uuid
 from collections import defaultdict
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +45,7 @@ WEBHOOK_TIMEOUT = 5.0
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_BACKOFF = 0.5  # seconds, doubled after each failed attempt
 SIGNATURE_HEADER = "X-Drumbeat-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 LIMITS = {"summary": 200}
 
 
@@ -78,8 +81,11 @@ def _run_one(action: ServerAction, target: Target, record_ids: list[int], now: d
     if not record_ids:
         return {}
     run = RUNNERS[action.kind]
+    # A failing statement must not spoil the batch's transaction. A webhook only reads, and
+    # runs outside any transaction (see execute._run_server_action): none is opened for it.
+    guard = nullcontext() if action.kind == ServerAction.Kind.SEND_WEBHOOK else transaction.atomic()
     try:
-        with transaction.atomic():  # a failing statement must not spoil the batch's transaction
+        with guard:
             return run(action, target, record_ids, now) or {}
     except Exception as exc:
         log.warning("server action %s failed: %s", action.pk, exc)
@@ -448,16 +454,20 @@ def sign(body: bytes) -> str:
 
 
 def post_webhook(url: str, body: bytes, client: httpx.Client) -> str:
-    """POST with retries; returns the outcome ("HTTP 200"), raises ActionFailed when it fails."""
+    """POST with retries; returns the outcome ("HTTP 200"), raises ActionFailed when it fails.
+
+    Every attempt carries the same `Idempotency-Key`: a receiver that got an attempt whose
+    answer was lost sees the retry as the same request."""
     delay = WEBHOOK_BACKOFF
     last = ""
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(body),
+        IDEMPOTENCY_HEADER: uuid.uuid4().hex,
+    }
     for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
         try:
-            response = client.post(
-                url,
-                content=body,
-                headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(body)},
-            )
+            response = client.post(url, content=body, headers=headers)
             if response.status_code < 400:
                 return f"webhook: HTTP {response.status_code}"
             last = f"HTTP {response.status_code}"

@@ -320,11 +320,17 @@ def _run_server_action(
             finish_traces(activity, outcomes, reached, now, None, participant_of, from_state)
         return
     effectful = is_effectful(action)
+    record_ids = [c.record_id for c in live]
+    results: dict[int, tuple[str | None, str]] = {}
     if effectful and live:
-        # Recorded (committed) before the side effect: a crash now is never re-run.
+        # Recorded (committed) before the side effect: a crash now is never re-run. The
+        # action then runs outside any transaction: a webhook waiting on a slow receiver
+        # must not hold the database (on SQLite, its only write lock) meanwhile.
         Trace.objects.filter(id__in=id_set(reached)).update(started_at=now)
+        results = run_action(action, record_ids, now)
     with transaction.atomic():
-        results = run_action(action, [c.record_id for c in live], now) if live else {}
+        if live and not effectful:
+            results = run_action(action, record_ids, now)
         for c in live:
             error, note = results.get(c.record_id, (None, ""))
             outcomes[c.id] = (S.ERROR, error) if error else (S.PROCESSED, note)

@@ -226,8 +226,11 @@ def test_multi_runs_its_children_in_order():
 class Receiver(BaseHTTPRequestHandler):
     received: list = []
     statuses: list = []
+    on_post = None
 
     def do_POST(self):  # noqa: N802
+        if type(self).on_post:
+            type(self).on_post()
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((dict(self.headers), body))
         status = type(self).statuses.pop(0) if type(self).statuses else 200
@@ -240,7 +243,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver(monkeypatch):
-    Receiver.received, Receiver.statuses = [], []
+    Receiver.received, Receiver.statuses, Receiver.on_post = [], [], None
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -289,6 +292,20 @@ def test_webhook_succeeds_after_a_transient_failure(receiver):
     assert len(handler.received) == 2
 
 
+def test_webhook_retries_carry_the_idempotency_key_of_their_first_attempt(receiver):
+    url, handler = receiver
+    first, second = make_contacts(2)
+    handler.statuses = [503, 200, 200]
+    action = make_action("send_webhook", url=url, fields=[])
+
+    run(action, [first, second])
+
+    keys = [headers["Idempotency-Key"] for headers, _ in handler.received]
+    assert len(keys) == 3 and all(len(k) == 32 for k in keys)
+    assert keys[0] == keys[1]  # the retry of the first record's request
+    assert keys[2] != keys[0]  # the second record's request
+
+
 def test_a_webhook_activity_records_its_start_and_outcome_on_the_trace(receiver, clock):
     from drumbeat.automation import services
 
@@ -305,3 +322,30 @@ def test_a_webhook_activity_records_its_start_and_outcome_on_the_trace(receiver,
     assert [(t.state, t.reason) for t in found] == [("processed", "webhook: HTTP 200")] * 2
     assert all(t.started_at == START for t in found)
     assert len(handler.received) == 2
+
+
+def test_a_webhook_activity_holds_no_transaction_while_it_waits_for_the_receiver(receiver, clock):
+    """On SQLite an open transaction is the database's only write lock: a slow receiver must
+    not block every other writer. (The test itself runs in a transaction: the engine must not
+    open a savepoint around the HTTP call.)"""
+    from django.db import connections
+
+    from drumbeat.automation import services
+
+    from .fixtures import add_action, make_campaign, tick, traces
+
+    url, handler = receiver
+    engine_connection = connections["default"]  # this thread's: the one the engine uses
+    baseline = len(engine_connection.savepoint_ids)
+    depths = []
+    handler.on_post = lambda: depths.append(len(engine_connection.savepoint_ids))
+    bob = make_user("bob")
+    make_contacts(2)
+    campaign = make_campaign(bob)
+    activity = add_action(campaign, action=make_action("send_webhook", url=url, fields=[]))
+    services.start_campaign(campaign, bob)
+
+    tick()
+
+    assert [t.state for t in traces(activity)] == ["processed", "processed"]
+    assert depths == [baseline, baseline]

@@ -30,7 +30,7 @@ from django.db.models import F
 from drumbeat.lib import clock
 from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
 
-from . import mime, rendering
+from . import journal, mime, rendering
 from .bulk import insert_rows, text_set
 from .models import EmailBlacklist, Link, Message, PhoneBlacklist, Template
 from .tokens import make_token
@@ -368,8 +368,10 @@ def _send_batch(
             results[item.recipient.trace_id] = SendResult(
                 "error", item.message.failure_reason, item.message.pk
             )
-    deliveries = _deliver(channel, template, sendable)
+    sent_journal = journal.Journal([p.message.pk for p in sendable])
+    deliveries = _deliver(channel, template, sendable, sent_journal)
     results.update(_record_deliveries(sendable, deliveries))
+    sent_journal.close()  # kept when anything above raised: recover_interrupted reads it
     return results
 
 
@@ -395,7 +397,9 @@ def _email_envelope(template: Template, message: Message) -> tuple[str, str, dic
     return envelope_from, reply_to, headers
 
 
-def _deliver(channel: _Channel, template: Template, planned: list[_Planned]) -> list[Delivery]:
+def _deliver(
+    channel: _Channel, template: Template, planned: list[_Planned], sent_journal: journal.Journal
+) -> list[Delivery]:
     if not planned:
         return []
     try:
@@ -428,7 +432,7 @@ def _deliver(channel: _Channel, template: Template, planned: list[_Planned]) -> 
                     dkim_key=dkim_key,
                 )
                 outgoing = Outgoing(message.pk, envelope_from, to, rendered.subject, data)
-                deliveries.append(transport.send(outgoing))
+                deliveries.append(_send_one(transport, outgoing, sent_journal))
     else:
         with transport:
             for item in planned:
@@ -441,8 +445,15 @@ def _deliver(channel: _Channel, template: Template, planned: list[_Planned]) -> 
                     item.payload.encode("utf-8"),
                     reference=message.token,
                 )
-                deliveries.append(transport.send(outgoing))
+                deliveries.append(_send_one(transport, outgoing, sent_journal))
     return deliveries
+
+
+def _send_one(transport: Any, outgoing: Outgoing, sent_journal: journal.Journal) -> Delivery:
+    sent_journal.started(outgoing.message_pk)
+    delivery = transport.send(outgoing)
+    sent_journal.finished(outgoing.message_pk, delivery.ok)
+    return delivery
 
 
 def _record_deliveries(
@@ -519,22 +530,63 @@ def send_sms(
 
 
 def recover_interrupted(trace_ids: Iterable[int]) -> dict[int, SendResult]:
-    """What became of traces whose send may have been interrupted (crash while processing):
-    a sent message → "sent"; one left `outgoing` → "error" reason "interrupted" (it is marked
-    so: it may or may not have left); no message → absent from the answer."""
+    """What became of traces whose send may have been interrupted (a crash, or a transport
+    that raised mid-batch). A sent message → "sent". A message left `outgoing` is looked up
+    in the send journals (journal.py): accepted by the server → marked sent, "sent"; never
+    started, or refused → deferred for a new attempt now, "retry"; started with no outcome,
+    or in no journal here → marked error "interrupted" (it may or may not have left: never
+    sent again). No message → absent from the answer."""
     trace_ids = list(trace_ids)
     messages = list(Message.objects.filter(trace_id__in=trace_ids))
-    outgoing = [m.pk for m in messages if m.state == Message.State.OUTGOING]
+    outgoing = [m for m in messages if m.state == Message.State.OUTGOING]
     if outgoing:
-        Message.objects.filter(pk__in=outgoing, state=Message.State.OUTGOING).update(
+        _resolve_outgoing(outgoing)
+    return {message.trace_id: _result_of(message) for message in messages}
+
+
+def _resolve_outgoing(outgoing: list[Message]) -> None:
+    """Settle `outgoing` messages from the journals (three UPDATEs), in place too."""
+    reading = journal.read_all()
+    now = clock.now()
+    by_fate: dict[str, list[Message]] = {}
+    for message in outgoing:
+        fate = reading.fates.get(message.pk, journal.STARTED)
+        by_fate.setdefault(fate, []).append(message)
+    accepted = by_fate.get(journal.ACCEPTED, [])
+    again = by_fate.get(journal.PLANNED, []) + by_fate.get(journal.FAILED, [])
+    interrupted = by_fate.get(journal.STARTED, [])
+    with transaction.atomic():
+        still = Message.objects.filter(state=Message.State.OUTGOING)
+        still.filter(pk__in=[m.pk for m in accepted]).update(
+            state=Message.State.SENT, sent_at=now, attempts=F("attempts") + 1
+        )
+        still.filter(pk__in=[m.pk for m in again]).update(
+            state=Message.State.DEFERRED, retry_at=now, failure_reason=""
+        )
+        still.filter(pk__in=[m.pk for m in interrupted]).update(
             state=Message.State.ERROR, failure_reason="interrupted"
         )
-    results = {}
-    for message in messages:
-        if message.pk in outgoing:
-            message.state, message.failure_reason = Message.State.ERROR, "interrupted"
-        results[message.trace_id] = _result_of(message)
-    return results
+    for message in accepted:
+        message.state, message.sent_at = Message.State.SENT, now
+    for message in again:
+        message.state, message.retry_at, message.failure_reason = Message.State.DEFERRED, now, ""
+    for message in interrupted:
+        message.state, message.failure_reason = Message.State.ERROR, "interrupted"
+    if reading.files:
+        mentioned = set().union(*reading.files.values())
+        unresolved = set(
+            Message.objects.filter(
+                pk__in=list(mentioned), state=Message.State.OUTGOING
+            ).values_list("pk", flat=True)
+        )
+        journal.forget(reading, unresolved)
+    if accepted or again:
+        log.info(
+            "recovered %d interrupted sends from the journal: %d sent, %d to send again",
+            len(accepted) + len(again),
+            len(accepted),
+            len(again),
+        )
 
 
 def send_test_email(

@@ -617,6 +617,7 @@ def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
     rows = dict(Trace.objects.filter(id__in=ids).values_list("id", "started_at"))
     outcomes: dict[int, tuple[str, str]] = {}
     again: list[int] = []
+    retry: dict[int, datetime] = {}
     if activity.kind == Activity.Kind.ACTION:
         for trace_id, started_at in rows.items():
             if started_at is not None:
@@ -631,6 +632,8 @@ def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
             result = results.get(trace_id)
             if result is None:
                 again.append(trace_id)
+            elif result.status == "retry":  # never sent (send journal), or deferred
+                retry[trace_id] = result.retry_at or now
             elif result.status == "sent":
                 outcomes[trace_id] = (S.PROCESSED, "")
             elif result.status == "cancelled":
@@ -642,7 +645,7 @@ def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
             Trace.objects.filter(id__in=again).update(
                 state=S.SCHEDULED, claim_expires_at=None, started_at=None
             )
-        finish_traces(activity, outcomes, list(outcomes), now)
+        finish_traces(activity, outcomes, list(outcomes), now, retry)
 
 
 def due_activities(now: datetime) -> list[Activity]:

@@ -5,7 +5,7 @@
 For SQLite and for PostgreSQL (skipped with a note when unreachable): a fresh database is
 created, migrated and seeded with N contacts and N leads, then each case of bench/cases.py runs
 in its own process (so its peak RSS is its own). Prints a table and writes
-bench/results/latest.md and latest.json.
+bench/results/latest.md and latest.json, and the same as size-N.md / size-N.json.
 
 Environment: BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/drumbeat_bench; the
 database is dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379: the
@@ -258,8 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = markdown(rows, meta)
-    (RESULTS / "latest.md").write_text(text)
-    (RESULTS / "latest.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    data = json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n"
+    # latest.* is the last run of any size; size-N.* the last run of that size (the default
+    # and the full run are kept side by side).
+    for name in ("latest", f"size-{args.size}"):
+        (RESULTS / f"{name}.md").write_text(text)
+        (RESULTS / f"{name}.json").write_text(data)
     print(text)
     return 1 if any("error" in r for r in rows) else 0
 

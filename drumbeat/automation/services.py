@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 
 from drumbeat.lib import clock
 
@@ -834,18 +834,6 @@ def stop_participant(participant: Participant, user: Any = None) -> Participant:
 
 def matching_records(campaign: Campaign) -> models.QuerySet:
     return filter_records(campaign.target, campaign.domain, campaign.include_archived)
-
-
-def participant_counts(campaign: Campaign) -> dict[str, int]:
-    rows = (
-        Participant.objects.filter(campaign=campaign, is_test=False)
-        .values("state")
-        .annotate(n=Count("id"))
-    )
-    counts = {s: 0 for s in Participant.State.values}
-    counts.update({r["state"]: r["n"] for r in rows})
-    counts["total"] = counts["running"] + counts["completed"]
-    return counts
 
 
 # --- server actions ----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -61,6 +62,9 @@ LEASE = timedelta(minutes=2)
 CACHE_SECONDS = 30.0
 DELIVERY_BATCH = 50
 DRAIN_SECONDS = 30.0
+PRUNE_BATCH = 10_000
+PRUNE_SECONDS = 3600.0
+_pruned_at: float | None = None
 
 MESSAGE_EVENTS = {
     "open": WebhookEvent.MESSAGE_OPENED,
@@ -339,8 +343,48 @@ def deliver_due(limit: int = DELIVERY_BATCH, now: datetime | None = None) -> boo
     return len(ids) >= limit
 
 
+def prune_log(now: datetime | None = None, limit: int = PRUNE_BATCH) -> int:
+    """Delete delivered and failed deliveries older than DRUMBEAT_WEBHOOK_LOG_DAYS (0 keeps
+    them all), at most `limit` per call, oldest first; pending ones are never deleted.
+    Returns how many were deleted."""
+    days = int(getattr(settings, "WEBHOOK_LOG_DAYS", 30) or 0)
+    if days <= 0:
+        return 0
+    now = now or clock.now()
+    old = (
+        WebhookDelivery.objects.filter(
+            state__in=[WebhookDelivery.State.DELIVERED, WebhookDelivery.State.FAILED],
+            created_at__lt=now - timedelta(days=days),
+        )
+        .order_by("id")  # the oldest rows come first: the scan stops after `limit` of them
+        .values_list("id", flat=True)[:limit]
+    )
+    ids = list(old)
+    if not ids:
+        return 0
+    deleted, _ = WebhookDelivery.objects.filter(id__in=ids).delete()
+    return deleted
+
+
+def _prune_now() -> None:
+    """At most once every PRUNE_SECONDS per process (a tick comes every few seconds)."""
+    global _pruned_at
+    if _pruned_at is not None and time.monotonic() - _pruned_at < PRUNE_SECONDS:
+        return
+    _pruned_at = time.monotonic()
+    try:
+        deleted = prune_log()
+    except Exception:
+        log.exception("pruning the webhook delivery log failed")
+        return
+    if deleted:
+        log.info("webhook delivery log: %d old deliveries deleted", deleted)
+
+
 def deliver_all(budget_seconds: float = DRAIN_SECONDS) -> int:
-    """Batches of due deliveries until none is left or the budget is spent; returns batches."""
+    """Batches of due deliveries until none is left or the budget is spent; returns batches.
+    Also prunes the delivery log now and then."""
+    _prune_now()
     started, batches = time.monotonic(), 0
     while time.monotonic() - started < budget_seconds:
         batches += 1

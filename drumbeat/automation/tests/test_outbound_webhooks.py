@@ -361,3 +361,31 @@ def test_trace_and_completion_emission_is_constant_per_batch(clock, bob):
     assert batch_statements(bob, 10, "Small") == batch_statements(bob, 1000, "Large")
     assert WebhookDelivery.objects.filter(event="trace.processed").count() == 1010
     assert WebhookDelivery.objects.filter(event="participant.completed").count() == 1010
+
+
+def test_the_delivery_log_forgets_old_finished_deliveries_only(clock, settings):
+    settings.WEBHOOK_LOG_DAYS = 30
+    hook = endpoint("http://127.0.0.1:9/hook", "participant.enrolled")
+    old = START - timedelta(days=31)
+
+    def delivery(state: str, created_at) -> WebhookDelivery:
+        return WebhookDelivery.objects.create(
+            endpoint=hook, event="participant.enrolled", state=state, created_at=created_at
+        )
+
+    old_delivered = delivery("delivered", old)
+    old_failed = delivery("failed", old)
+    old_pending = delivery("pending", old)  # still being retried: kept whatever its age
+    recent = delivery("delivered", START - timedelta(days=29))
+
+    assert outbound.prune_log(limit=1) == 1  # oldest first, at most `limit` per call
+    assert outbound.prune_log() == 1
+    assert outbound.prune_log() == 0
+
+    left = set(WebhookDelivery.objects.values_list("id", flat=True))
+    assert left == {old_pending.pk, recent.pk}
+    assert not {old_delivered.pk, old_failed.pk} & left
+    settings.WEBHOOK_LOG_DAYS = 0
+    recent.created_at = START - timedelta(days=400)
+    recent.save()
+    assert outbound.prune_log() == 0

@@ -2,9 +2,10 @@
 
 `seed()` runs `STEPS` in order. Each step draws from its own fixed-seed random generator and
 first checks whether its records already exist, so a second run adds nothing and a step's
-output does not depend on which other steps ran. The campaign part of the demo is one more
-step: write `def seed_campaigns(ctx: DemoContext) -> None` (idempotent, bulk inserts) and add it
-to `STEPS` after `seed_mailing`.
+output does not depend on which other steps ran. The steps make the data as it stood `DAYS`
+days ago (contacts and leads are older than that); then `drumbeat.demo_campaigns` replays those
+days with the engine, outside the transaction: campaigns run while new contacts and leads arrive
+and contacts are tagged, through the apps' services.
 
 The administrator login is `admin` with a password generated once into
 DRUMBEAT_HOME/demo-login.txt (mode 600); `seed()` returns it so it can be printed every time.
@@ -42,6 +43,7 @@ from drumbeat.mailing.models import (
 ADMIN_USERNAME = "admin"
 LOGIN_FILE = "demo-login.txt"
 CONTACTS, LEADS, REGISTRATIONS, MAILING_CONTACTS = 2000, 500, 300, 1500
+DAYS = 15  # the days demo_campaigns replays (today included)
 TAGS = ["VIP", "Newsletter", "Partner", "Prospect", "Customer"]
 SALESPEOPLE = [
     ("sofia", "Sofia", "Martens", "sofia.martens@drumbeat.example"),
@@ -218,9 +220,11 @@ class PersonFactory:
         rng.shuffle(self.companies)
         self.companies = self.companies[:90]
 
-    def make(self) -> Person:
+    def make(self, country: str = "") -> Person:
         rng = self.rng
-        country = rng.choices(list(COUNTRY_WEIGHTS), weights=list(COUNTRY_WEIGHTS.values()))[0]
+        if not country:
+            weights = list(COUNTRY_WEIGHTS.values())
+            country = rng.choices(list(COUNTRY_WEIGHTS), weights=weights)[0]
         pool = PEOPLE[country]
         first, last = rng.choice(pool["first"]), rng.choice(pool["last"]).strip()
         company = rng.choice(self.companies) if rng.random() < 0.8 else ""
@@ -244,8 +248,9 @@ class PersonFactory:
         )
 
 
-def _past(rng: random.Random, now: dt.datetime, days: int) -> dt.datetime:
-    return now - dt.timedelta(seconds=rng.randint(3600, days * 86400))
+def _past(rng: random.Random, now: dt.datetime, days: int, newest: int = 0) -> dt.datetime:
+    """A moment in the last `days` days, at least `newest` days (and an hour) ago."""
+    return now - dt.timedelta(seconds=rng.randint(max(3600, newest * 86400), days * 86400))
 
 
 def _demo_tags() -> dict[str, int]:
@@ -282,7 +287,7 @@ def seed_users(ctx: DemoContext) -> None:
     User.objects.bulk_create(new)
 
 
-def _salespeople() -> list[User]:
+def salespeople() -> list[User]:
     return list(User.objects.filter(username__in=[s[0] for s in SALESPEOPLE]).order_by("id"))
 
 
@@ -292,7 +297,7 @@ def seed_contacts(ctx: DemoContext) -> None:
     ctx.say(f"{CONTACTS:,} contacts")
     rng = ctx.rng("contacts")
     tags = _demo_tags()
-    sellers = _salespeople()
+    sellers = salespeople()
     factory = PersonFactory(rng)
     contacts, chosen_tags = [], []
     for _ in range(CONTACTS):
@@ -307,10 +312,11 @@ def seed_contacts(ctx: DemoContext) -> None:
                 city=p.city,
                 salesperson=rng.choice(sellers) if sellers and rng.random() < 0.7 else None,
                 active=rng.random() >= 0.03,
-                created_at=_past(rng, ctx.now, 720),
+                created_at=_past(rng, ctx.now, 720, newest=DAYS),
             )
         )
-        weights = [0.08, 0.45, 0.1, 0.3, 0.35]
+        # Few newsletter readers and prospects yet: more join during the replayed days.
+        weights = [0.08, 0.16, 0.1, 0.06, 0.35]
         chosen_tags.append([t for t, w in zip(TAGS, weights, strict=True) if rng.random() < w])
     Contact.objects.bulk_create(contacts, batch_size=500)
     _tag_links(
@@ -340,7 +346,7 @@ def seed_leads(ctx: DemoContext) -> None:
     stage_names = [n for n in ("New", "Qualified", "Proposition", "Won") if n in stages]
     stage_names = stage_names or list(stages)
     contacts = list(Contact.objects.filter(active=True).order_by("id"))
-    sellers = _salespeople()
+    sellers = salespeople()
     tags = _demo_tags()
     factory = PersonFactory(ctx.rng("lead-people"), {c.email for c in contacts})
     leads, chosen_tags = [], []
@@ -353,7 +359,8 @@ def seed_leads(ctx: DemoContext) -> None:
             p = factory.make()
             name, email, phone, company = p.name, p.email, p.phone, p.company
             seller = rng.choice(sellers) if sellers else None
-        weights = [40, 25, 20, 15][: len(stage_names)]
+        # Old leads have mostly left New; the new ones arrive during the replayed days.
+        weights = [6, 34, 32, 28][: len(stage_names)]
         leads.append(
             Lead(
                 title=f"{rng.choice(PRODUCTS)} for {company or name}",
@@ -366,7 +373,7 @@ def seed_leads(ctx: DemoContext) -> None:
                 stage=stages[rng.choices(stage_names, weights=weights)[0]],
                 expected_revenue=Decimal(rng.randrange(500, 80_000, 10)),
                 active=rng.random() >= 0.05,
-                created_at=_past(rng, ctx.now, 365),
+                created_at=_past(rng, ctx.now, 365, newest=DAYS),
             )
         )
         chosen_tags.append([t for t in ("VIP", "Prospect", "Partner") if rng.random() < 0.2])

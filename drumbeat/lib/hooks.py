@@ -6,7 +6,9 @@ keeps the import direction one-way (DESIGN §2): the reporters never import the 
 - `records_changed(label, ids)`: records of model `label` were created or updated through a
   service; running campaigns on that target enrol them at once.
 - `message_event(event)`: something happened to sent messages (open, click, reply, bounce);
-  the engine dates or cancels the waiting children of their traces.
+  the engine dates or cancels the waiting children of their traces. `message_events(events)`
+  reports several at once (the tracking buffer's flush): a listener with a batch form (see
+  `with_batch_form`) hears them in one call, any other once per event, in order.
 - `unsubscribed(event)`: a recipient unsubscribed (link) or stopped SMS (stop page); the
   outbound webhooks report it as `contact.unsubscribed`.
 
@@ -16,7 +18,7 @@ Reporters call these after their transaction commits (`transaction.on_commit`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +35,7 @@ class MessageEvent:
 
 RecordsListener = Callable[[str, list[int]], None]
 MessageListener = Callable[[MessageEvent], None]
+MessageBatchListener = Callable[[Sequence[MessageEvent]], None]
 
 _records_listeners: list[RecordsListener] = []
 _message_listeners: list[MessageListener] = []
@@ -56,9 +59,31 @@ def records_changed(label: str, ids: Iterable[int]) -> None:
         callback(label, ids)
 
 
+def with_batch_form(many: MessageBatchListener) -> Callable[[MessageListener], MessageListener]:
+    """Decorator for a message listener that also has a set-based form: `message_events` then
+    calls `many` once with the whole batch (in order) instead of the listener once per event."""
+
+    def attach(single: MessageListener) -> MessageListener:
+        single.many = many  # type: ignore[attr-defined]
+        return single
+
+    return attach
+
+
 def message_event(event: MessageEvent) -> None:
+    message_events((event,))
+
+
+def message_events(events: Sequence[MessageEvent]) -> None:
+    if not events:
+        return
     for callback in _message_listeners:
-        callback(event)
+        many = getattr(callback, "many", None)
+        if many is not None:
+            many(events)
+        else:
+            for event in events:
+                callback(event)
 
 
 # --- unsubscribes (reported by mailing, heard by automation's outbound webhooks) ---------------

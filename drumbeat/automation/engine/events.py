@@ -9,15 +9,19 @@ ones are final), so it is harmless.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Q
 
-from drumbeat.lib import clock
+from drumbeat.lib import clock, hooks
 from drumbeat.lib.hooks import MessageEvent
+from drumbeat.lib.timed_updates import set_times
 
 from ..models import Activity, Campaign, Participant, Trace
 from .sql import id_set
@@ -43,112 +47,214 @@ REASONS = {
     "bounce": "parent bounced",
 }
 MACHINE_SENSITIVE = {"open", "click"}
+DATING = {kind: {t.value for t in triggers} for kind, triggers in DATES.items()}
+CANCELLING = {kind: {t.value for t in triggers} for kind, triggers in CANCELS.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A scheduled child trace that events of some kinds may date or cancel."""
+
+    id: int
+    participant_id: int
+    activity_id: int
+    trigger: str
+    parent_id: int
+    undated: bool
+    ignores_machines: bool  # its campaign ignores machine opens and clicks
+
+
+def handle_message_events(events: Sequence[MessageEvent]) -> None:
+    """Batch form of `handle_message_event` (`hooks.message_events`, the tracking buffer's
+    flush): the whole batch in a constant number of statements."""
+    try:
+        apply_message_events(events)
+    except Exception:
+        kinds = sorted({event.kind for event in events})
+        log.exception("%d message events (%s) not applied", len(events), ", ".join(kinds))
+
+
+@hooks.with_batch_form(handle_message_events)
 def handle_message_event(event: MessageEvent) -> None:
     """Listener of `hooks.message_event` (registered in AutomationConfig.ready).
 
     The event is already recorded by mailing; a failure here is logged, never turned into an
     error page for the recipient who opened or clicked.
     """
-    try:
-        apply_message_event(event)
-    except Exception:
-        log.exception("message event %s on %s not applied", event.kind, event.message_ids[:10])
+    handle_message_events((event,))
 
 
 def apply_message_event(event: MessageEvent) -> None:
-    """One SELECT finds the waiting children the event concerns; when there are none (no child
-    activity, already dated, a stopped campaign, an ignored machine event) nothing else runs.
+    apply_message_events((event,))
 
-    Plain SQL: this runs for every open and click the tracking routes receive, and compiling
-    the equivalent ORM query cost more CPU than the rest of the request.
+
+def apply_message_events(events: Sequence[MessageEvent]) -> None:
+    """Apply events in their order, each at its own time, in a constant number of statements.
+
+    One SELECT finds the traces of the events' messages, one the waiting children concerned;
+    when there are none (no child activity, already dated, a stopped campaign, an ignored
+    machine event) nothing else runs. Otherwise each child goes to the first event of its
+    message that concerns it, exactly as if the events had come one by one (later ones would
+    find it dated or cancelled). Bounces go in a second pass, after the other events.
     """
     from drumbeat.mailing.models import Message
 
-    if event.kind not in DATES or not event.message_ids:
+    occurrences = [
+        (event.kind, int(pk), event.at, event.machine)
+        for event in events
+        if event.kind in DATES
+        for pk in event.message_ids
+    ]
+    if not occurrences:
         return
-    ids = id_set(event.message_ids)
-    parents = (
-        f"SELECT m.trace_id FROM {Message._meta.db_table} m"
-        f" WHERE m.id IN ({ids.sql}) AND m.trace_id IS NOT NULL"
+    traces = dict(
+        Message.objects.filter(
+            pk__in=id_set({pk for _, pk, _, _ in occurrences}), trace_id__isnull=False
+        ).values_list("pk", "trace_id")
     )
-    where = f"c.parent_id IN ({parents}) AND g.state <> %s"
-    params = [*ids.params, Campaign.State.STOPPED.value]
-    if event.machine and event.kind in MACHINE_SENSITIVE:
-        where += " AND NOT g.ignore_machine_events"
-    if _apply(event.kind, _concerned(event.kind, where, params), event.at):
+    due_now = False
+    for bounces in (False, True):
+        # (kind, parent trace id, at, machine)
+        batch = [
+            (kind, traces[pk], at, machine)
+            for kind, pk, at, machine in occurrences
+            if (kind == "bounce") == bounces and pk in traces
+        ]
+        if batch and _apply_occurrences(batch):
+            due_now = True
+    if due_now:
         from .runner import wake
 
         wake()
 
 
+def _apply_occurrences(occurrences: list[tuple[str, int, datetime, bool]]) -> bool:
+    """(kind, parent trace id, at, machine) events, in order: date/cancel the children."""
+    kinds = {kind for kind, _, _, _ in occurrences}
+    children: dict[int, list[Child]] = defaultdict(list)
+    for child in _waiting_children(kinds, {parent for _, parent, _, _ in occurrences}):
+        children[child.parent_id].append(child)
+    decided: dict[int, tuple[str, datetime, Child]] = {}
+    for kind, parent, at, machine in occurrences:
+        for child in children.get(parent, ()):
+            ignored = machine and kind in MACHINE_SENSITIVE and child.ignores_machines
+            if child.id not in decided and not ignored and _concerns(kind, child):
+                decided[child.id] = (kind, at, child)
+    return _apply(decided)
+
+
 def apply_event(kind: str, parent_ids: list[int], at: datetime) -> bool:
     """Date/cancel the children of `parent_ids` for `kind`; True when some child is now due."""
+    children = _waiting_children({kind}, parent_ids)
+    return _apply({c.id: (kind, at, c) for c in children if _concerns(kind, c)})
+
+
+def _concerns(kind: str, child: Child) -> bool:
+    """An event of `kind` dates the child (still undated) or cancels it (a bounce cancels every
+    child but the bounce ones)."""
+    if child.trigger in DATING[kind]:
+        return child.undated
+    return kind == "bounce" or child.trigger in CANCELLING[kind]
+
+
+def _waiting_children(kinds: set[str], parent_ids: Iterable[int]) -> list[Child]:
+    """The scheduled children of `parent_ids`, in running campaigns, that events of `kinds` (a
+    bounce alone, or other kinds) may date or cancel: one SELECT.
+
+    Plain SQL: this runs for the opens and clicks the tracking routes receive, and compiling
+    the equivalent ORM query cost more CPU than the rest of the work.
+    """
+    parent_ids = list(parent_ids)
     if not parent_ids:
-        return False
-    ids = id_set(parent_ids)
-    return _apply(kind, _concerned(kind, f"c.parent_id IN ({ids.sql})", list(ids.params)), at)
-
-
-def _concerned(kind: str, where: str, params: list) -> list[tuple[int, int, int, str]]:
-    """(id, participant_id, activity_id, trigger) of the scheduled children matching `where`
-    (aliases: c the child trace, a its activity, g its campaign) that an event of `kind`
-    dates (still undated) or cancels (a bounce cancels every child but the bounce ones)."""
-    dates = [t.value for t in DATES[kind]]
-    date_marks = ", ".join(["%s"] * len(dates))
+        return []
+    parents, parent_params = _any_of("c.parent_id", parent_ids)
+    if "bounce" in kinds:
+        if kinds != {"bounce"}:
+            raise ValueError("bounces are applied apart from other events")
+        dates = sorted(DATING["bounce"])
+        triggers = f"(c.scheduled_at IS NULL OR a.trigger NOT IN ({_marks(dates)}))"
+        trigger_params = dates
+    else:
+        dates = sorted(set().union(*(DATING[kind] for kind in kinds)))
+        cancels = sorted(set().union(*(CANCELLING[kind] for kind in kinds)))
+        triggers = (
+            f"a.trigger IN ({_marks(dates + cancels)})"
+            f" AND (c.scheduled_at IS NULL OR a.trigger IN ({_marks(cancels)}))"
+        )
+        trigger_params = dates + cancels + cancels
     sql = (
-        f"SELECT c.id, c.participant_id, c.activity_id, a.trigger"
+        "SELECT c.id, c.participant_id, c.activity_id, a.trigger, c.parent_id,"
+        " c.scheduled_at IS NULL, g.ignore_machine_events"
         f" FROM {Trace._meta.db_table} c"
         f" JOIN {Activity._meta.db_table} a ON a.id = c.activity_id"
         f" JOIN {Participant._meta.db_table} p ON p.id = c.participant_id"
         f" JOIN {Campaign._meta.db_table} g ON g.id = p.campaign_id"
-        f" WHERE {where} AND c.state = %s"
-        f" AND (c.scheduled_at IS NULL OR a.trigger NOT IN ({date_marks}))"
+        f" WHERE {parents} AND c.state = %s AND g.state <> %s"
+        f" AND {triggers}"
     )
-    params = [*params, Trace.State.SCHEDULED.value, *dates]
-    if kind != "bounce":
-        concerned = [*dates, *(t.value for t in CANCELS[kind])]
-        sql += f" AND a.trigger IN ({', '.join(['%s'] * len(concerned))})"
-        params += concerned
+    params = [
+        *parent_params,
+        Trace.State.SCHEDULED.value,
+        Campaign.State.STOPPED.value,
+        *trigger_params,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return [
+            Child(pk, participant, activity, trigger, parent, bool(undated), bool(ignores))
+            for pk, participant, activity, trigger, parent, undated, ignores in cursor
+        ]
 
 
-def _apply(kind: str, rows: list[tuple[int, int, int, str]], at: datetime) -> bool:
-    """Date/cancel the concerned children `rows` for an event of `kind` at `at`: nothing when
-    there are none; else one transaction with one UPDATE for the cancelled ones, one per dated
-    child activity and the completed participants."""
+def _any_of(column: str, ids: list[int]) -> tuple[str, list]:
+    """SQL for "`column` is one of `ids`" with one parameter (an array on PostgreSQL, JSON on
+    SQLite). Not `id_set`'s IN (SELECT unnest …): without statistics on a fresh table,
+    PostgreSQL then joins the ids last, after reading every waiting child."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [[int(i) for i in ids]]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps([int(i) for i in ids])]
+
+
+def _marks(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _apply(decided: dict[int, tuple[str, datetime, Child]]) -> bool:
+    """Date or cancel each child of `decided` (child id -> the kind and time of the event that
+    concerns it, and the child): nothing when there are none; else one transaction with one
+    UPDATE per kind of cancelling event, one for every dated child (each at its event's time +
+    its activity's delay) and the completed participants. True when a child is now due."""
     from .execute import complete_participants
 
-    if not rows:
+    if not decided:
         return False
-    dating = {t.value for t in DATES[kind]}
-    cancel = [(pk, participant) for pk, participant, _, trigger in rows if trigger not in dating]
-    dated: dict[int, list[int]] = defaultdict(list)
-    for pk, _, activity_id, trigger in rows:
-        if trigger in dating:
-            dated[activity_id].append(pk)
+    cancel: dict[str, list[Child]] = defaultdict(list)
+    dated: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    for kind, at, child in decided.values():
+        if child.trigger in DATING[kind]:
+            dated[child.activity_id].append((child.id, at))
+        else:
+            cancel[kind].append(child)
     now = clock.now()
     due_now = False
     with transaction.atomic():
         changed = 0
-        if cancel:
-            changed = Trace.objects.filter(
-                id__in=[pk for pk, _ in cancel], state=Trace.State.SCHEDULED
+        for kind, children in cancel.items():
+            changed += Trace.objects.filter(
+                id__in=[c.id for c in children], state=Trace.State.SCHEDULED
             ).update(state=Trace.State.CANCELLED, reason=REASONS[kind], executed_at=now)
         if dated:
-            for activity in Activity.objects.filter(pk__in=list(dated)):
-                when = at + activity.delay
-                n = Trace.objects.filter(
-                    id__in=dated[activity.pk],
-                    state=Trace.State.SCHEDULED,
-                    scheduled_at__isnull=True,
-                ).update(scheduled_at=when)
-                due_now = due_now or (n > 0 and when <= now)
+            when = {
+                pk: at + activity.delay
+                for activity in Activity.objects.filter(pk__in=list(dated))
+                for pk, at in dated[activity.pk]
+            }
+            where = "state = %s AND scheduled_at IS NULL"
+            done = set_times(Trace, "scheduled_at", when, where, [Trace.State.SCHEDULED.value])
+            due_now = any(when[pk] <= now for pk in done)
         if changed:
-            complete_participants(list({participant for _, participant in cancel}), now)
+            participants = {c.participant_id for children in cancel.values() for c in children}
+            complete_participants(list(participants), now)
     return due_now
 
 

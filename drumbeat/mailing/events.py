@@ -4,20 +4,24 @@ Each function updates the messages in one transaction (set-based) and, once comm
 through the one hook to the engine: `hooks.message_event(MessageEvent(kind, ids, at, machine))`.
 A click or a reply implies an open: messages not yet opened get `opened_at` and an "open" event
 too. The engine's test mode calls these functions to simulate events.
+
+The tracking routes write through `record_hits`, a batch of opens and clicks at a time
+(`tracking.py` collects them from the requests), reported in one `hooks.message_events` call.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Count, DateTimeField, Q, Value
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import Count
 
 from drumbeat.lib import hooks
+from drumbeat.lib.timed_updates import set_times
 
 from .models import Click, EmailBlacklist, Link, Message
 
@@ -90,56 +94,116 @@ def mark_clicked_many(message_ids: Iterable[int], at: datetime, machine: bool = 
     return known
 
 
-def record_open(message_id: int, opened_at: datetime | None, at: datetime, machine: bool) -> bool:
-    """The open pixel's write, given the `opened_at` the view just read (DESIGN §6).
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One request to a tracking route: an open (pixel) or a click (tracked link).
 
-    A first open is one `UPDATE … WHERE opened_at IS NULL`; a repeated open writes nothing. The
-    engine hears of a first open and of a repeated human open (an earlier machine open may have
-    been ignored by its campaign); a repeated machine open changes nothing and is not reported.
-    Returns True when the message was opened now.
+    `opened` / `clicked` say what the request read of the message (a message once opened stays
+    opened): a hit of a message already opened and clicked writes nothing but its Click row.
     """
-    opened_now = opened_at is None and bool(
-        Message.objects.filter(pk=message_id, opened_at__isnull=True).update(opened_at=at)
-    )
-    if opened_now or not machine:
-        _fire("open", [message_id], at, machine)
-    return opened_now
+
+    kind: str  # "open" | "click"
+    at: datetime
+    machine: bool
+    message_id: int | None  # None: a tracked link requested without a message token
+    opened: bool = False
+    clicked: bool = False
+    link_id: int | None = None
+    ip: str | None = None
+    user_agent: str = ""
 
 
-def record_click(
-    message_id: int,
-    opened_at: datetime | None,
-    clicked_at: datetime | None,
-    at: datetime,
-    link: Link,
-    ip: str | None = None,
-    user_agent: str = "",
-    machine: bool = False,
-) -> None:
-    """A tracked click, given the message dates the view just read: a Click row, plus (first
-    click only) one UPDATE setting clicked_at and, where missing, opened_at (a click implies an
-    open). Reported like `record_open`: first events always, repeats only from humans."""
-    first = clicked_at is None or opened_at is None
-    with transaction.atomic() if first else nullcontext():
-        if first:
-            Message.objects.filter(pk=message_id).filter(
-                Q(clicked_at__isnull=True) | Q(opened_at__isnull=True)
-            ).update(
-                clicked_at=Coalesce("clicked_at", Value(at, output_field=DateTimeField())),
-                opened_at=Coalesce("opened_at", Value(at, output_field=DateTimeField())),
-            )
-        Click.objects.create(
-            link=link,
-            message_id=message_id,
-            at=at,
-            ip=ip or None,
-            user_agent=(user_agent or "")[:500],
-            is_machine=machine,
+def record_hits(hits: Sequence[Hit]) -> None:
+    """Write opens and clicks in one transaction, in a constant number of statements whatever
+    their number, then report their events in one `hooks.message_events` call.
+
+    A message's first open (by the pixel or by a click: a click implies an open) sets
+    `opened_at` to that hit's time, its first click `clicked_at`; both are decided in SQL
+    (`UPDATE … WHERE opened_at IS NULL RETURNING id`), so two processes writing hits of the same
+    message cannot both report a first. Every click is a Click row (those of a link or message
+    deleted meanwhile are dropped). The engine hears of first events always and of repeats only
+    from humans (an earlier machine event may have been ignored by its campaign); a repeated
+    machine event changes nothing and is not reported. Repeated opens alone write nothing.
+    """
+    hits = sorted(hits, key=lambda hit: hit.at)
+    first_open: dict[int, Hit] = {}
+    first_click: dict[int, Hit] = {}
+    for hit in hits:
+        if hit.message_id is not None:
+            if not hit.opened:
+                first_open.setdefault(hit.message_id, hit)
+            if hit.kind == "click" and not hit.clicked:
+                first_click.setdefault(hit.message_id, hit)
+    clicks = [hit for hit in hits if hit.kind == "click"]
+    with transaction.atomic() if (first_open or clicks) else nullcontext():
+        opened = _set_first(first_open, "opened_at")
+        clicked = _set_first(first_click, "clicked_at")
+        if clicks:
+            _insert_clicks(clicks)
+        reported: list[hooks.MessageEvent] = []
+        for hit in hits:
+            pk = hit.message_id
+            if pk is None:
+                continue
+            opened_now = hit is first_open.get(pk) and pk in opened
+            if opened_now or (hit.kind == "open" and not hit.machine):
+                reported.append(_event("open", pk, hit))
+            clicked_now = hit is first_click.get(pk) and pk in clicked
+            if hit.kind == "click" and (clicked_now or not hit.machine):
+                reported.append(_event("click", pk, hit))
+        if reported:
+            transaction.on_commit(lambda: hooks.message_events(reported))
+
+
+def _event(kind: str, pk: int, hit: Hit) -> hooks.MessageEvent:
+    return hooks.MessageEvent(kind=kind, message_ids=(pk,), at=hit.at, machine=hit.machine)
+
+
+def _set_first(hits: dict[int, Hit], column: str) -> set[int]:
+    """Set `column` to each message's hit time where still NULL; the ids set now."""
+    times = {pk: hit.at for pk, hit in hits.items()}
+    return set(set_times(Message, column, times, f"{column} IS NULL"))
+
+
+def _insert_clicks(clicks: list[Hit]) -> None:
+    """One INSERT of the Click rows (PostgreSQL: from arrays; SQLite: one executemany), but
+    for those of a link or message deleted since the request."""
+    link_ids = {hit.link_id for hit in clicks}
+    message_ids = {hit.message_id for hit in clicks if hit.message_id is not None}
+    links = set(Link.objects.filter(pk__in=link_ids).values_list("pk", flat=True))
+    messages = set()
+    if message_ids:
+        found = Message.objects.filter(pk__in=message_ids).values_list("pk", flat=True)
+        messages = set(found)
+    ip = Click._meta.get_field("ip")
+    rows = [
+        (
+            hit.link_id,
+            hit.message_id,
+            hit.at,
+            ip.get_prep_value(hit.ip) or None,  # IPv6 written in its canonical form
+            (hit.user_agent or "")[:500],
+            hit.machine,
         )
-        if opened_at is None:
-            _fire("open", [message_id], at, machine)
-        if clicked_at is None or not machine:
-            _fire("click", [message_id], at, machine)
+        for hit in clicks
+        if hit.link_id in links and (hit.message_id is None or hit.message_id in messages)
+    ]
+    if not rows:
+        return
+    ops = connection.ops
+    fields = ("link", "message", "at", "ip", "user_agent", "is_machine")
+    columns = ", ".join(ops.quote_name(Click._meta.get_field(f).column) for f in fields)
+    insert = f"INSERT INTO {ops.quote_name(Click._meta.db_table)} ({columns})"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            types = ("bigint", "bigint", "timestamptz", "inet", "text", "boolean")
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            columns_of_rows = [list(column) for column in zip(*rows, strict=True)]
+            cursor.execute(f"{insert} SELECT * FROM unnest({arrays})", columns_of_rows)
+        else:
+            adapt = ops.adapt_datetimefield_value
+            values = [(link, pk, adapt(at), *rest) for link, pk, at, *rest in rows]
+            cursor.executemany(f"{insert} VALUES (%s, %s, %s, %s, %s, %s)", values)
 
 
 def mark_replied(message_id: int, at: datetime) -> bool:

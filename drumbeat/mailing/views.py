@@ -10,24 +10,24 @@ recorded but flagged as machine events.
 from __future__ import annotations
 
 import base64
+import functools
 import re
-from datetime import timedelta
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from drumbeat.lib import clock
 
-from . import events, rendering, services
-from .models import Click, Link, Message
+from . import events, rendering, services, tracking
+from .models import Message
 from .sending import ensure_links, message_urls
 from .tokens import is_valid_token
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-MACHINE_WINDOW = timedelta(seconds=10)
+MACHINE_WINDOW = tracking.MACHINE_WINDOW
 VIEW_ONLINE_CSP = (
     "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; "
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *"
@@ -52,75 +52,73 @@ def _message_for(token: str) -> Message:
 
 
 def is_machine_request(request: HttpRequest, message: Message | None) -> bool:
-    if request.method == "HEAD":
-        return True
-    agent = request.headers.get("User-Agent", "")
-    if not agent or SCANNER_AGENTS.search(agent):
-        return True
-    if message is not None and message.sent_at is not None:
-        return clock.now() - message.sent_at < MACHINE_WINDOW
-    return False
+    just_sent = (
+        message is not None
+        and message.sent_at is not None
+        and clock.now() - message.sent_at < MACHINE_WINDOW
+    )
+    return is_machine_agent(request) or just_sent
+
+
+def is_machine_agent(request: HttpRequest) -> bool:
+    """A HEAD request, no user agent or a scanner's."""
+    return request.method == "HEAD" or is_scanner_agent(_user_agent(request))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_scanner_agent(agent: str) -> bool:
+    """No user agent or a scanner's (remembered: a few agents make most requests, and the
+    search cost more than the rest of a tracked click)."""
+    return not agent or bool(SCANNER_AGENTS.search(agent))
+
+
+def _user_agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")
 
 
 def _client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-# The tracking routes read only these columns and never touch the session or the user: an
-# open costs one SELECT (plus one UPDATE the first time), a click one SELECT of the link and
-# one of the message, one INSERT of the Click (plus one UPDATE the first time).
-TRACKING_FIELDS = ("id", "sent_at", "opened_at", "clicked_at", "template_id", "activity_id")
+# The tracking routes: the work is tracking.track_open/track_click's (written at once, or in
+# batches under `drumbeat serve`).
 
 
-def _tracked_message(token: str) -> Message:
-    if not is_valid_token(token):
-        raise Http404("unknown link")
-    message = Message.objects.only(*TRACKING_FIELDS).filter(token=token.lower()).first()
-    if message is None:
-        raise Http404("unknown link")
-    return message
+def pixel_response() -> HttpResponse:
+    return HttpResponse(PIXEL, content_type="image/gif")
+
+
+def redirect_response(url: str) -> HttpResponse:
+    response = HttpResponseRedirect(url)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def track_open(request: HttpRequest, token: str) -> bool:
+    return tracking.track_open(token, is_machine_agent(request))
+
+
+def track_click(request: HttpRequest, code: str, token: str | None) -> str | None:
+    machine = is_machine_agent(request)
+    return tracking.track_click(code, token, machine, _client_ip(request), _user_agent(request))
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
-    message = _tracked_message(token)
-    machine = is_machine_request(request, message)
-    events.record_open(message.pk, message.opened_at, clock.now(), machine)
-    return HttpResponse(PIXEL, content_type="image/gif")
+    if not track_open(request, token):
+        raise Http404("unknown link")
+    return pixel_response()
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def click(request: HttpRequest, code: str, token: str | None = None) -> HttpResponse:
     """Redirect to the URL recorded for the link, and to nothing else."""
-    link = get_object_or_404(Link, code=code)
-    now = clock.now()
-    if token is None:
-        Click.objects.create(
-            link=link,
-            at=now,
-            ip=_client_ip(request),
-            user_agent=request.headers.get("User-Agent", "")[:500],
-            is_machine=is_machine_request(request, None),
-        )
-    else:
-        message = _tracked_message(token)
-        if (message.template_id, message.activity_id) != (link.template_id, link.activity_id):
-            raise Http404("unknown link")  # a token replayed onto another mailing's link
-        events.record_click(
-            message.pk,
-            message.opened_at,
-            message.clicked_at,
-            now,
-            link=link,
-            ip=_client_ip(request),
-            user_agent=request.headers.get("User-Agent", ""),
-            machine=is_machine_request(request, message),
-        )
-    response = HttpResponseRedirect(link.url)
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    url = track_click(request, code, token)
+    if url is None:
+        raise Http404("unknown link")  # also a token replayed onto another mailing's link
+    return redirect_response(url)
 
 
 @never_cache

@@ -80,8 +80,9 @@ def _client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-# The tracking routes: the work is tracking.track_open/track_click's (written at once, or in
-# batches under `drumbeat serve`).
+# The tracking routes. `drumbeat serve` answers most of their requests without these views
+# (serving.TrackingFastPath, from the same functions and responses); what it does not answer
+# (refusals above all) comes here.
 
 
 def pixel_response() -> HttpResponse:

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from drumbeat.lib import hooks
-from drumbeat.lib.timed_updates import set_times
+from drumbeat.lib.timed_updates import fill_times
 
 from .models import Click, EmailBlacklist, Link, Message
 
@@ -118,12 +118,13 @@ def record_hits(hits: Sequence[Hit]) -> None:
     their number, then report their events in one `hooks.message_events` call.
 
     A message's first open (by the pixel or by a click: a click implies an open) sets
-    `opened_at` to that hit's time, its first click `clicked_at`; both are decided in SQL
-    (`UPDATE … WHERE opened_at IS NULL RETURNING id`), so two processes writing hits of the same
-    message cannot both report a first. Every click is a Click row (those of a link or message
-    deleted meanwhile are dropped). The engine hears of first events always and of repeats only
-    from humans (an earlier machine event may have been ignored by its campaign); a repeated
-    machine event changes nothing and is not reported. Repeated opens alone write nothing.
+    `opened_at` to that hit's time, its first click `clicked_at`. Which hits are firsts is
+    read from the message rows, locked (PostgreSQL; SQLite writes one transaction at a time),
+    so two processes writing hits of the same message cannot both report a first; then one
+    UPDATE sets both columns. Every click is a Click row (those of a link or message deleted
+    meanwhile are dropped). The engine hears of first events always and of repeats only from
+    humans (an earlier machine event may have been ignored by its campaign); a repeated machine
+    event changes nothing and is not reported. Repeated opens alone write nothing.
     """
     hits = sorted(hits, key=lambda hit: hit.at)
     first_open: dict[int, Hit] = {}
@@ -135,15 +136,29 @@ def record_hits(hits: Sequence[Hit]) -> None:
             if hit.kind == "click" and not hit.clicked:
                 first_click.setdefault(hit.message_id, hit)
     clicks = [hit for hit in hits if hit.kind == "click"]
-    with transaction.atomic() if (first_open or clicks) else nullcontext():
-        opened = _set_first(first_open, "opened_at")
-        clicked = _set_first(first_click, "clicked_at")
+    # The messages the batch may write to or insert clicks of.
+    written = {*first_open, *first_click, *(h.message_id for h in clicks if h.message_id)}
+    with transaction.atomic() if written or clicks else nullcontext():
+        found = _lock_messages(written)
+        opened = {pk for pk in first_open if pk in found and found[pk][0] is None}
+        clicked = {pk for pk in first_click if pk in found and found[pk][1] is None}
+        fill_times(
+            Message,
+            ["opened_at", "clicked_at"],
+            {
+                pk: (
+                    first_open[pk].at if pk in opened else None,
+                    first_click[pk].at if pk in clicked else None,
+                )
+                for pk in opened | clicked
+            },
+        )
         if clicks:
-            _insert_clicks(clicks)
+            _insert_clicks([h for h in clicks if h.message_id is None or h.message_id in found])
         reported: list[hooks.MessageEvent] = []
         for hit in hits:
             pk = hit.message_id
-            if pk is None:
+            if pk is None or (pk in written and pk not in found):  # no message (any more)
                 continue
             opened_now = hit is first_open.get(pk) and pk in opened
             if opened_now or (hit.kind == "open" and not hit.machine):
@@ -159,22 +174,26 @@ def _event(kind: str, pk: int, hit: Hit) -> hooks.MessageEvent:
     return hooks.MessageEvent(kind=kind, message_ids=(pk,), at=hit.at, machine=hit.machine)
 
 
-def _set_first(hits: dict[int, Hit], column: str) -> set[int]:
-    """Set `column` to each message's hit time where still NULL; the ids set now."""
-    times = {pk: hit.at for pk, hit in hits.items()}
-    return set(set_times(Message, column, times, f"{column} IS NULL"))
+def _lock_messages(ids: set[int]) -> dict[int, tuple[datetime | None, datetime | None]]:
+    """(opened_at, clicked_at) of the messages of `ids` that exist, their rows locked in id
+    order (two writers never wait for each other in a circle)."""
+    if not ids:
+        return {}
+    rows = (
+        Message.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(ids))
+        .order_by("pk")
+        .values_list("pk", "opened_at", "clicked_at")
+    )
+    return {pk: (opened_at, clicked_at) for pk, opened_at, clicked_at in rows}
 
 
 def _insert_clicks(clicks: list[Hit]) -> None:
     """One INSERT of the Click rows (PostgreSQL: from arrays; SQLite: one executemany), but
-    for those of a link or message deleted since the request."""
-    link_ids = {hit.link_id for hit in clicks}
-    message_ids = {hit.message_id for hit in clicks if hit.message_id is not None}
-    links = set(Link.objects.filter(pk__in=link_ids).values_list("pk", flat=True))
-    messages = set()
-    if message_ids:
-        found = Message.objects.filter(pk__in=message_ids).values_list("pk", flat=True)
-        messages = set(found)
+    for those of a link deleted since the request."""
+    links = set(
+        Link.objects.filter(pk__in={h.link_id for h in clicks}).values_list("pk", flat=True)
+    )
     ip = Click._meta.get_field("ip")
     rows = [
         (
@@ -186,7 +205,7 @@ def _insert_clicks(clicks: list[Hit]) -> None:
             hit.machine,
         )
         for hit in clicks
-        if hit.link_id in links and (hit.message_id is None or hit.message_id in messages)
+        if hit.link_id in links
     ]
     if not rows:
         return

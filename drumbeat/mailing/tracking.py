@@ -21,6 +21,7 @@ gunicorn's post_worker_init to its worker_exit, which calls `stop()`):
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -130,19 +131,22 @@ def message_for(token: str) -> TrackedMessage | None:
     SELECT, plain SQL (the ORM's query compilation cost more than running it)."""
     if not is_valid_token(token):
         return None
-    ops = connection.ops
-    sql = (
-        "SELECT id, template_id, activity_id, opened_at IS NOT NULL, clicked_at IS NOT NULL,"
-        " sent_at IS NOT NULL, sent_at > %s"
-        f" FROM {ops.quote_name(Message._meta.db_table)} WHERE token = %s"
-    )
-    since = ops.adapt_datetimefield_value(clock.now() - MACHINE_WINDOW)
-    row = _fetch_one(sql, [since, token.lower()])
+    since = connection.ops.adapt_datetimefield_value(clock.now() - MACHINE_WINDOW)
+    row = _fetch_one(_message_sql(), [since, token.lower()])
     if row is None:
         return None
     pk, template_id, activity_id, *flags = row
     # SQLite answers 0/1, and NULL for a message not sent yet (no machine window then).
     return TrackedMessage(pk, template_id, activity_id, *(bool(flag) for flag in flags))
+
+
+@functools.cache
+def _message_sql() -> str:
+    return (
+        "SELECT id, template_id, activity_id, opened_at IS NOT NULL, clicked_at IS NOT NULL,"
+        " sent_at IS NOT NULL, sent_at > %s"
+        f" FROM {connection.ops.quote_name(Message._meta.db_table)} WHERE token = %s"
+    )
 
 
 def link_for(code: str) -> TrackedLink | None:

@@ -360,7 +360,7 @@ def seed_leads(ctx: DemoContext) -> None:
             name, email, phone, company = p.name, p.email, p.phone, p.company
             seller = rng.choice(sellers) if sellers else None
         # Old leads have mostly left New; the new ones arrive during the replayed days.
-        weights = [6, 34, 32, 28][: len(stage_names)]
+        weights = [8, 34, 31, 27][: len(stage_names)]
         leads.append(
             Lead(
                 title=f"{rng.choice(PRODUCTS)} for {company or name}",

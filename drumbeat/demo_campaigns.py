@@ -96,7 +96,7 @@ RUNNING = [
         "prioritize_hot_leads",
         "Prioritize Hot leads: new leads",
         [["stage.name", "=", "New"]],
-        dt.timedelta(days=3, hours=8),
+        dt.timedelta(days=2, hours=8),
     ),
 ]
 READY = DemoCampaign("welcome_flow", "Welcome Flow", [], dt.timedelta(0))
@@ -127,7 +127,7 @@ class Replay:
     last_message_id: int = 0
     pushed: int = 0
     synced_on: dt.date | None = None
-    next_due: dt.datetime | None = None  # asked again after anything that may schedule work
+    next_due: dt.datetime | None = None  # asked again when it may have come closer
 
     def engine_pass(self, at: dt.datetime, woken: bool = False) -> None:
         """The runner's pass at `at` (`drumbeat tick`) — or, when an event woke it, the
@@ -206,9 +206,10 @@ class Replay:
             waiting = self.is_due(happening.at)
             done = happening.act(happening.at)
             self.counts[happening.kind] = self.counts.get(happening.kind, 0) + done
-            self.look_for_due_work()
-            if not waiting and self.is_due(happening.at):
-                self.engine_pass(happening.at, woken=True)
+            if not waiting:
+                self.look_for_due_work()
+                if self.is_due(happening.at):
+                    self.engine_pass(happening.at, woken=True)
 
     def _record(self, kind: str, pk: int, at: dt.datetime) -> int:
         if kind == "open":
@@ -398,12 +399,12 @@ class Inflow:
 HOME = [1, 1, 0, 0, 0, 0, 1, 2, 4, 5, 5, 5, 6, 5, 4, 4, 4, 4, 5, 6, 7, 6, 4, 2]
 OFFICE = [0, 0, 0, 0, 0, 0, 0, 0, 3, 6, 7, 6, 2, 4, 6, 6, 5, 3, 1, 0, 0, 0, 0, 0]
 INFLOWS = [
-    Inflow("new contacts", Newcomers.sign_up, 2.5, (1, 1), 0.8, HOME),
-    Inflow("contacts tagged", Newcomers.tag_readers, 1.5, (3, 9), 0.2, OFFICE, True),
-    Inflow("new contacts", Newcomers.find_prospects, 1.2, (1, 4), 0.2, OFFICE),
-    Inflow("contacts tagged", Newcomers.mark_prospects, 2.0, (2, 7), 0.2, OFFICE, True),
-    Inflow("new leads", Newcomers.new_leads, 3.5, (1, 1), 0.4, HOME),
-    Inflow("new leads", Newcomers.new_leads, 2.0, (1, 4), 0.1, OFFICE),
+    Inflow("new contacts", Newcomers.sign_up, 1.5, (1, 1), 0.8, HOME),
+    Inflow("contacts tagged", Newcomers.tag_readers, 1.5, (4, 10), 0.2, OFFICE, True),
+    Inflow("new contacts", Newcomers.find_prospects, 1.0, (1, 4), 0.2, OFFICE),
+    Inflow("contacts tagged", Newcomers.mark_prospects, 1.5, (4, 10), 0.2, OFFICE, True),
+    Inflow("new leads", Newcomers.new_leads, 2.0, (1, 1), 0.4, HOME),
+    Inflow("new leads", Newcomers.new_leads, 1.5, (2, 6), 0.1, OFFICE),
 ]
 
 

@@ -12,11 +12,12 @@ gunicorn's post_worker_init to its worker_exit, which calls `stop()`):
   transaction with a constant number of statements and reports them to the engine in one call.
   `stop()` writes what is left; a hard kill (SIGKILL, a crash, power loss) loses the hits of
   the last FLUSH_SECONDS at most (README, Performance).
-- Links and messages recently looked up are kept in memory (CACHE_SECONDS, CACHE_SIZE each):
-  repeated opens and the clicks following an open cost no query. What the cache holds cannot
-  go wrong meanwhile except through rare edits (a link's URL changed or a link, template or
-  message deleted through the API or the admin), which a worker follows within CACHE_SECONDS.
-  Whether a hit is a message's first open or click is always decided by the database.
+- Links and sent messages recently looked up are kept in memory (CACHE_SECONDS, CACHE_SIZE
+  each): repeated opens and the clicks following an open cost no query. What the cache holds
+  cannot go wrong meanwhile except through rare edits (a link's URL changed or a link,
+  template or message deleted through the API or the admin), which a worker follows within
+  CACHE_SECONDS. Whether a hit is a message's first open or click is always decided by the
+  database; whether it came within MACHINE_WINDOW of sending, at each request.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from django.core.exceptions import DisallowedRedirect
@@ -59,13 +60,11 @@ class TrackedMessage:
     activity_id: int | None
     opened: bool  # as far as this process knows: a hint, the database decides
     clicked: bool
-    sent: bool
-    just_sent: bool  # sent less than MACHINE_WINDOW ago
+    sent_at: datetime | None  # None: not sent yet (never cached: it will change)
 
-    @property
-    def settled(self) -> bool:
-        """Sent and out of its machine window: what the cache keeps cannot change then."""
-        return self.sent and not self.just_sent
+    def just_sent(self, now: datetime) -> bool:
+        """Sent less than MACHINE_WINDOW before `now`: an open or click is a machine's."""
+        return self.sent_at is not None and now - self.sent_at < MACHINE_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +82,9 @@ def track_open(token: str, machine: bool) -> bool:
     message = _message(token)
     if message is None:
         return False
-    machine = machine or message.just_sent
-    record(Hit("open", clock.now(), machine, message.id, message.opened, message.clicked))
+    at = clock.now()
+    machine = machine or message.just_sent(at)
+    record(Hit("open", at, machine, message.id, message.opened, message.clicked))
     message.opened = True
     return True
 
@@ -105,10 +105,12 @@ def track_click(
             return None
         if (message.template_id, message.activity_id) != (link.template_id, link.activity_id):
             return None
-        machine = machine or message.just_sent
+    at = clock.now()
+    if message is not None:
+        machine = machine or message.just_sent(at)
     hit = Hit(
         "click",
-        clock.now(),
+        at,
         machine,
         message.id if message else None,
         message.opened if message else False,
@@ -131,21 +133,21 @@ def message_for(token: str) -> TrackedMessage | None:
     SELECT, plain SQL (the ORM's query compilation cost more than running it)."""
     if not is_valid_token(token):
         return None
-    since = connection.ops.adapt_datetimefield_value(clock.now() - MACHINE_WINDOW)
-    row = _fetch_one(_message_sql(), [since, token.lower()])
+    row = _fetch_one(_message_sql(), [token.lower()])
     if row is None:
         return None
-    pk, template_id, activity_id, *flags = row
-    # SQLite answers 0/1, and NULL for a message not sent yet (no machine window then).
-    return TrackedMessage(pk, template_id, activity_id, *(bool(flag) for flag in flags))
+    pk, template_id, activity_id, opened, clicked, sent_at = row
+    if sent_at is not None and sent_at.tzinfo is None:  # SQLite: UTC, as Django writes it
+        sent_at = sent_at.replace(tzinfo=UTC)
+    # SQLite answers the flags as 0/1.
+    return TrackedMessage(pk, template_id, activity_id, bool(opened), bool(clicked), sent_at)
 
 
 @functools.cache
 def _message_sql() -> str:
     return (
         "SELECT id, template_id, activity_id, opened_at IS NOT NULL, clicked_at IS NOT NULL,"
-        " sent_at IS NOT NULL, sent_at > %s"
-        f" FROM {connection.ops.quote_name(Message._meta.db_table)} WHERE token = %s"
+        f" sent_at FROM {connection.ops.quote_name(Message._meta.db_table)} WHERE token = %s"
     )
 
 
@@ -232,9 +234,9 @@ def _message(token: str) -> TrackedMessage | None:
     cache = _messages
     if cache is None:
         return message_for(token)
-    # Only validly signed tokens get in (message_for checks). A message not sent yet, or a
-    # moment ago, is read again: its machine window may be open.
-    return cache.get(token.lower(), message_for, keep=lambda m: m.settled)
+    # Only validly signed tokens get in (message_for checks); a message not sent yet is read
+    # again (its sent_at, hence its machine window, is still to come).
+    return cache.get(token.lower(), message_for, keep=lambda m: m.sent_at is not None)
 
 
 # --- writing hits -----------------------------------------------------------------------------

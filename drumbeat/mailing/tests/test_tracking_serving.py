@@ -7,6 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -113,15 +114,27 @@ def test_it_refuses_forged_and_replayed_tokens_in_serving_mode(client, template,
     assert Message.objects.get(pk=message.pk).clicked_at is None
 
 
-def test_a_message_in_its_machine_window_is_read_again(client, template, serving, heard):
+def test_the_machine_window_holds_for_cached_messages(client, template, serving, heard):
     message = make_message(template, sent_ago=timedelta(seconds=1))
 
     client.get(f"/t/o/{message.token}", **BROWSER)  # within 10 s of sending: a machine
-    Message.objects.filter(pk=message.pk).update(sent_at=timezone.now() - timedelta(minutes=1))
-    client.get(f"/t/o/{message.token}", **BROWSER)  # a person
+    with time_machine.travel(timezone.now() + timedelta(seconds=20)):
+        client.get(f"/t/o/{message.token}", **BROWSER)  # a person (the message was cached)
     tracking.stop()
 
     assert kinds(heard) == [("open", True), ("open", False)]
+
+
+def test_a_message_not_sent_yet_is_read_again(client, template, serving):
+    message, link = make_message(template), make_link(template)
+    Message.objects.filter(pk=message.pk).update(state=Message.State.OUTGOING, sent_at=None)
+
+    client.get(f"/r/{link.code}/{message.token}", **BROWSER)  # no machine window yet
+    Message.objects.filter(pk=message.pk).update(state="sent", sent_at=timezone.now())
+    client.get(f"/r/{link.code}/{message.token}", **BROWSER)  # just sent: a machine
+    tracking.stop()
+
+    assert list(Click.objects.order_by("at").values_list("is_machine", flat=True)) == [False, True]
 
 
 def test_the_database_decides_which_open_is_the_first(template, heard):

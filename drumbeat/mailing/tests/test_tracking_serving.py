@@ -137,6 +137,18 @@ def test_a_message_not_sent_yet_is_read_again(client, template, serving):
     assert list(Click.objects.order_by("at").values_list("is_machine", flat=True)) == [False, True]
 
 
+@pytest.mark.postgres_only
+def test_a_lookup_survives_a_connection_lost_meanwhile(client, template, serving):
+    first, second = make_message(template, n=1), make_message(template, n=2)
+    assert client.get(f"/t/o/{first.token}", **BROWSER).status_code == 200
+
+    connection.connection.close()  # a database restart, an idle timeout
+    assert client.get(f"/t/o/{second.token}", **BROWSER).status_code == 200
+
+    tracking.stop()
+    assert Message.objects.filter(opened_at__isnull=False).count() == 2
+
+
 def test_the_database_decides_which_open_is_the_first(template, heard):
     message = make_message(template)
     machine_open = Hit("open", timezone.now(), True, message.pk)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 import psycopg
+import psycopg.errors
 from django.core.exceptions import DisallowedRedirect
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.http import HttpResponseRedirect
@@ -131,11 +132,13 @@ def track_click(
 
 def message_for(token: str, lean: bool = False) -> TrackedMessage | None:
     """The tracking columns of the message of a validly signed token (None otherwise): one
-    SELECT, plain SQL (the ORM's query compilation cost more than running it); `lean`: on a
-    cursor kept per thread (serving mode, see `_fetch_one`)."""
+    SELECT, plain SQL (the ORM's query compilation cost more than running it); `lean`: the
+    serving mode's lookup (`_lean_message_row`)."""
     if not is_valid_token(token):
         return None
-    row = _fetch_one(_message_sql(), [token.lower()], lean)
+    token = token.lower()
+    lean = lean and connection.vendor == "postgresql" and not connection.in_atomic_block
+    row = _fetch_one(_lean_message_row, [token]) if lean else _fetch_one(_message_sql(), [token])
     if row is None:
         return None
     pk, template_id, activity_id, opened, clicked, sent_at = row
@@ -146,10 +149,11 @@ def message_for(token: str, lean: bool = False) -> TrackedMessage | None:
 
 
 @functools.cache
-def _message_sql() -> str:
+def _message_sql(parameter: str = "%s") -> str:
     return (
         "SELECT id, template_id, activity_id, opened_at IS NOT NULL, clicked_at IS NOT NULL,"
-        f" sent_at FROM {connection.ops.quote_name(Message._meta.db_table)} WHERE token = %s"
+        f" sent_at FROM {connection.ops.quote_name(Message._meta.db_table)}"
+        f" WHERE token = {parameter}"
     )
 
 
@@ -167,25 +171,15 @@ def _redirectable(url: str) -> bool:
     return True
 
 
-_cursors = threading.local()
-
-
-def _fetch_one(sql: str, params: list, lean: bool = False) -> tuple | None:
-    """One row, without the `SELECT 1` Django sends first in every request when
-    CONN_HEALTH_CHECKS is on (a round trip as dear as the lookup itself): a connection found
-    broken is closed and the query tried once more on a new one, which is what the check
-    would have done.
-
-    `lean` (PostgreSQL, outside a transaction): on a psycopg cursor kept per thread and
-    connection rather than a new Django cursor, which cost as much CPU as the query; its
-    parameters travel apart from the SQL (never a prepared statement: fine behind pgbouncer).
-    Such a query is not seen by Django's query logging.
-    """
-    lean = lean and connection.vendor == "postgresql" and not connection.in_atomic_block
+def _fetch_one(sql: str | Callable[[list], tuple | None], params: list) -> tuple | None:
+    """One row of `sql` (or of a function running the query), without the `SELECT 1` Django
+    sends first in every request when CONN_HEALTH_CHECKS is on (a round trip as dear as the
+    lookup itself): a connection found broken is closed and the query tried once more on a
+    new one, which is what the check would have done."""
     for retry in (False, True):
         try:
-            if lean:
-                return _lean_cursor().execute(sql, params, prepare=False).fetchone()
+            if callable(sql):
+                return sql(params)
             if connection.connection is not None:
                 connection.health_check_done = True
             with connection.cursor() as cursor:
@@ -198,13 +192,34 @@ def _fetch_one(sql: str, params: list, lean: bool = False) -> tuple | None:
     return None  # not reached
 
 
-def _lean_cursor() -> psycopg.Cursor:
+LOOKUP = "drumbeat_tracked_message"  # the name of the prepared lookup
+_lean = threading.local()  # per thread: its connection, cursor, whether LOOKUP is prepared
+_prepare = True  # False once a pooler lost a prepared statement
+
+
+def _lean_message_row(params: list) -> tuple | None:
+    """The message lookup in serving mode on PostgreSQL: on a cursor kept per thread and
+    connection rather than a new Django cursor (which cost as much CPU as the query), as a
+    prepared statement (planning the lookup, the message table having a dozen indexes, cost
+    PostgreSQL as much as running it). Behind a pooler that loses prepared statements
+    (pgbouncer in transaction mode) the process goes on without. Django's query logging does
+    not see these queries."""
+    global _prepare
     connection.ensure_connection()
     raw = connection.connection
-    cursor = getattr(_cursors, "cursor", None)
-    if cursor is None or cursor.closed or cursor.connection is not raw:
-        cursor = _cursors.cursor = psycopg.Cursor(raw)
-    return cursor
+    if getattr(_lean, "raw", None) is not raw or _lean.cursor.closed:
+        _lean.raw, _lean.cursor, _lean.prepared = raw, psycopg.ClientCursor(raw), False
+    cursor = _lean.cursor
+    if _prepare:
+        try:
+            if not _lean.prepared:
+                cursor.execute(f"PREPARE {LOOKUP} (text) AS {_message_sql('$1')}")
+                _lean.prepared = True
+            return cursor.execute(f"EXECUTE {LOOKUP}(%s)", params).fetchone()
+        except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement):
+            _prepare = False
+            log.warning("prepared statements lost (a pooler in transaction mode?): not preparing")
+    return cursor.execute(_message_sql(), params).fetchone()
 
 
 K = TypeVar("K", bound=Hashable)

@@ -149,6 +149,22 @@ def test_a_lookup_survives_a_connection_lost_meanwhile(client, template, serving
     assert Message.objects.filter(opened_at__isnull=False).count() == 2
 
 
+@pytest.mark.postgres_only
+def test_lookups_go_on_unprepared_when_a_pooler_loses_prepared_statements(
+    client, template, serving, monkeypatch
+):
+    monkeypatch.setattr(tracking, "_prepare", True)
+    first, second = make_message(template, n=1), make_message(template, n=2)
+    assert client.get(f"/t/o/{first.token}", **BROWSER).status_code == 200
+
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")  # as on a pooler's other connection
+    assert client.get(f"/t/o/{second.token}", **BROWSER).status_code == 200
+
+    assert tracking._prepare is False
+    tracking.stop()
+    assert Message.objects.filter(opened_at__isnull=False).count() == 2
+
+
 def test_the_database_decides_which_open_is_the_first(template, heard):
     message = make_message(template)
     machine_open = Hit("open", timezone.now(), True, message.pk)

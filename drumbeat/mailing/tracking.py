@@ -18,6 +18,8 @@ gunicorn's post_worker_init to its worker_exit, which calls `stop()`):
   template or message deleted through the API or the admin), which a worker follows within
   CACHE_SECONDS. Whether a hit is a message's first open or click is always decided by the
   database; whether it came within MACHINE_WINDOW of sending, at each request.
+- On PostgreSQL the message lookup runs on a cursor kept per thread, as a statement prepared
+  once per connection (`_lean_message_row`).
 """
 
 from __future__ import annotations

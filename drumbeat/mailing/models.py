@@ -163,7 +163,8 @@ class Message(models.Model):
     # Plain ids rather than foreign keys: automation sits above mailing (DESIGN §2).
     trace_id = models.BigIntegerField(null=True, blank=True, unique=True)
     campaign_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    activity_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # Indexed by (activity_id, recipient) below.
+    activity_id = models.BigIntegerField(null=True, blank=True)
     record_model = models.CharField(max_length=64, blank=True)
     record_id = models.BigIntegerField(null=True, blank=True)
     is_test = models.BooleanField(default=False)

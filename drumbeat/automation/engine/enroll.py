@@ -70,6 +70,11 @@ def enroll_campaign(
     if not campaign.is_running:
         return result
     target = get_target(campaign.target)
+    if record_ids is None and not has_changes(campaign, now):
+        # The full sync of a big campaign that found nothing: two reads, and no write lock
+        # held meanwhile (on SQLite, BEGIN IMMEDIATE would hold it for the whole scan).
+        Campaign.objects.filter(pk=campaign.pk).update(last_sync_at=now)
+        return result
     with transaction.atomic():
         result.enrolled = insert_participants(campaign, target, record_ids, now)
         if result.enrolled:
@@ -82,15 +87,28 @@ def enroll_campaign(
     return result
 
 
+def has_changes(campaign: Campaign, now: datetime) -> bool:
+    """Whether a full sync would enrol or remove anyone (reads only, each stops at its first
+    row). A new record whose unique key is taken counts: the sync then finds nothing to do."""
+    return (
+        unenrolled_records(campaign, now).exists() or unmatched_participants(campaign, now).exists()
+    )
+
+
+def unenrolled_records(campaign: Campaign, now: datetime) -> models.QuerySet:
+    """Matching records that have no participant in `campaign` yet."""
+    return matching_records(campaign, now).filter(
+        ~Exists(Participant.objects.filter(campaign_id=campaign.pk, record_id=OuterRef("pk")))
+    )
+
+
 def insert_participants(
     campaign: Campaign, target: Target, record_ids: Iterable[int] | None, now: datetime
 ) -> int:
-    base = matching_records(campaign, now)
+    new = unenrolled_records(campaign, now)
     if record_ids is not None:
-        base = base.filter(pk__in=id_set(record_ids))
-    new = base.filter(
-        ~Exists(Participant.objects.filter(campaign_id=campaign.pk, record_id=OuterRef("pk")))
-    ).annotate(ukey=unique_key_expression(target, campaign.unique_field))
+        new = new.filter(pk__in=id_set(record_ids))
+    new = new.annotate(ukey=unique_key_expression(target, campaign.unique_field))
     if campaign.unique_field:
         taken = Participant.objects.filter(
             campaign_id=campaign.pk, unique_key=OuterRef("ukey"), is_test=False
@@ -159,11 +177,16 @@ def insert_begin_traces(
     return created
 
 
-def remove_unmatched(campaign: Campaign, now: datetime) -> int:
-    """Running participants whose record was deleted or no longer matches become Removed."""
-    gone = Participant.objects.filter(
+def unmatched_participants(campaign: Campaign, now: datetime) -> models.QuerySet:
+    """Running participants whose record was deleted or no longer matches."""
+    return Participant.objects.filter(
         campaign_id=campaign.pk, state=Participant.State.RUNNING, is_test=False
     ).exclude(record_id__in=matching_records(campaign, now).order_by().values("pk"))
+
+
+def remove_unmatched(campaign: Campaign, now: datetime) -> int:
+    """Running participants whose record was deleted or no longer matches become Removed."""
+    gone = unmatched_participants(campaign, now)
     Trace.objects.filter(state=Trace.State.SCHEDULED, participant__in=gone).update(
         state=Trace.State.CANCELLED, reason=REASON_REMOVED, executed_at=now
     )

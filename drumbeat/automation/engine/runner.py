@@ -1,8 +1,9 @@
 """The embedded runner (DESIGN §5): one loop that recovers, expires, enrols and executes.
 
-`run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` repeats it,
-sleeping until the next due trace, a wake-up (`wake()`: records created, an event made a child
-due) or the tick (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a
+`run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` repeats it
+(without the filter sync, which a thread beside it runs every ENROL_INTERVAL), sleeping until
+the next due trace, a wake-up (`wake()`: records created, an event made a child due) or the
+tick (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a
 daemon thread of a web process (`drumbeat demo`, `drumbeat serve --with-worker`).
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -113,19 +113,44 @@ def seconds_until_next(tick: float) -> float:
     return max(0.0, min(tick, (due - clock.now()).total_seconds()))
 
 
+def sync_forever(stop: threading.Event, interval: float = ENROL_INTERVAL) -> None:
+    """The filter sync of every running campaign (new matches, removals) every `interval`
+    seconds, in a thread of its own: on a campaign of a million records a sync reads for a
+    second or two, and the executor must not wait for it (a delay-0 child made due by an
+    open would). It reads first and writes only what changed (enroll.py), so on SQLite it
+    holds the write lock only while there is something to write. Wakes the executor when it
+    enrolled someone."""
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            result = enroll_running_campaigns()
+            if result.enrolled or result.removed:
+                log.info("filter sync: enrolled %d, removed %d", result.enrolled, result.removed)
+                _wakeup.set()
+        except Exception:
+            log.exception("filter sync failed")
+        finally:
+            close_old_connections()
+        stop.wait(interval)
+
+
 def run_forever(stop: threading.Event) -> None:
-    """Loop until `stop` is set; each pass is isolated: an error is logged, the loop goes on."""
+    """Loop until `stop` is set; each pass is isolated: an error is logged, the loop goes on.
+    The filter sync runs beside it (`sync_forever`), the passes do the rest."""
     tick = float(getattr(settings, "TICK_SECONDS", 5) or 5)
-    last_enrol = 0.0
+    sync = threading.Thread(
+        target=sync_forever,
+        args=(stop, max(tick, ENROL_INTERVAL)),
+        name="drumbeat-sync",
+        daemon=True,
+    )
+    sync.start()
     while not stop.is_set():
         _wakeup.clear()
         timeout = tick
         try:
             close_old_connections()
-            enrol = time.monotonic() - last_enrol >= max(tick, ENROL_INTERVAL)
-            if enrol:
-                last_enrol = time.monotonic()
-            result = run_once(stop=stop, enrol=enrol)
+            result = run_once(stop=stop, enrol=False)
             if result.enrolled or result.batches:
                 log.info("runner pass: %s", result)
             timeout = seconds_until_next(tick)

@@ -76,3 +76,51 @@ def test_the_background_runner_thread_executes_due_work_and_stops():
         wake()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_runner_executes_due_work_while_a_filter_sync_is_still_reading(monkeypatch):
+    """On a big campaign the periodic filter sync reads for seconds: the executor runs beside
+    it (here the sync is held until the end of the test)."""
+    import threading
+    import time
+
+    from drumbeat.automation import services
+    from drumbeat.automation.engine import runner
+    from drumbeat.automation.engine.enroll import EnrolResult
+    from drumbeat.automation.models import Trace
+
+    from .fixtures import make_user
+
+    release = threading.Event()
+    syncing = threading.Event()
+
+    def slow_sync(*args, **kwargs):
+        syncing.set()
+        release.wait(60)
+        return EnrolResult()
+
+    monkeypatch.setattr(runner, "enroll_running_campaigns", slow_sync)
+    bob = make_user("bob")
+    make_contacts(2)
+    campaign = make_campaign(bob)
+    activity = add_action(campaign)
+    services.start_campaign(campaign, bob)  # enrols at once: the traces are due now
+    stop = threading.Event()
+    loop = threading.Thread(target=runner.run_forever, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        assert syncing.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if Trace.objects.filter(activity=activity, state="processed").count() == 2:
+                break
+            time.sleep(0.1)
+        assert not release.is_set()  # the sync is still "reading"
+        assert [t.state for t in traces(activity)] == ["processed", "processed"]
+    finally:
+        release.set()
+        stop.set()
+        runner.wake()
+        loop.join(timeout=30)
+    assert not loop.is_alive()

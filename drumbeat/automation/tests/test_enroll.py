@@ -125,3 +125,21 @@ def test_a_large_import_report_is_enrolled_in_one_go(clock, bob):
     contacts = make_contacts(40000)
     enroll_changed_records("contacts.contact", [c.pk for c in contacts])
     assert Participant.objects.filter(campaign=campaign).count() == 40000
+
+
+def test_a_full_sync_that_finds_nothing_only_reads(clock, bob):
+    """Only the sync date is written: on SQLite the sync holds no write lock while it reads."""
+    make_contacts(3)
+    campaign = make_campaign(bob, domain=[["city", "!=", "Ghent"]])
+    add_action(campaign, delay_amount=1, delay_unit="days")
+    services.start_campaign(campaign, bob)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = enroll_campaign(campaign)
+
+    assert (result.enrolled, result.traces, result.removed) == (0, 0, 0)
+    writes = [
+        q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))
+    ]
+    assert len(writes) == 1 and "last_sync_at" in writes[0]
+    assert not any("SAVEPOINT" in q["sql"] or "BEGIN" in q["sql"] for q in queries)

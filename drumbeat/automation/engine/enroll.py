@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import models, transaction
-from django.db.models import CharField, Exists, F, Min, OuterRef, Q, Value
+from django.db.models import CharField, Exists, F, Min, OuterRef, Value
 from django.db.models.functions import Cast, Coalesce, Lower, Trim
 
 from drumbeat.lib import clock
@@ -109,24 +109,30 @@ def insert_participants(
     if record_ids is not None:
         new = new.filter(pk__in=id_set(record_ids))
     new = new.annotate(ukey=unique_key_expression(target, campaign.unique_field))
-    if campaign.unique_field:
-        taken = Participant.objects.filter(
-            campaign_id=campaign.pk, unique_key=OuterRef("ukey"), is_test=False
-        )
-        # The first record (lowest id) of each free key; records without a key all enrol.
-        first_of_key = (
-            new.exclude(ukey="")
-            .filter(~Exists(taken))
-            .order_by()
-            .values("ukey")
-            .annotate(first=Min("pk"))
-            .values("first")
-        )
-        chosen = target.model._default_manager.filter(
-            Q(pk__in=first_of_key) | Q(pk__in=new.filter(ukey="").values("pk"))
-        ).annotate(ukey=unique_key_expression(target, campaign.unique_field))
-    else:
-        chosen = new
+    if not campaign.unique_field:
+        return _insert_chosen(campaign, new, now)
+    taken = Participant.objects.filter(
+        campaign_id=campaign.pk, unique_key=OuterRef("ukey"), is_test=False
+    )
+    # The first record (lowest id) of each free key, then every record without a key: two
+    # statements. (One, with `pk IN (…) OR pk IN (…)`, cannot be a hash semi-join: past the
+    # planner's work memory, PostgreSQL re-ran the subquery for each of a million records.)
+    first_of_key = (
+        new.exclude(ukey="")
+        .filter(~Exists(taken))
+        .order_by()
+        .values("ukey")
+        .annotate(first=Min("pk"))
+        .values("first")
+    )
+    keyed = target.model._default_manager.filter(pk__in=first_of_key).annotate(
+        ukey=unique_key_expression(target, campaign.unique_field)
+    )
+    return _insert_chosen(campaign, keyed, now) + _insert_chosen(campaign, new.filter(ukey=""), now)
+
+
+def _insert_chosen(campaign: Campaign, chosen: models.QuerySet, now: datetime) -> int:
+    """INSERT … SELECT of participants for `chosen` (annotated with `ukey`)."""
     select = (
         chosen.annotate(
             _campaign=Value(campaign.pk),
@@ -179,9 +185,12 @@ def insert_begin_traces(
 
 def unmatched_participants(campaign: Campaign, now: datetime) -> models.QuerySet:
     """Running participants whose record was deleted or no longer matches."""
+    # NOT EXISTS, an anti-join: `record_id NOT IN (subquery)` cannot be one, and past the
+    # planner's work memory PostgreSQL re-ran the subquery for each participant.
+    still_matching = matching_records(campaign, now).filter(pk=OuterRef("record_id"))
     return Participant.objects.filter(
         campaign_id=campaign.pk, state=Participant.State.RUNNING, is_test=False
-    ).exclude(record_id__in=matching_records(campaign, now).order_by().values("pk"))
+    ).filter(~Exists(still_matching))
 
 
 def remove_unmatched(campaign: Campaign, now: datetime) -> int:

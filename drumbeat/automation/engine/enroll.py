@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import models, transaction
-from django.db.models import CharField, Exists, F, Min, OuterRef, Value
+from django.db.models import CharField, Exists, F, Min, OuterRef, Q, Value
 from django.db.models.functions import Cast, Coalesce, Lower, Trim
 
 from drumbeat.lib import clock
@@ -89,9 +89,20 @@ def enroll_campaign(
 
 def has_changes(campaign: Campaign, now: datetime) -> bool:
     """Whether a full sync would enrol or remove anyone (reads only, each stops at its first
-    row). A new record whose unique key is taken counts: the sync then finds nothing to do."""
-    return (
-        unenrolled_records(campaign, now).exists() or unmatched_participants(campaign, now).exists()
+    row). A record whose unique key is already taken does not count: it is never enrolled."""
+    new = unenrolled_records(campaign, now)
+    if campaign.unique_field:
+        target = get_target(campaign.target)
+        new = new.annotate(ukey=unique_key_expression(target, campaign.unique_field)).filter(
+            Q(ukey="") | ~Exists(_taken_keys(campaign))
+        )
+    return new.exists() or unmatched_participants(campaign, now).exists()
+
+
+def _taken_keys(campaign: Campaign) -> models.QuerySet:
+    """The campaign's participants holding the key `ukey` of the outer record."""
+    return Participant.objects.filter(
+        campaign_id=campaign.pk, unique_key=OuterRef("ukey"), is_test=False
     )
 
 
@@ -111,9 +122,7 @@ def insert_participants(
     new = new.annotate(ukey=unique_key_expression(target, campaign.unique_field))
     if not campaign.unique_field:
         return _insert_chosen(campaign, new, now)
-    taken = Participant.objects.filter(
-        campaign_id=campaign.pk, unique_key=OuterRef("ukey"), is_test=False
-    )
+    taken = _taken_keys(campaign)
     # The first record (lowest id) of each free key, then every record without a key: two
     # statements. (One, with `pk IN (…) OR pk IN (…)`, cannot be a hash semi-join: past the
     # planner's work memory, PostgreSQL re-ran the subquery for each of a million records.)

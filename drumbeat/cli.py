@@ -79,6 +79,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     _setup_django()
     from drumbeat.accounts.models import ApiToken, User
 
+    _migrate()  # a fresh DRUMBEAT_HOME has no tables yet
     try:
         user = User.objects.get(username=args.username)
     except User.DoesNotExist:

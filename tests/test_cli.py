@@ -12,7 +12,12 @@ from drumbeat import cli
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("drumbeat-home")
+    """A data folder of its own, migrated (`manage createsuperuser` does not migrate), so that
+    each test runs alone or in any order."""
+    folder = tmp_path_factory.mktemp("drumbeat-home")
+    migrated = drumbeat(folder, "manage", "migrate", "--verbosity", "0")
+    assert migrated.returncode == 0, migrated.stderr
+    return folder
 
 
 def drumbeat(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

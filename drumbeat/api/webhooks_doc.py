@@ -54,9 +54,25 @@ MAIL_EVENT = _event(
     {
         "type": {
             "type": "string",
-            "enum": ["delivered", "open", "click", "reply", "bounce", "complaint"],
+            "enum": ["delivered", "delay", "open", "click", "reply", "bounce", "complaint"],
         },
-        "bounce_kind": {"type": "string", "enum": ["hard", "soft"]},
+        "bounce_kind": {"type": "string", "enum": ["hard", "soft", "block"]},
+        "category": {
+            "type": "string",
+            "enum": [
+                "user_unknown",
+                "no_domain",
+                "mailbox_full",
+                "too_big",
+                "expired",
+                "policy",
+                "spam",
+                "auth",
+                "rate_limited",
+                "network",
+                "other",
+            ],
+        },
     },
     {"id": "evt-2", "type": "open", "message_id": "<3f…@in.example.org>"},
 )

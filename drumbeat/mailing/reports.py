@@ -21,6 +21,7 @@ the original message it quotes and the addresses it names.
 
 from __future__ import annotations
 
+import email.header
 import email.message
 import re
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ _QUOTE_START = re.compile(
     r"Begin forwarded|The header of the original|Returned message|Forwarded message|"
     r"Unsent message below|original message follows)|"
     r"\s*-+\s*(?:original|returned) (?:message|mail|headers)|"
-    r"Original message headers:|The original message was received|"
+    r"Original message headers:|"
     r"\s*------ ?This is a copy)",
     re.I | re.M,
 )
@@ -116,11 +117,27 @@ def read_report(msg: email.message.Message, mail_from: str = "") -> Report:
 
 
 def _header(msg: email.message.Message, name: str) -> str:
-    try:
-        value = msg.get(name, "")
-        return " ".join(str(value).split()) if value else ""
-    except Exception:  # an undecodable header: keep what can be read
+    """A header's text, RFC 2047 encoded words and raw UTF-8 decoded ('' when absent)."""
+    value = msg.get(name, "")
+    if not value:
         return ""
+    try:
+        parts = email.header.decode_header(value)
+    except Exception:  # a malformed encoded word: keep the header as it came
+        parts = [(str(value), None)]
+    text = "".join(_decoded_text(chunk, charset) for chunk, charset in parts)
+    return " ".join(text.split())
+
+
+def _decoded_text(chunk: bytes | str, charset: str | None) -> str:
+    if isinstance(chunk, str):
+        return chunk
+    if not charset or charset == "unknown-8bit":
+        charset = "utf-8"
+    try:
+        return chunk.decode(charset, "replace")
+    except LookupError:
+        return chunk.decode("utf-8", "replace")
 
 
 # --- complaints ----------------------------------------------------------------------------
@@ -174,6 +191,9 @@ def _delivery_status(msg: email.message.Message) -> Report | None:
     if action in {"delivered", "relayed", "expanded"}:
         return Report(DELIVERED, status=status, diagnostic=diagnostic, addresses=addresses)
     verdict, code, evidence = _classify(status, [diagnostic, human])
+    if action == "failed" and status.startswith("4") and verdict.kind != bounce_rules.BLOCK:
+        # A temporary failure reported as final: the MTA gave up retrying.
+        verdict = bounce_rules.Verdict(bounce_rules.SOFT, "expired", f"gave-up:{status}")
     kind = DELAY if action == "delayed" else BOUNCE
     return Report(
         kind,
@@ -273,7 +293,7 @@ def _plain_bounce(
         for a in (*temporary, *permanent)
     }
     delayed = bool(_DELAY_TEXT.search(subject) or _DELAY_TEXT.search(human))
-    kind = DELAY if delayed and not permanent else BOUNCE
+    kind = DELAY if delayed else BOUNCE
     return Report(
         kind,
         bounce_kind=verdict.kind if kind == BOUNCE else "",

@@ -75,6 +75,7 @@ TEXT_RULES: tuple[TextRule, ...] = (
         r"not authenticated",
         r"authentication (?:check )?fail",
         r"unauthenticated (?:e-?mail|mail|message|sender)",
+        r"is unauthenticated",
         r"failed? (?:the )?(?:sender )?authentication",
         r"sender (?:address )?(?:is )?not (?:verified|authori[sz]ed)",
         r"reverse (?:DNS|lookup|hostname)",
@@ -406,7 +407,7 @@ REPLY_RULES: dict[int, tuple[str, str]] = {
 }
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
-_REPLY = re.compile(r"(?<![\d.#-])([245]\d\d)(?=[ -]|$)(?![-.]\d)", re.M)
+_REPLY = re.compile(r"(?<![\d.#-])([245]\d\d)(?=[ -]|$)", re.M)
 
 
 def find_status(text: str) -> str:

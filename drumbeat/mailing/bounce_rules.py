@@ -145,7 +145,10 @@ TEXT_RULES: tuple[TextRule, ...] = (
         r"\bvirus",
         r"malware",
         r"infected",
-        r"(?:message|content) (?:was |is )?(?:rejected|flagged|blocked) (?:as|due to) (?:suspicious|content)",
+        (
+            r"(?:message|content) (?:was |is )?(?:rejected|flagged|blocked) (?:as|due to) (?:s"
+            r"uspicious|content)"
+        ),
         r"content (?:filter|rejected|policy)",
         r"suspicious (?:content|message|link|url)",
         r"phish",
@@ -200,7 +203,10 @@ TEXT_RULES: tuple[TextRule, ...] = (
         "mailbox_full",
         SOFT,
         "mailbox_full",
-        r"(?:mail ?box|mail folder|inbox|account|disk|storage|user)(?:'s)? ?(?:is |has )?(?:over|exceed\w*) (?:the |its |their )?(?:quota|storage|size|limit)",
+        (
+            r"(?:mail ?box|mail folder|inbox|account|disk|storage|user)(?:'s)? ?(?:is |has )?"
+            r"(?:over|exceed\w*) (?:the |its |their )?(?:quota|storage|size|limit)"
+        ),
         r"over ?quota",
         r"quota (?:exceeded|full|limit)",
         r"exceed(?:s|ed)? (?:the )?(?:storage|disk|mailbox|quota)",
@@ -220,7 +226,10 @@ TEXT_RULES: tuple[TextRule, ...] = (
         "too_big",
         SOFT,
         "too_big",
-        r"(?:message|mail|e-?mail|data) (?:is )?(?:too (?:big|large|long)|size exceeds|exceeds (?:the )?(?:max(?:imum)?|size|message size))",
+        (
+            r"(?:message|mail|e-?mail|data) (?:is )?(?:too (?:big|large|long)|size exceeds|exc"
+            r"eeds (?:the )?(?:max(?:imum)?|size|message size))"
+        ),
         r"(?:message|mail) (?:size|length) (?:exceeds|limit|too)",
         r"size limit",
         r"message file too big",
@@ -290,15 +299,34 @@ TEXT_RULES: tuple[TextRule, ...] = (
         r"user (?:name |account )?(?:is )?unknown",
         r"unknown (?:user|recipient|local[- ]?part|mailbox|address|account|alias)",
         r"no such (?:user|recipient|mailbox|address|account|person|local user|e-?mail)",
-        r"(?:user|recipient|mailbox|address|account|e-?mail address|addressee)(?: \S+)? (?:does not|doesn't|dose not|does no longer) exist",
-        r"(?:user|recipient|mailbox|address|account|addressee) (?:\S+ )?(?:is )?(?:not found|unavailable|invalid|not known|not valid|not listed|inactive|disabled|deactivated|not exist|unkn?own)",
+        (
+            r"(?:user|recipient|mailbox|address|account|e-?mail address|addressee)(?: \S+)? (?"
+            r":does not|doesn't|dose not|does no longer) exist"
+        ),
+        (
+            r"(?:user|recipient|mailbox|address|account|addressee) (?:\S+ )?(?:is )?(?:not fou"
+            r"nd|unavailable|invalid|not known|not valid|not listed|inactive|disabled|deactiva"
+            r"ted|not exist|unkn?own)"
+        ),
         r"invalid (?:recipient|user|mailbox|address|account|e-?mail)",
-        r"(?:recipient|user|mailbox|address|account) (?:rejected|not accepted)(?:: (?:user|access denied|unknown))?",
-        r"recipient address rejected: (?:access denied|undeliverable address|user unknown|unknown|invalid)",
+        (
+            r"(?:recipient|user|mailbox|address|account) (?:rejected|not accepted)(?:: (?:user"
+            r"|access denied|unknown))?"
+        ),
+        (
+            r"recipient address rejected: (?:access denied|undeliverable address|user unknown|"
+            r"unknown|invalid)"
+        ),
         r"not (?:a )?(?:valid|known) (?:user|recipient|mailbox|address)",
         r"not listed in",
-        r"account (?:has been |is )?(?:disabled|deactivated|closed|removed|terminated|deleted|inactive|expired|discontinued)",
-        r"mailbox (?:has been |is )?(?:disabled|deactivated|closed|removed|deleted|inactive|locked|not available|unavailable)",
+        (
+            r"account (?:has been |is )?(?:disabled|deactivated|closed|removed|terminated|dele"
+            r"ted|inactive|expired|discontinued)"
+        ),
+        (
+            r"mailbox (?:has been |is )?(?:disabled|deactivated|closed|removed|deleted|inactiv"
+            r"e|locked|not available|unavailable)"
+        ),
         r"(?:no longer|not) (?:valid|active|in use|exists?)\b",
         r"(?:has|have) (?:been )?(?:moved|left|deleted)",
         r"no mailbox (?:here|for|by that name)",

@@ -182,9 +182,8 @@ def _delivery_status(msg: email.message.Message) -> Report | None:
     status = bounce_rules.find_status(block.get("status", ""))
     diagnostic = _diagnostic(block.get("diagnostic-code", ""))
     human = human_text(msg)
-    if action != "failed" and not status.startswith("5"):
-        if not action and not _DELAY_TEXT.search(human):
-            action = "failed"
+    if not action:  # no Action field: the text tells a delay from a failure
+        action = "delayed" if _DELAY_TEXT.search(human) else "failed"
     addresses = set()
     for b in recipients:
         addresses |= _addresses(b.get("final-recipient", "") or b.get("original-recipient", ""))

@@ -37,7 +37,7 @@ from .tokens import is_valid_token
 MAIL_TYPES = {"delivered", "delay", "open", "click", "reply", "bounce", "complaint"}
 BOUNCE_KINDS = {"hard", "soft", "block"}
 # Provider events that leave an InboundEvent on their message.
-RECORDED = {"delivered": "delivered", "delay": "delay", "bounce": "bounce", "complaint": "complaint"}
+RECORDED = {"delivered", "delay", "bounce", "complaint"}
 SMS_STATUSES = {"delivered", "failed", "undelivered", "sent", "queued"}
 MAX_EVENTS = 5000
 
@@ -172,9 +172,7 @@ def _apply(source: str, parsed: list[ProviderEvent]) -> dict[str, int]:
                 seen.add(event.id)
                 fresh.append(event)
         messages = _resolve({e.message_ref for e in fresh})
-        groups: dict[tuple[str, str, str, str], list[tuple[Message, datetime]]] = defaultdict(
-            list
-        )
+        groups: dict[tuple[str, str, str, str], list[tuple[Message, datetime]]] = defaultdict(list)
         for event in fresh:
             message = messages.get(event.message_ref)
             if message is None:
@@ -192,7 +190,7 @@ def _apply(source: str, parsed: list[ProviderEvent]) -> dict[str, int]:
                 recorded += [
                     InboundEvent(
                         message_id=m.pk,
-                        kind=RECORDED[kind],
+                        kind=kind,
                         at=a,
                         bounce_kind=bounce_kind if kind == "bounce" else "",
                         category=category or ("spam" if kind == "complaint" else ""),

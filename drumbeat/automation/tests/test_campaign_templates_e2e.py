@@ -150,7 +150,11 @@ def inbound(mailbox, monkeypatch):
 REPORTS = {
     "user unknown": ("failed", "5.1.1", "550 5.1.1 <{}>: Recipient address rejected: User unknown"),
     "mailbox full": ("failed", "5.2.2", "552 5.2.2 <{}>: Mailbox full"),
-    "delayed": ("delayed", "4.4.1", "connect to mx.example.net[192.0.2.9]:25: Connection timed out"),
+    "delayed": (
+        "delayed",
+        "4.4.1",
+        "connect to mx.example.net[192.0.2.9]:25: Connection timed out",
+    ),
 }
 
 

@@ -405,4 +405,7 @@ def test_a_complaint_queues_message_complained(clock, bob, smtp, committed):
 
     [delivery] = WebhookDelivery.objects.filter(endpoint=hook)
     assert delivery.event == "message.complained"
-    assert (delivery.payload["id"], delivery.payload["recipient"]) == (message.pk, "ann@example.com")
+    assert (delivery.payload["id"], delivery.payload["recipient"]) == (
+        message.pk,
+        "ann@example.com",
+    )

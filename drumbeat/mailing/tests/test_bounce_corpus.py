@@ -94,7 +94,9 @@ def test_it_accounts_for_every_sample_delivered_to_messages_drumbeat_sent(
     for n, sample in enumerate(SAMPLES):
         event = events[n + 1]
         got = outcome(event.kind, event.bounce_kind)
-        if got != sample.kind or (sample.kind in BOUNCE_KINDS and event.category != sample.category):
+        if got != sample.kind or (
+            sample.kind in BOUNCE_KINDS and event.category != sample.category
+        ):
             wrong.append((sample.name, sample.kind, sample.category, got, event.category))
         if sample.kind == "hard":
             hard += 1

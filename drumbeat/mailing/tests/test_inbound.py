@@ -149,9 +149,7 @@ def test_it_records_a_delay_without_bouncing_the_message(sent_message):
 def test_it_never_downgrades_a_hard_bounce(sent_message):
     bounce = f"bounce+{sent_message.token}@in.example.org"
     process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com"))
-    process_inbound(
-        [bounce], dsn(sent_message.message_id, "alice@example.com", "4.2.2", "delayed")
-    )
+    process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com", "4.2.2", "delayed"))
     process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com", "5.2.2"))
 
     sent_message.refresh_from_db()
@@ -259,9 +257,7 @@ def test_it_blacklists_at_the_first_hard_bounce_saying_which_message(
 
 
 @pytest.mark.django_db
-def test_it_blacklists_after_the_hard_bounce_limit(
-    smtp_sink, mail_settings, email_template, alice
-):
+def test_it_blacklists_after_the_hard_bounce_limit(smtp_sink, mail_settings, email_template, alice):
     mail_settings.HARD_BOUNCE_LIMIT = 2
 
     assert _bounce_week_after_week(email_template, alice, "5.1.1", [0, 3]) == [False, True]

@@ -58,9 +58,7 @@ def test_it_refuses_a_message_over_the_size_limit_at_smtp(sent_message, settings
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             with pytest.raises(smtplib.SMTPException) as refused:
-                client.sendmail(
-                    "", [f"bounce+{sent_message.token}@in.example.org"], b"X" * 300_000
-                )
+                client.sendmail("", [f"bounce+{sent_message.token}@in.example.org"], b"X" * 300_000)
     finally:
         controller.stop()
 

@@ -94,7 +94,10 @@ def test_it_blacklists_on_complaint(client, message):
     )
 
     entry = EmailBlacklist.objects.get()
-    assert (entry.reason, entry.message_id) == (f"spam complaint about message {message.pk}", message.pk)
+    assert (entry.reason, entry.message_id) == (
+        f"spam complaint about message {message.pk}",
+        message.pk,
+    )
     message.refresh_from_db()
     assert message.complained_at is not None and message.state == "sent"
 

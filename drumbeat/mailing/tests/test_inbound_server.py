@@ -56,9 +56,11 @@ def test_it_refuses_a_message_over_the_size_limit_at_smtp(sent_message, settings
     settings.INBOUND_MAX_BYTES = 200_000
     controller, port = serve(settings)
     try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            with pytest.raises(smtplib.SMTPException) as refused:
-                client.sendmail("", [f"bounce+{sent_message.token}@in.example.org"], b"X" * 300_000)
+        with (
+            smtplib.SMTP("127.0.0.1", port, timeout=10) as client,
+            pytest.raises(smtplib.SMTPException) as refused,
+        ):
+            client.sendmail("", [f"bounce+{sent_message.token}@in.example.org"], b"X" * 300_000)
     finally:
         controller.stop()
 

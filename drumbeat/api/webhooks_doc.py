@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drumbeat.mailing.bounce_rules import CATEGORIES
+
 SIGNATURE = {
     "name": "X-Drumbeat-Signature",
     "in": "header",
@@ -57,22 +59,7 @@ MAIL_EVENT = _event(
             "enum": ["delivered", "delay", "open", "click", "reply", "bounce", "complaint"],
         },
         "bounce_kind": {"type": "string", "enum": ["hard", "soft", "block"]},
-        "category": {
-            "type": "string",
-            "enum": [
-                "user_unknown",
-                "no_domain",
-                "mailbox_full",
-                "too_big",
-                "expired",
-                "policy",
-                "spam",
-                "auth",
-                "rate_limited",
-                "network",
-                "other",
-            ],
-        },
+        "category": {"type": "string", "enum": list(CATEGORIES)},
     },
     {"id": "evt-2", "type": "open", "message_id": "<3f…@in.example.org>"},
 )

@@ -270,25 +270,26 @@ def mark_bounced_many(
     with transaction.atomic():
         known = list(
             Message.objects.filter(pk__in=set(message_ids)).values_list(
-                "pk", "channel", "recipient", "bounced_at"
+                "pk", "channel", "recipient", "bounced_at", "is_test"
             )
         )
-        ids = [pk for pk, _, _, _ in known]
+        ids = [pk for pk, *_ in known]
         rows = Message.objects.filter(pk__in=ids)
         fields = {"bounce_kind": kind, "bounce_category": category, "failure_reason": reason}
         if kind == BLOCK:
             blocked = rows.filter(bounced_at__isnull=True, state=Message.State.SENT)
-            if blocked.exclude(bounce_kind=BLOCK).update(**fields) and known:
+            if blocked.exclude(bounce_kind=BLOCK).update(**fields):
                 circuit.record_blocks(known[0][1], len(ids), reason)
             return ids
         rows = rows.exclude(bounce_kind=HARD) if kind == SOFT else rows
         rows.update(
             state=Message.State.BOUNCED, bounced_at=Coalesce(F("bounced_at"), Value(at)), **fields
         )
-        emails = {r: pk for pk, channel, r, _ in known if channel == Message.Channel.EMAIL}
+        # Test messages (campaign tests, simulated events) never suppress their address.
+        emails = {r: pk for pk, channel, r, _, test in known if channel == "email" and not test}
         if emails:
             suppress_bounced(kind, emails, at)
-        _fire("bounce", [pk for pk, _, _, bounced_at in known if bounced_at is None], at)
+        _fire("bounce", [pk for pk, _, _, bounced_at, _ in known if bounced_at is None], at)
     return ids
 
 
@@ -299,15 +300,15 @@ def mark_complained_many(message_ids: Iterable[int], at: datetime) -> list[int]:
     with transaction.atomic():
         known = list(
             Message.objects.filter(pk__in=set(message_ids)).values_list(
-                "pk", "channel", "recipient", "complained_at"
+                "pk", "channel", "recipient", "complained_at", "is_test"
             )
         )
-        ids = [pk for pk, _, _, _ in known]
+        ids = [pk for pk, *_ in known]
         Message.objects.filter(pk__in=ids, complained_at__isnull=True).update(complained_at=at)
-        emails = {r: pk for pk, channel, r, _ in known if channel == Message.Channel.EMAIL}
+        emails = {r: pk for pk, channel, r, _, test in known if channel == "email" and not test}
         if emails:
             blacklist_emails(emails, lambda pk: f"spam complaint about message {pk}")
-        _fire("complaint", [pk for pk, _, _, first in known if first is None], at)
+        _fire("complaint", [pk for pk, _, _, first, _ in known if first is None], at)
     return ids
 
 
@@ -336,6 +337,7 @@ def suppress_bounced(kind: str, emails: dict[str, int], at: datetime) -> list[st
             channel=Message.Channel.EMAIL,
             recipient__in=list(emails),
             bounce_kind=kind,
+            is_test=False,
             bounced_at__gte=at - SUPPRESSION_WINDOW,
             bounced_at__lte=at,
         )

@@ -281,3 +281,15 @@ def test_it_does_not_blacklist_soft_bounces_spread_over_more_than_thirteen_weeks
 
     assert blacklisted == [False] * 5
     assert Message.objects.filter(bounce_kind="soft").count() == 5
+
+
+@pytest.mark.django_db
+def test_a_bounce_or_complaint_of_a_test_message_suppresses_nobody(sent_message):
+    Message.objects.filter(pk=sent_message.pk).update(is_test=True)
+    bounce = f"bounce+{sent_message.token}@in.example.org"
+
+    process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com"))
+
+    sent_message.refresh_from_db()
+    assert (sent_message.state, sent_message.bounce_kind) == (Message.State.BOUNCED, "hard")
+    assert not EmailBlacklist.objects.exists()

@@ -223,10 +223,12 @@ METRICS_EXAMPLE = {
             "clicked": 12,
             "replied": 1,
             "bounced": 2,
+            "complained": 0,
             "opened_percent": 40.8,
             "clicked_percent": 12.2,
             "replied_percent": 1.0,
             "bounced_percent": 2.0,
+            "complained_percent": 0.0,
         }
     ],
 }
@@ -254,10 +256,12 @@ class ActivityMetricsOut(Schema):
     clicked: int
     replied: int
     bounced: int
+    complained: int = Field(description="Reported as spam by their recipients")
     opened_percent: float
     clicked_percent: float
     replied_percent: float
     bounced_percent: float
+    complained_percent: float = Field(description="Complained over sent")
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE["activities"][0]]})
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 
-from . import campaigns, content, mailing, records, targets, tokens, webhooks
+from . import campaigns, content, mailing, messages, records, targets, tokens, webhooks
 from .auth import AUTH, ROLE_MATRIX
 from .errors import install_error_handlers
 from .webhooks_doc import WEBHOOK_PATHS
@@ -75,6 +75,7 @@ api.add_router("/participants", campaigns.participants_router)
 api.add_router("/traces", campaigns.traces_router)
 api.add_router("/links", campaigns.links_router)
 api.add_router("/clicks", campaigns.clicks_router)
+api.add_router("/messages", messages.router)
 api.add_router("/webhook-endpoints", webhooks.endpoints_router)
 api.add_router("/webhook-deliveries", webhooks.deliveries_router)
 

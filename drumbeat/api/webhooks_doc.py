@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drumbeat.mailing.bounce_rules import CATEGORIES
+
 SIGNATURE = {
     "name": "X-Drumbeat-Signature",
     "in": "header",
@@ -54,9 +56,10 @@ MAIL_EVENT = _event(
     {
         "type": {
             "type": "string",
-            "enum": ["delivered", "open", "click", "reply", "bounce", "complaint"],
+            "enum": ["delivered", "delay", "open", "click", "reply", "bounce", "complaint"],
         },
-        "bounce_kind": {"type": "string", "enum": ["hard", "soft"]},
+        "bounce_kind": {"type": "string", "enum": ["hard", "soft", "block"]},
+        "category": {"type": "string", "enum": list(CATEGORIES)},
     },
     {"id": "evt-2", "type": "open", "message_id": "<3f…@in.example.org>"},
 )

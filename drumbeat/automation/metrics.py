@@ -20,7 +20,7 @@ from .models import Activity, Campaign, Participant, Trace
 DAYS = 15
 # The message figures of an activity card; each names a timestamp of Message except "sent",
 # which counts the messages handed to the transport (sent or bounced since).
-MESSAGE_FIGURES = ("sent", "opened", "clicked", "replied", "bounced")
+MESSAGE_FIGURES = ("sent", "opened", "clicked", "replied", "bounced", "complained")
 
 
 def percent(part: int, whole: int) -> float:
@@ -38,6 +38,7 @@ class ActivityMetrics:
     clicked: int = 0
     replied: int = 0
     bounced: int = 0
+    complained: int = 0  # reported as spam (feedback loops, provider complaints)
 
     @property
     def opened_percent(self) -> float:
@@ -55,6 +56,10 @@ class ActivityMetrics:
     def bounced_percent(self) -> float:
         return percent(self.bounced, self.sent)
 
+    @property
+    def complained_percent(self) -> float:
+        return percent(self.complained, self.sent)
+
     def as_dict(self) -> dict:
         return {
             "processed": self.processed,
@@ -67,10 +72,12 @@ class ActivityMetrics:
             "clicked": self.clicked,
             "replied": self.replied,
             "bounced": self.bounced,
+            "complained": self.complained,
             "opened_percent": self.opened_percent,
             "clicked_percent": self.clicked_percent,
             "replied_percent": self.replied_percent,
             "bounced_percent": self.bounced_percent,
+            "complained_percent": self.complained_percent,
         }
 
 
@@ -118,12 +125,14 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
             clicked=Count("id", filter=Q(clicked_at__isnull=False)),
             replied=Count("id", filter=Q(replied_at__isnull=False)),
             bounced=Count("id", filter=Q(bounced_at__isnull=False)),
+            complained=Count("id", filter=Q(complained_at__isnull=False)),
         )
     ):
         m = result.get(row["activity_id"])
         if m is not None:
             m.sent, m.opened, m.clicked = row["sent"], row["opened"], row["clicked"]
             m.replied, m.bounced = row["replied"], row["bounced"]
+            m.complained = row["complained"]
     return result
 
 

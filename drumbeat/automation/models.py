@@ -477,6 +477,7 @@ class WebhookEvent(models.TextChoices):
     MESSAGE_CLICKED = "message.clicked", "Message clicked"
     MESSAGE_REPLIED = "message.replied", "Message replied"
     MESSAGE_BOUNCED = "message.bounced", "Message bounced"
+    MESSAGE_COMPLAINED = "message.complained", "Message complained"
     CONTACT_UNSUBSCRIBED = "contact.unsubscribed", "Contact unsubscribed"
 
 

@@ -71,6 +71,7 @@ MESSAGE_EVENTS = {
     "click": WebhookEvent.MESSAGE_CLICKED,
     "reply": WebhookEvent.MESSAGE_REPLIED,
     "bounce": WebhookEvent.MESSAGE_BOUNCED,
+    "complaint": WebhookEvent.MESSAGE_COMPLAINED,
 }
 
 Rows = Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]]
@@ -238,7 +239,8 @@ def _trace_rows(activity, reasons: dict[int, str], state: str, now: datetime):
 
 
 def emit_message_event(event: hooks.MessageEvent) -> None:
-    """Listener of `hooks.message_event`: message.opened / clicked / replied / bounced."""
+    """Listener of `hooks.message_event`: message.opened / clicked / replied / bounced /
+    complained."""
     name = MESSAGE_EVENTS.get(event.kind)
     if name is None or not event.message_ids:
         return
@@ -262,6 +264,8 @@ def emit_message_event(event: hooks.MessageEvent) -> None:
                 "record_id",
                 "is_test",
                 "bounce_kind",
+                "bounce_category",
+                "failure_reason",
             )
         )
         return [{**row, "at": event.at, "machine": event.machine} for row in found]

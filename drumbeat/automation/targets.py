@@ -76,6 +76,25 @@ FILTERABLE: dict[str, list[str]] = {
     ],
     "mailing.subscription": ["id", "list", "contact", "opt_out", "opt_out_at", "confirmed"],
     "mailing.mailinglist": ["id", "name", "is_public"],
+    "mailing.message": [
+        "id",
+        "channel",
+        "recipient",
+        "subject",
+        "state",
+        "campaign_id",
+        "activity_id",
+        "is_test",
+        "created_at",
+        "sent_at",
+        "opened_at",
+        "clicked_at",
+        "replied_at",
+        "bounced_at",
+        "bounce_kind",
+        "bounce_category",
+        "complained_at",
+    ],
 }
 
 RELATION_KINDS = {"many2one", "one2many", "many2many"}

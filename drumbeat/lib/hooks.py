@@ -5,7 +5,8 @@ keeps the import direction one-way (DESIGN §2): the reporters never import the 
 
 - `records_changed(label, ids)`: records of model `label` were created or updated through a
   service; running campaigns on that target enrol them at once.
-- `message_event(event)`: something happened to sent messages (open, click, reply, bounce);
+- `message_event(event)`: something happened to sent messages (open, click, reply, bounce,
+  complaint: the recipient reported it as spam);
   the engine dates or cancels the waiting children of their traces. `message_events(events)`
   reports several at once (the tracking buffer's flush): a listener with a batch form (see
   `with_batch_form`) hears them in one call, any other once per event, in order.
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MessageEvent:
-    kind: str  # "open" | "click" | "reply" | "bounce"
+    kind: str  # "open" | "click" | "reply" | "bounce" | "complaint"
     message_ids: tuple[int, ...]
     at: datetime
     machine: bool = False  # made by a link scanner / privacy proxy

@@ -1,4 +1,4 @@
-"""System checks of the channel settings: transports, sender, DKIM key."""
+"""System checks of the channel settings: transports, sender, DKIM key, inbound server."""
 
 from __future__ import annotations
 
@@ -30,6 +30,40 @@ def check_channels(app_configs, **kwargs) -> list[Error]:
             )
         )
     errors += check_dkim()
+    errors += check_inbound()
+    return errors
+
+
+def check_inbound() -> list[Error]:
+    """Inbound server size, TLS files and the bounce limits (drumbeat.E104–E106)."""
+    errors = []
+    if settings.INBOUND_MAX_BYTES < 100_000:
+        errors.append(
+            Error("DRUMBEAT_INBOUND_MAX_BYTES must be at least 100000", id="drumbeat.E104")
+        )
+    cert, key = settings.INBOUND_TLS_CERT, settings.INBOUND_TLS_KEY
+    if bool(cert) != bool(key):
+        errors.append(
+            Error(
+                "DRUMBEAT_INBOUND_TLS_CERT and DRUMBEAT_INBOUND_TLS_KEY go together",
+                id="drumbeat.E105",
+            )
+        )
+    elif cert:
+        import ssl
+
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            errors.append(
+                Error(f"DRUMBEAT_INBOUND_TLS_CERT/KEY unusable: {exc}", id="drumbeat.E105")
+            )
+    for name, value in (
+        ("DRUMBEAT_HARD_BOUNCE_LIMIT", settings.HARD_BOUNCE_LIMIT),
+        ("DRUMBEAT_SOFT_BOUNCE_LIMIT", settings.SOFT_BOUNCE_LIMIT),
+    ):
+        if value < 1:
+            errors.append(Error(f"{name} must be at least 1", id="drumbeat.E106"))
     return errors
 
 

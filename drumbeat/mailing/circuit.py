@@ -8,6 +8,11 @@ batch). The first message after the pause is a probe: a success closes the circu
 transient failure pauses again. Permanent refusals (a bad address) are not the transport's
 fault and do not count.
 
+Blocks count too: when receiving servers report `TRANSPORT_PAUSE_AFTER` blocks (sender-side
+refusals: blacklists, reputation, spam filters, rate limits; read from bounces by
+`bounce_rules`) within BLOCK_WINDOW, the channel pauses the same way (`record_blocks`): going
+on would only dig the sender's reputation deeper.
+
 The state lives in a small JSON file per channel (and database) in DRUMBEAT_HOME, so the web UI
 (another process) can say so in a banner. With workers on several machines each machine pauses
 on its own failures.
@@ -32,6 +37,7 @@ from .transports import Delivery, Outgoing, Transport
 CHANNELS = ("email", "sms")
 DEFAULT_PAUSE_AFTER = 20
 DEFAULT_PAUSE_MINUTES = 10
+BLOCK_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Pause:
     until: datetime
     reason: str  # the last failure
     failures: int
+    cause: str = "failures"  # "failures" of the transport, or "blocks" reported by receivers
 
     @property
     def label(self) -> str:
@@ -90,7 +97,13 @@ def current_pause(channel: str, now: datetime | None = None) -> Pause | None:
         return None
     if until_at <= (now or clock.now()):
         return None
-    return Pause(channel, until_at, str(data.get("reason", "")), int(data.get("failures", 0)))
+    return Pause(
+        channel,
+        until_at,
+        str(data.get("reason", "")),
+        int(data.get("failures", 0)),
+        str(data.get("cause", "failures")),
+    )
 
 
 def paused_transports() -> list[Pause]:
@@ -103,9 +116,10 @@ def resume(channel: str) -> None:
 
 
 def paused_reply(pause: Pause) -> str:
+    what = "blocks reported" if pause.cause == "blocks" else "failures in a row"
     return (
         f"sending paused until {pause.until:%Y-%m-%d %H:%M} UTC after {pause.failures} "
-        f"failures in a row (last: {pause.reason})"
+        f"{what} (last: {pause.reason})"
     )
 
 
@@ -147,6 +161,29 @@ class Guarded:
             data["paused_until"] = until.isoformat()
             self.pause = Pause(self.channel, until, reply[:300], self.failures)
         _write(self.channel, data)
+
+
+def record_blocks(channel: str, count: int, reason: str) -> Pause | None:
+    """Count `count` blocks reported now on `channel`; pause it when TRANSPORT_PAUSE_AFTER
+    of them came within BLOCK_WINDOW. Returns the pause begun, if any."""
+    if channel not in CHANNELS or count < 1:
+        return None
+    now = clock.now()
+    data = _read(channel)
+    since = now - BLOCK_WINDOW
+    times = [t for t in data.get("blocks", []) if isinstance(t, str) and t >= since.isoformat()]
+    times = (times + [now.isoformat()] * count)[-pause_after() :]
+    data["blocks"] = times
+    pause = None
+    if len(times) >= pause_after() and current_pause(channel, now) is None:
+        until = now + pause_length()
+        data.update(
+            paused_until=until.isoformat(), reason=reason[:300], failures=len(times), cause="blocks"
+        )
+        data["blocks"] = []
+        pause = Pause(channel, until, reason[:300], len(times), "blocks")
+    _write(channel, data)
+    return pause
 
 
 def transport_pauses(request) -> dict[str, Any]:

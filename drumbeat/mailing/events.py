@@ -1,4 +1,4 @@
-"""What happens to sent messages: opened, clicked, replied, bounced (SPEC §8.5).
+"""What happens to sent messages: opened, clicked, replied, bounced, blocked, complained.
 
 Each function updates the messages in one transaction (set-based) and, once committed, reports
 through the one hook to the engine: `hooks.message_event(MessageEvent(kind, ids, at, machine))`.
@@ -12,23 +12,26 @@ The tracking routes write through `record_hits`, a batch of opens and clicks at 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, F, Value
+from django.db.models.functions import Coalesce
 
 from drumbeat.lib import hooks
 from drumbeat.lib.timed_updates import fill_times
 
-from .models import Click, EmailBlacklist, Link, Message
+from . import circuit
+from .models import Click, EmailBlacklist, InboundEvent, Link, Message
 
 log = logging.getLogger(__name__)
 
-HARD_BOUNCE_LIMIT = 5
-HARD_BOUNCE_WINDOW = timedelta(weeks=13)
+HARD, SOFT, BLOCK = "hard", "soft", "block"
+SUPPRESSION_WINDOW = timedelta(weeks=13)
 
 
 def _fire(kind: str, message_ids: Iterable[int], at: datetime, machine: bool = False) -> None:
@@ -239,31 +242,82 @@ def mark_replied_many(message_ids: Iterable[int], at: datetime) -> list[int]:
     return known
 
 
-def mark_bounced(message_id: int, at: datetime, kind: str = "hard", reason: str = "") -> bool:
-    """Mark a message bounced (kind "hard" or "soft"); after HARD_BOUNCE_LIMIT hard bounces of
-    an email address within HARD_BOUNCE_WINDOW the address is blacklisted."""
-    return bool(mark_bounced_many([message_id], at, kind, reason))
+def mark_bounced(
+    message_id: int, at: datetime, kind: str = "hard", reason: str = "", category: str = ""
+) -> bool:
+    """Record a bounce (or a block) of one message; see `mark_bounced_many`."""
+    return bool(mark_bounced_many([message_id], at, kind, reason, category))
 
 
 def mark_bounced_many(
-    message_ids: Iterable[int], at: datetime, kind: str = "hard", reason: str = ""
+    message_ids: Iterable[int],
+    at: datetime,
+    kind: str = "hard",
+    reason: str = "",
+    category: str = "",
 ) -> list[int]:
-    kind = "soft" if kind == "soft" else "hard"
+    """Record a delivery failure of `kind` hard, soft or block; returns the ids that exist.
+
+    A hard or soft bounce makes a message bounced and fires "bounce" the first time; a later
+    hard bounce turns a soft one hard, but a later soft report never downgrades a hard one.
+    A block (the receiving server refused the sender) only marks messages not bounced yet: no
+    state change, no trigger, no suppression; it counts towards pausing the channel. Email
+    addresses reaching the hard or soft bounce limit are blacklisted (`suppress_bounced`).
+    Constant statements whatever the number of messages.
+    """
+    kind = kind if kind in {HARD, SOFT, BLOCK} else HARD
+    reason = (reason or f"{kind} bounce")[:2000]
     with transaction.atomic():
-        rows = Message.objects.filter(pk__in=set(message_ids))
-        known = list(rows.values_list("pk", "channel", "recipient"))
-        ids = [pk for pk, _, _ in known]
-        Message.objects.filter(pk__in=ids).update(
-            state=Message.State.BOUNCED,
-            bounced_at=at,
-            bounce_kind=kind,
-            failure_reason=(reason or f"{kind} bounce")[:2000],
+        known = list(
+            Message.objects.filter(pk__in=set(message_ids)).values_list(
+                "pk", "channel", "recipient", "bounced_at", "is_test"
+            )
         )
-        emails = [r for _, channel, r in known if channel == Message.Channel.EMAIL]
-        if kind == "hard" and emails:
-            blacklist_after_bounces(emails, at)
-        _fire("bounce", ids, at)
+        ids = [pk for pk, *_ in known]
+        rows = Message.objects.filter(pk__in=ids)
+        fields = {"bounce_kind": kind, "bounce_category": category, "failure_reason": reason}
+        if kind == BLOCK:
+            blocked = rows.filter(bounced_at__isnull=True, state=Message.State.SENT)
+            if blocked.exclude(bounce_kind=BLOCK).update(**fields):
+                circuit.record_blocks(known[0][1], len(ids), reason)
+            return ids
+        rows = rows.exclude(bounce_kind=HARD) if kind == SOFT else rows
+        rows.update(
+            state=Message.State.BOUNCED, bounced_at=Coalesce(F("bounced_at"), Value(at)), **fields
+        )
+        # Test messages (campaign tests, simulated events) never suppress their address.
+        emails = {r: pk for pk, channel, r, _, test in known if channel == "email" and not test}
+        if emails:
+            suppress_bounced(kind, emails, at)
+        _fire("bounce", [pk for pk, _, _, bounced_at, _ in known if bounced_at is None], at)
     return ids
+
+
+def mark_complained_many(message_ids: Iterable[int], at: datetime) -> list[int]:
+    """A recipient reported the message as spam: `complained_at` (first complaint), the
+    address blacklisted, and "complaint" fired (the engine cancels the waiting children).
+    Returns the ids that exist."""
+    with transaction.atomic():
+        known = list(
+            Message.objects.filter(pk__in=set(message_ids)).values_list(
+                "pk", "channel", "recipient", "complained_at", "is_test"
+            )
+        )
+        ids = [pk for pk, *_ in known]
+        Message.objects.filter(pk__in=ids, complained_at__isnull=True).update(complained_at=at)
+        emails = {r: pk for pk, channel, r, _, test in known if channel == "email" and not test}
+        if emails:
+            blacklist_emails(emails, lambda pk: f"spam complaint about message {pk}")
+        _fire("complaint", [pk for pk, _, _, first, _ in known if first is None], at)
+    return ids
+
+
+def record_inbound_events(events: list[InboundEvent]) -> None:
+    """Keep what inbound reports said of their messages (one INSERT)."""
+    for event in events:
+        event.diagnostic = (event.diagnostic or "")[:5000]
+        event.sender, event.subject = event.sender[:254], event.subject[:255]
+    InboundEvent.objects.bulk_create(events)
 
 
 def mark_delivered(message_ids: Iterable[int], at: datetime) -> None:
@@ -273,36 +327,65 @@ def mark_delivered(message_ids: Iterable[int], at: datetime) -> None:
     ).update(state=Message.State.SENT, sent_at=at)
 
 
-def blacklist_after_bounces(addresses: list[str], at: datetime) -> list[str]:
-    """Blacklist those of `addresses` with HARD_BOUNCE_LIMIT hard bounces in the window."""
+def suppress_bounced(kind: str, emails: dict[str, int], at: datetime) -> list[str]:
+    """Blacklist those of `emails` (address -> the message that just bounced) with
+    DRUMBEAT_HARD_BOUNCE_LIMIT hard bounces (or DRUMBEAT_SOFT_BOUNCE_LIMIT soft ones) within
+    SUPPRESSION_WINDOW. One counting query and the blacklist writes."""
+    limit = bounce_limit(kind)
     counts = (
         Message.objects.filter(
             channel=Message.Channel.EMAIL,
-            recipient__in=addresses,
-            bounce_kind="hard",
-            bounced_at__gte=at - HARD_BOUNCE_WINDOW,
+            recipient__in=list(emails),
+            bounce_kind=kind,
+            is_test=False,
+            bounced_at__gte=at - SUPPRESSION_WINDOW,
             bounced_at__lte=at,
         )
         .values("recipient")
         .annotate(n=Count("pk"))
-        .filter(n__gte=HARD_BOUNCE_LIMIT)
+        .filter(n__gte=limit)
     )
-    reached = [row["recipient"] for row in counts]
+    reached = {row["recipient"]: emails[row["recipient"]] for row in counts}
     if reached:
-        blacklist_emails(reached, f"{HARD_BOUNCE_LIMIT} hard bounces in 13 weeks")
-        log.info("blacklisted after hard bounces: %s", ", ".join(reached))
-    return reached
+        if limit == 1:
+            why = f"{kind} bounce of message {{}}"
+        else:
+            why = f"{limit} {kind} bounces in 13 weeks, the last of message {{}}"
+        blacklist_emails(reached, why.format)
+        log.info("blacklisted after %s bounces: %s", kind, ", ".join(reached))
+    return list(reached)
 
 
-def blacklist_emails(addresses: list[str], reason: str) -> None:
-    """Blacklist (or re-activate) the normalised addresses."""
-    existing = set(
-        EmailBlacklist.objects.filter(email__in=addresses).values_list("email", flat=True)
-    )
-    EmailBlacklist.objects.filter(email__in=existing, active=False).update(
-        active=True, reason=reason
-    )
+def bounce_limit(kind: str) -> int:
+    name = "HARD_BOUNCE_LIMIT" if kind == HARD else "SOFT_BOUNCE_LIMIT"
+    default = 1 if kind == HARD else 5
+    return max(1, int(getattr(settings, name, default)))
+
+
+def blacklist_emails(
+    addresses: Iterable[str] | dict[str, int], reason: str | Callable[[int], str]
+) -> None:
+    """Blacklist (or re-activate) the normalised addresses. Given a dict address -> message
+    id, each entry records its message and `reason` is a function of that id."""
+    messages = addresses if isinstance(addresses, dict) else dict.fromkeys(addresses)
+
+    def why(address: str) -> str:
+        pk = messages[address]
+        return (reason(pk) if callable(reason) else reason)[:200]
+
+    existing = list(EmailBlacklist.objects.filter(email__in=list(messages)))
+    revived = [entry for entry in existing if not entry.active]
+    for entry in revived:
+        entry.active, entry.reason = True, why(entry.email)
+        entry.message_id = messages[entry.email] or entry.message_id
+    if revived:
+        EmailBlacklist.objects.bulk_update(revived, ["active", "reason", "message"])
+    known = {entry.email for entry in existing}
     EmailBlacklist.objects.bulk_create(
-        [EmailBlacklist(email=a, reason=reason) for a in set(addresses) - existing],
+        [
+            EmailBlacklist(email=a, reason=why(a), message_id=pk)
+            for a, pk in messages.items()
+            if a not in known
+        ],
         ignore_conflicts=True,
     )

@@ -75,6 +75,10 @@ class EmailBlacklist(models.Model):
     email = models.CharField(max_length=254, unique=True)
     reason = models.CharField(max_length=200, blank=True)
     active = models.BooleanField(default=True)
+    # The message whose bounce or complaint blacklisted the address (automatic entries).
+    message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,8 +146,14 @@ class Message(models.Model):
     """One email or SMS handed (or about to be handed) to a transport. The row is committed
     before the transport is called: `outgoing` means a send may have started.
 
-    outgoing -> sent -> (opened/clicked/replied are timestamps) | bounced
+    outgoing -> sent -> (opened/clicked/replied/complained are timestamps) | bounced
     outgoing -> error | cancelled;  outgoing -> deferred (transient failure) -> outgoing ...
+
+    A bounce is `hard` or `soft` (state bounced, `bounced_at` set); a `block` (the receiving
+    server refused the sender) leaves the state sent and `bounced_at` empty: the message shows
+    as blocked with `bounce_category` and the diagnostic in `failure_reason`. A complaint
+    stamps `complained_at` (the message was delivered: it stays sent). Every inbound report is
+    an `InboundEvent` of the message.
     """
 
     class Channel(models.TextChoices):
@@ -180,7 +190,9 @@ class Message(models.Model):
     clicked_at = models.DateTimeField(null=True, blank=True)
     replied_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
-    bounce_kind = models.CharField(max_length=8, blank=True)  # hard | soft
+    bounce_kind = models.CharField(max_length=8, blank=True)  # hard | soft | block
+    bounce_category = models.CharField(max_length=16, blank=True)  # see bounce_rules.CATEGORIES
+    complained_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.TextField(blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)  # deferred: next attempt
 
@@ -194,6 +206,41 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} to {self.recipient}"
+
+
+class InboundEvent(models.Model):
+    """One inbound report about a sent message: a delivery report (bounce, delay, delivered),
+    a complaint, an automatic or human reply, an unsubscribe request, or mail we could not
+    read (`unknown`). Nothing that reaches a valid token address goes unrecorded."""
+
+    class Kind(models.TextChoices):
+        BOUNCE = "bounce", "Bounce"
+        DELAY = "delay", "Delay"
+        DELIVERED = "delivered", "Delivered"
+        COMPLAINT = "complaint", "Complaint"
+        AUTO_REPLY = "auto_reply", "Automatic reply"
+        REPLY = "reply", "Reply"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+        UNKNOWN = "unknown", "Unknown"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="inbound_events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    bounce_kind = models.CharField(max_length=8, blank=True)  # hard | soft | block
+    category = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=16, blank=True)  # enhanced status code, e.g. 5.1.1
+    smtp_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    diagnostic = models.TextField(blank=True)
+    sender = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=8, default="smtp")  # smtp | webhook
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["message", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of message {self.message_id}"
 
 
 class Link(models.Model):

@@ -1,7 +1,8 @@
 """Provider webhooks (documented in docs/webhooks.md):
 
 `POST /api/v1/webhooks/mail-events` — a JSON list of
-`{"id", "type": delivered|open|click|reply|bounce|complaint, "message_id", "at", "bounce_kind"}`;
+`{"id", "type": delivered|delay|open|click|reply|bounce|complaint, "message_id", "at",
+"bounce_kind": hard|soft|block, "category", "reason"}`;
 `POST /api/v1/webhooks/sms-status` — a JSON list of
 `{"id", "message_id", "status": delivered|failed|undelivered|sent|queued, "at", "reason"}`.
 
@@ -29,11 +30,14 @@ from django.views.decorators.http import require_POST
 
 from drumbeat.lib import clock
 
-from . import events
-from .models import Message, WebhookEvent
+from . import bounce_rules, events
+from .models import InboundEvent, Message, WebhookEvent
 from .tokens import is_valid_token
 
-MAIL_TYPES = {"delivered", "open", "click", "reply", "bounce", "complaint"}
+MAIL_TYPES = {"delivered", "delay", "open", "click", "reply", "bounce", "complaint"}
+BOUNCE_KINDS = {"hard", "soft", "block"}
+# Provider events that leave an InboundEvent on their message.
+RECORDED = {"delivered", "delay", "bounce", "complaint"}
 SMS_STATUSES = {"delivered", "failed", "undelivered", "sent", "queued"}
 MAX_EVENTS = 5000
 
@@ -50,6 +54,7 @@ class ProviderEvent:
     at: datetime
     bounce_kind: str = "hard"
     reason: str = ""
+    category: str = ""
 
 
 def _error(status: int, detail: str) -> JsonResponse:
@@ -117,8 +122,13 @@ def parse_events(body: bytes, kind_field: str, allowed: set[str]) -> list[Provid
                 f"event {index}: '{kind_field}' must be one of {', '.join(sorted(allowed))}"
             )
         bounce_kind = _text(item, "bounce_kind", index, required=False) or "hard"
-        if bounce_kind not in {"hard", "soft"}:
-            raise PayloadError(f"event {index}: 'bounce_kind' must be hard or soft")
+        if bounce_kind not in BOUNCE_KINDS:
+            raise PayloadError(f"event {index}: 'bounce_kind' must be hard, soft or block")
+        category = _text(item, "category", index, required=False)
+        if category and category not in bounce_rules.CATEGORIES:
+            raise PayloadError(
+                f"event {index}: 'category' must be one of {', '.join(bounce_rules.CATEGORIES)}"
+            )
         result.append(
             ProviderEvent(
                 id=_text(item, "id", index),
@@ -127,6 +137,7 @@ def parse_events(body: bytes, kind_field: str, allowed: set[str]) -> list[Provid
                 at=_at(item, index),
                 bounce_kind=bounce_kind,
                 reason=_text(item, "reason", index, required=False, limit=2000),
+                category=category,
             )
         )
     return result
@@ -161,18 +172,34 @@ def _apply(source: str, parsed: list[ProviderEvent]) -> dict[str, int]:
                 seen.add(event.id)
                 fresh.append(event)
         messages = _resolve({e.message_ref for e in fresh})
-        groups: dict[tuple[str, str, str], list[tuple[Message, datetime]]] = defaultdict(list)
+        groups: dict[tuple[str, str, str, str], list[tuple[Message, datetime]]] = defaultdict(list)
         for event in fresh:
             message = messages.get(event.message_ref)
             if message is None:
                 counts["unknown"] += 1
                 continue
             counts["processed"] += 1
-            groups[(event.kind, event.bounce_kind, event.reason)].append((message, event.at))
-        for (kind, bounce_kind, reason), items in groups.items():
+            key = (event.kind, event.bounce_kind, event.reason, event.category)
+            groups[key].append((message, event.at))
+        recorded: list[InboundEvent] = []
+        for (kind, bounce_kind, reason, category), items in groups.items():
             ids = [m.pk for m, _ in items]
             at = min(a for _, a in items)
-            _apply_group(kind, bounce_kind, reason, ids, [m for m, _ in items], at)
+            _apply_group(kind, bounce_kind, reason, category, ids, at)
+            if kind in RECORDED:
+                recorded += [
+                    InboundEvent(
+                        message_id=m.pk,
+                        kind=kind,
+                        at=a,
+                        bounce_kind=bounce_kind if kind == "bounce" else "",
+                        category=category or ("spam" if kind == "complaint" else ""),
+                        diagnostic=reason,
+                        source="webhook",
+                    )
+                    for m, a in items
+                ]
+        events.record_inbound_events(recorded)
         WebhookEvent.objects.bulk_create(
             [WebhookEvent(source=source, event_id=e.id, kind=e.kind) for e in fresh],
             ignore_conflicts=True,
@@ -181,7 +208,7 @@ def _apply(source: str, parsed: list[ProviderEvent]) -> dict[str, int]:
 
 
 def _apply_group(
-    kind: str, bounce_kind: str, reason: str, ids: list[int], messages: list[Message], at: datetime
+    kind: str, bounce_kind: str, reason: str, category: str, ids: list[int], at: datetime
 ) -> None:
     if kind in {"delivered", "sent"}:
         events.mark_delivered(ids, at)
@@ -192,10 +219,11 @@ def _apply_group(
     elif kind == "reply":
         events.mark_replied_many(ids, at)
     elif kind in {"bounce", "failed", "undelivered"}:
-        events.mark_bounced_many(ids, at, bounce_kind, reason)
+        if not category:
+            category = bounce_rules.classify(text=reason).category if reason else "other"
+        events.mark_bounced_many(ids, at, bounce_kind, reason, category)
     elif kind == "complaint":
-        emails = [m.recipient for m in messages if m.channel == Message.Channel.EMAIL]
-        events.blacklist_emails(emails, "spam complaint")
+        events.mark_complained_many(ids, at)
 
 
 def _handle(request: HttpRequest, source: str, kind_field: str, allowed: set[str]) -> JsonResponse:

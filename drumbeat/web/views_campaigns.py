@@ -614,7 +614,8 @@ def trace_tree(participant: Participant) -> tuple[list[dict], bool]:
         .select_related("activity", "message")
         .order_by("created_at", "id")
     )
-    by_trace = {m.trace_id: m for m in Message.objects.filter(trace_id__in=[t.pk for t in traces])}
+    messages = Message.objects.filter(trace_id__in=[t.pk for t in traces])
+    by_trace = {m.trace_id: m for m in messages.prefetch_related("inbound_events")}
     nodes = {t.pk: {"trace": t, "message": by_trace.get(t.pk), "children": []} for t in traces}
     roots = []
     for t in traces:

@@ -107,9 +107,11 @@ def _record_extras(kind: RecordKind, record) -> dict:
         extras["note_form"] = NoteForm()
         extras["task_form"] = TaskForm()
     if kind.target_key:
-        extras["messages_received"] = Message.objects.filter(
-            record_model=kind.target_key, record_id=record.pk
-        ).order_by("-created_at")[:20]
+        extras["messages_received"] = (
+            Message.objects.filter(record_model=kind.target_key, record_id=record.pk)
+            .prefetch_related("inbound_events")
+            .order_by("-created_at")[:20]
+        )
         extras["campaigns"] = statistics.campaigns_of(kind.target_key, record.pk)
     if kind.slug == "events":
         extras["registrations"] = record.registrations.select_related("contact")[:200]

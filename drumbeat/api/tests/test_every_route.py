@@ -53,6 +53,7 @@ def test_the_api_has_every_collection_of_the_design():
         "traces",
         "links",
         "clicks",
+        "messages",
     ]:
         assert f"/api/v1/{collection}" in paths
         assert f"/api/v1/{collection}/999999" in paths

@@ -1,8 +1,10 @@
-"""Message events (open, click, reply, bounce) date or cancel the children of their traces.
+"""Message events (open, click, reply, bounce, complaint) date or cancel the children of their
+traces.
 
 Per the trigger table of SPEC §4: an event dates the waiting children it triggers (event time +
 delay) and cancels the opposite "not" children; a click or a reply also counts as an open; a
-bounce cancels every still-scheduled child except bounce children. Traces of stopped campaigns
+bounce cancels every still-scheduled child except bounce children; a complaint (the recipient
+reported the message as spam) cancels every still-scheduled child. Traces of stopped campaigns
 are left alone; a repeated event finds nothing left to date (children are dated once, processed
 ones are final), so it is harmless.
 """
@@ -34,6 +36,7 @@ DATES = {
     "click": [T.MAIL_CLICK, T.SMS_CLICK, T.MAIL_OPEN],
     "reply": [T.MAIL_REPLY, T.MAIL_OPEN],
     "bounce": [T.MAIL_BOUNCE, T.SMS_BOUNCE],
+    "complaint": [],
 }
 CANCELS = {
     "open": [T.MAIL_NOT_OPEN],
@@ -45,7 +48,10 @@ REASONS = {
     "click": "parent clicked",
     "reply": "parent replied",
     "bounce": "parent bounced",
+    "complaint": "parent complained",
 }
+# Events that cancel every scheduled child (but the ones they date): applied after the others.
+FINAL = {"bounce", "complaint"}
 MACHINE_SENSITIVE = {"open", "click"}
 DATING = {kind: {t.value for t in triggers} for kind, triggers in DATES.items()}
 CANCELLING = {kind: {t.value for t in triggers} for kind, triggers in CANCELS.items()}
@@ -95,7 +101,7 @@ def apply_message_events(events: Sequence[MessageEvent]) -> None:
     when there are none (no child activity, already dated, a stopped campaign, an ignored
     machine event) nothing else runs. Otherwise each child goes to the first event of its
     message that concerns it, exactly as if the events had come one by one (later ones would
-    find it dated or cancelled). Bounces go in a second pass, after the other events.
+    find it dated or cancelled). Bounces and complaints go in a second pass, after the others.
     """
     from drumbeat.mailing.models import Message
 
@@ -118,7 +124,7 @@ def apply_message_events(events: Sequence[MessageEvent]) -> None:
         batch = [
             (kind, traces[pk], at, machine)
             for kind, pk, at, machine in occurrences
-            if (kind == "bounce") == bounces and pk in traces
+            if (kind in FINAL) == bounces and pk in traces
         ]
         if batch and _apply_occurrences(batch):
             due_now = True
@@ -151,15 +157,15 @@ def apply_event(kind: str, parent_ids: list[int], at: datetime) -> bool:
 
 def _concerns(kind: str, child: Child) -> bool:
     """An event of `kind` dates the child (still undated) or cancels it (a bounce cancels every
-    child but the bounce ones)."""
+    child but the bounce ones, a complaint every child)."""
     if child.trigger in DATING[kind]:
         return child.undated
-    return kind == "bounce" or child.trigger in CANCELLING[kind]
+    return kind in FINAL or child.trigger in CANCELLING.get(kind, ())
 
 
 def _waiting_children(kinds: set[str], parent_ids: Iterable[int]) -> list[Child]:
-    """The scheduled children of `parent_ids`, in running campaigns, that events of `kinds` (a
-    bounce alone, or other kinds) may date or cancel: one SELECT.
+    """The scheduled children of `parent_ids`, in running campaigns, that events of `kinds`
+    (bounces and complaints, or other kinds) may date or cancel: one SELECT.
 
     Plain SQL: this runs for the opens and clicks the tracking routes receive, and compiling
     the equivalent ORM query cost more CPU than the rest of the work.
@@ -168,12 +174,14 @@ def _waiting_children(kinds: set[str], parent_ids: Iterable[int]) -> list[Child]
     if not parent_ids:
         return []
     parents, parent_params = _any_of("c.parent_id", parent_ids)
-    if "bounce" in kinds:
-        if kinds != {"bounce"}:
-            raise ValueError("bounces are applied apart from other events")
+    if kinds & FINAL:
+        if not kinds <= FINAL:
+            raise ValueError("bounces and complaints are applied apart from other events")
         dates = sorted(DATING["bounce"])
         triggers = f"(c.scheduled_at IS NULL OR a.trigger NOT IN ({_marks(dates)}))"
         trigger_params = dates
+        if "complaint" in kinds:  # every scheduled child
+            triggers, trigger_params = "1 = 1", []
     else:
         dates = sorted(set().union(*(DATING[kind] for kind in kinds)))
         cancels = sorted(set().union(*(CANCELLING[kind] for kind in kinds)))
@@ -271,15 +279,17 @@ def replay_early_events(trace_ids: list[int]) -> None:
         | Q(clicked_at__isnull=False)
         | Q(replied_at__isnull=False)
         | Q(bounced_at__isnull=False)
+        | Q(complained_at__isnull=False)
     )
     by_kind: dict[tuple[str, datetime], list[int]] = defaultdict(list)
-    for trace_id, opened, clicked, replied, bounced in early.values_list(
-        "trace_id", "opened_at", "clicked_at", "replied_at", "bounced_at"
+    for trace_id, opened, clicked, replied, bounced, complained in early.values_list(
+        "trace_id", "opened_at", "clicked_at", "replied_at", "bounced_at", "complained_at"
     ):
         for kind, at in (("open", opened), ("click", clicked), ("reply", replied)):
             if at is not None:
                 by_kind[(kind, at)].append(trace_id)
-        if bounced is not None:
-            by_kind[("bounce", bounced)].append(trace_id)
+        for kind, at in (("bounce", bounced), ("complaint", complained)):
+            if at is not None:  # after the others, as apply_message_events does
+                by_kind[(kind, at)].append(trace_id)
     for (kind, at), ids in by_kind.items():
         apply_event(kind, ids, at)

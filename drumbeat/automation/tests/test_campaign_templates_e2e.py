@@ -24,7 +24,7 @@ from django.db import connections
 from drumbeat.automation import services
 from drumbeat.automation.campaign_templates import instantiate
 from drumbeat.automation.engine.runner import run_once
-from drumbeat.automation.models import Participant
+from drumbeat.automation.models import Participant, Trace
 from drumbeat.contacts.models import Contact
 from drumbeat.crm.models import Lead
 from drumbeat.mailing import inbound as inbound_server
@@ -128,7 +128,7 @@ def inbound(mailbox, monkeypatch):
         # The server's worker threads would keep their connection (CONN_MAX_AGE on
         # PostgreSQL) and block dropping the test database.
         try:
-            process(*args)
+            return process(*args)
         finally:
             connections.close_all()
 
@@ -147,9 +147,22 @@ def inbound(mailbox, monkeypatch):
         controller.stop()
 
 
-def bounce_back(deliver, received: Received) -> None:
+REPORTS = {
+    "user unknown": ("failed", "5.1.1", "550 5.1.1 <{}>: Recipient address rejected: User unknown"),
+    "mailbox full": ("failed", "5.2.2", "552 5.2.2 <{}>: Mailbox full"),
+    "delayed": (
+        "delayed",
+        "4.4.1",
+        "connect to mx.example.net[192.0.2.9]:25: Connection timed out",
+    ),
+}
+
+
+def bounce_back(deliver, received: Received, reason: str = "user unknown") -> None:
     """The recipient's MTA answers with an RFC 3464 report to the envelope sender."""
     recipient = received.rcpt_tos[0]
+    action, status, diagnostic = REPORTS[reason]
+    diagnostic = diagnostic.format(recipient)
     report = f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
 To: {received.mail_from}
 Subject: Undelivered Mail Returned to Sender
@@ -168,9 +181,9 @@ Content-Type: message/delivery-status
 Reporting-MTA: dns; mx.example.net
 
 Final-Recipient: rfc822; {recipient}
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; {diagnostic}
 
 --REPORT
 Content-Type: text/rfc822-headers
@@ -272,7 +285,8 @@ def test_tag_hot_contacts_tags_clickers_and_asks_to_check_bounced_addresses(
     clock.move_to(START + 3 * HOUR)
     assert visit(client, welcome.link("Get started")).status_code == 302
     assert visit(client, mailbox.one("cat@example.com").pixel).status_code == 200
-    bounce_back(inbound, mailbox.one("ben@example.com"))
+    # Soft: a hard bounce blacklists Ben at once, and the campaign's filter then removes him.
+    bounce_back(inbound, mailbox.one("ben@example.com"), "mailbox full")
     assert Message.objects.get(recipient="ben@example.com").state == "bounced"
 
     tick_at(clock, START + 5 * HOUR)
@@ -304,13 +318,32 @@ def test_welcome_flow_blacklists_bounced_addresses_only(clock, bob, mailbox, inb
     assert "WELCOME10" in offer.html
 
     clock.move_to(START + 3 * HOUR)
-    bounce_back(inbound, mailbox.one("ben@example.com"))
+    # A soft bounce: the suppression policy waits for five; the flow's own branch does not.
+    bounce_back(inbound, mailbox.one("ben@example.com"), "mailbox full")
     tick_at(clock, START + 4 * HOUR)
     assert not EmailBlacklist.objects.filter(email="ben@example.com").exists()  # after 2 hours
 
     tick_at(clock, START + 5 * HOUR)
     blacklisted = set(EmailBlacklist.objects.filter(active=True).values_list("email", flat=True))
     assert blacklisted == {"ben@example.com"}
+
+
+def test_welcome_flow_does_not_blacklist_on_a_delay_notice(clock, bob, mailbox, inbound):
+    MailingContact.objects.create(name="Ben", email="ben@example.com")
+    campaign = instantiate("welcome_flow", bob)
+    services.start_campaign(campaign, bob)
+    tick_at(clock, START + 2 * HOUR)
+
+    clock.move_to(START + 3 * HOUR)
+    bounce_back(inbound, mailbox.one("ben@example.com"), "delayed")
+    tick_at(clock, START + 6 * HOUR)
+
+    assert not EmailBlacklist.objects.exists()
+    message = Message.objects.get(recipient="ben@example.com")
+    assert (message.state, message.bounced_at) == ("sent", None)
+    assert list(message.inbound_events.values_list("kind", "status")) == [("delay", "4.4.1")]
+    blacklist_step = Trace.objects.get(activity__name="Blacklist bounced address")
+    assert (blacklist_step.state, blacklist_step.scheduled_at) == ("scheduled", None)
 
 
 # --- Double Opt-in ---------------------------------------------------------------------------

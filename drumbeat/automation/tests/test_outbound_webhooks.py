@@ -19,6 +19,7 @@ from drumbeat.automation import outbound, services
 from drumbeat.automation.engine.enroll import enroll_campaign
 from drumbeat.automation.models import WebhookDelivery, WebhookEndpoint
 from drumbeat.contacts.models import Contact
+from drumbeat.mailing import events as mail_events
 from drumbeat.mailing import services as mailing_services
 from drumbeat.mailing.models import Message
 
@@ -389,3 +390,22 @@ def test_the_delivery_log_forgets_old_finished_deliveries_only(clock, settings):
     recent.created_at = START - timedelta(days=400)
     recent.save()
     assert outbound.prune_log() == 0
+
+
+def test_a_complaint_queues_message_complained(clock, bob, smtp, committed):
+    hook = endpoint("http://127.0.0.1:9/unused", "message.complained", "message.bounced")
+    Contact.objects.create(name="Ann", email="ann@example.com")
+    campaign = make_campaign(bob)
+    add_email(campaign)
+    services.start_campaign(campaign, bob)
+    tick()
+    message = Message.objects.get()
+    with committed():
+        mail_events.mark_complained_many([message.pk], START + HOUR)
+
+    [delivery] = WebhookDelivery.objects.filter(endpoint=hook)
+    assert delivery.event == "message.complained"
+    assert (delivery.payload["id"], delivery.payload["recipient"]) == (
+        message.pk,
+        "ann@example.com",
+    )

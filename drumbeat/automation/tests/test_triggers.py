@@ -258,6 +258,34 @@ def test_sms_click_and_not_click(clock, bob, ann, smtp, committed):
     assert_traces(not_clicked, [("cancelled", "parent clicked"), ("processed", "")])
 
 
+def test_a_complaint_cancels_every_waiting_child(clock, bob, ann, smtp, committed):
+    campaign, email, bounced = email_campaign(bob, "mail_bounce", delay_hours=2)
+    followup = add_action(
+        campaign, parent=email, name="Follow-up", delay_amount=1, delay_unit="days"
+    )
+    opened = add_action(campaign, parent=email, name="Opened", trigger="mail_open")
+    services.start_campaign(campaign, bob)
+    tick()
+    with committed():
+        events.mark_complained_many([sent_message(email).pk], START + HOUR)
+    for child in (bounced, followup, opened):
+        assert_traces(child, [("cancelled", "parent complained")])
+
+
+def test_a_block_neither_bounces_nor_cancels(clock, bob, ann, smtp, committed):
+    campaign, email, bounced = email_campaign(bob, "mail_bounce", delay_hours=2)
+    opened = add_action(campaign, parent=email, name="Opened", trigger="mail_open")
+    services.start_campaign(campaign, bob)
+    tick()
+    with committed():
+        events.mark_bounced(
+            sent_message(email).pk, START + HOUR, "block", "554 blocked using RBL", "policy"
+        )
+    assert traces(bounced)[0].scheduled_at is None
+    assert_traces(bounced, ["scheduled"])
+    assert_traces(opened, ["scheduled"])
+
+
 def test_sms_bounce(clock, bob, ann, smtp, committed):
     campaign = make_campaign(bob, unique_field="phone")
     sms = add_sms(campaign)

@@ -7,8 +7,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from drumbeat.mailing.inbound import MAX_SIZE, make_controller, process_inbound
-from drumbeat.mailing.models import EmailBlacklist, Message
+from drumbeat.mailing.inbound import make_controller, process_inbound
+from drumbeat.mailing.models import EmailBlacklist, InboundEvent, Message
 from drumbeat.mailing.sending import Recipient, send_emails
 
 from .conftest import RENDER_FIELDS, free_port
@@ -16,8 +16,16 @@ from .conftest import RENDER_FIELDS, free_port
 pytestmark = [pytest.mark.postgres]
 
 
+WORDING = {
+    "5.1.1": "<{}>: Recipient address rejected: User unknown",
+    "4.2.2": "<{}>: mailbox full, try again later",
+    "5.2.2": "<{}>: Mailbox full",
+}
+
+
 def dsn(original_message_id: str, recipient: str, status="5.1.1", action="failed") -> bytes:
-    """An RFC 3464 delivery status notification, as an MTA would write it."""
+    """An RFC 3464 delivery status notification, as Postfix writes it."""
+    wording = WORDING[status].format(recipient)
     return f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.com>
 To: bounce@in.example.org
 Subject: Undelivered Mail Returned to Sender
@@ -40,7 +48,7 @@ Final-Recipient: rfc822; {recipient}
 Original-Recipient: rfc822; {recipient}
 Action: {action}
 Status: {status}
-Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected: User unknown
+Diagnostic-Code: smtp; {"550" if status[0] == "5" else "452"} {status} {wording}
 
 --BOUNDARY
 Content-Type: text/rfc822-headers
@@ -124,15 +132,31 @@ def test_it_refuses_mail_for_other_domains(inbound_server, sent_message):
 
 
 @pytest.mark.django_db
-def test_it_reads_a_soft_bounce(sent_message):
+def test_it_records_a_delay_without_bouncing_the_message(sent_message):
     result = process_inbound(
         [f"bounce+{sent_message.token}@in.example.org"],
         dsn(sent_message.message_id, "alice@example.com", status="4.2.2", action="delayed"),
     )
 
-    assert result.kind == "bounce"
+    assert result.kind == "delay"
     sent_message.refresh_from_db()
-    assert (sent_message.state, sent_message.bounce_kind) == (Message.State.BOUNCED, "soft")
+    assert (sent_message.state, sent_message.bounce_kind) == (Message.State.SENT, "")
+    event = InboundEvent.objects.get(message=sent_message)
+    assert (event.kind, event.status, event.category) == ("delay", "4.2.2", "mailbox_full")
+
+
+@pytest.mark.django_db
+def test_it_never_downgrades_a_hard_bounce(sent_message):
+    bounce = f"bounce+{sent_message.token}@in.example.org"
+    process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com"))
+    process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com", "4.2.2", "delayed"))
+    process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com", "5.2.2"))
+
+    sent_message.refresh_from_db()
+    assert (sent_message.state, sent_message.bounce_kind) == (Message.State.BOUNCED, "hard")
+    assert sent_message.bounce_category == "user_unknown"
+    kinds = list(InboundEvent.objects.values_list("kind", "bounce_kind"))
+    assert kinds == [("bounce", "hard"), ("delay", ""), ("bounce", "soft")]
 
 
 @pytest.mark.django_db
@@ -165,22 +189,23 @@ def test_it_unsubscribes_through_the_list_unsubscribe_mailto(sent_message):
 @pytest.mark.parametrize(
     "rcpt, data, reason",
     [
-        (["reply+" + "0" * 32 + "@in.example.org"], reply("<nope@x>"), "unmatched"),
+        (["reply+" + "0" * 32 + "@in.example.org"], reply("<nope@x>"), "unmatched reply"),
         (["x@in.example.org"], b"\x00\xff garbage without headers", "unparseable"),
-        (["x@in.example.org"], b"Subject: hi\r\n\r\n" + b"x" * (MAX_SIZE + 1), "too large"),
+        (["x@in.example.org"], b"Subject: hi\r\n\r\n" + b"x" * 100_001, "over the"),
         (
             ["x@in.example.org"],
             b"Subject: hi\r\nAuto-Submitted: auto-replied\r\n\r\nout",
-            "automatic reply",
+            "unmatched auto_reply",
         ),
     ],
 )
-def test_it_drops_garbage_with_a_log_line(sent_message, caplog, rcpt, data, reason):
+def test_it_drops_garbage_with_a_log_line(sent_message, settings, caplog, rcpt, data, reason):
+    settings.INBOUND_MAX_BYTES = 100_000
     caplog.set_level("INFO", logger="drumbeat.mailing.inbound")
 
     result = process_inbound(rcpt, data)
 
-    assert (result.kind, result.reason) == ("dropped", reason)
+    assert result.kind == "dropped" and reason in result.reason
     assert "inbound mail dropped" in caplog.text
     sent_message.refresh_from_db()
     assert sent_message.replied_at is None and sent_message.state == Message.State.SENT
@@ -199,42 +224,72 @@ def test_it_does_not_accept_a_forged_bounce_token(sent_message):
     assert sent_message.state == Message.State.SENT
 
 
-@pytest.mark.django_db
-def test_it_blacklists_after_five_hard_bounces_in_thirteen_weeks(
-    smtp_sink, mail_settings, email_template, alice
-):
+def _bounce_week_after_week(email_template, alice, status: str, weeks: list[int]) -> list[bool]:
+    """Send alice a message and bounce it with `status` at each week of `weeks`; whether she
+    was blacklisted after each bounce."""
     start = timezone.now()
-    for week in range(5):
-        with time_machine.travel(start + timedelta(weeks=3 * week)):
+    blacklisted = []
+    for n, week in enumerate(weeks):
+        with time_machine.travel(start + timedelta(weeks=week)):
             send_emails(
-                email_template, [Recipient(10 + week, alice, alice.email)], campaign_id=1,
-                activity_id=100 + week, render_fields=RENDER_FIELDS,
+                email_template, [Recipient(10 + n, alice, alice.email)], campaign_id=1,
+                activity_id=100 + n, render_fields=RENDER_FIELDS,
             )  # fmt: skip
-            message = Message.objects.get(trace_id=10 + week)
+            message = Message.objects.get(trace_id=10 + n)
             process_inbound(
                 [f"bounce+{message.token}@in.example.org"],
-                dsn(message.message_id, "alice@example.com"),
+                dsn(message.message_id, "alice@example.com", status=status),
             )
-            blacklisted = EmailBlacklist.objects.filter(email="alice@example.com").exists()
-            assert blacklisted == (week == 4), week
+            blacklisted.append(EmailBlacklist.objects.filter(email="alice@example.com").exists())
+    return blacklisted
 
 
 @pytest.mark.django_db
-def test_it_does_not_blacklist_bounces_spread_over_more_than_thirteen_weeks(
+def test_it_blacklists_at_the_first_hard_bounce_saying_which_message(
     smtp_sink, mail_settings, email_template, alice
 ):
-    start = timezone.now()
-    for week in range(5):
-        with time_machine.travel(start + timedelta(weeks=4 * week)):
-            send_emails(
-                email_template, [Recipient(10 + week, alice, alice.email)], campaign_id=1,
-                activity_id=100 + week, render_fields=RENDER_FIELDS,
-            )  # fmt: skip
-            message = Message.objects.get(trace_id=10 + week)
-            process_inbound(
-                [f"bounce+{message.token}@in.example.org"],
-                dsn(message.message_id, "alice@example.com"),
-            )
+    assert _bounce_week_after_week(email_template, alice, "5.1.1", [0]) == [True]
 
-    assert Message.objects.filter(bounce_kind="hard").count() == 5
+    entry = EmailBlacklist.objects.get(email="alice@example.com")
+    message = Message.objects.get(trace_id=10)
+    assert entry.message_id == message.pk
+    assert entry.reason == f"hard bounce of message {message.pk}"
+
+
+@pytest.mark.django_db
+def test_it_blacklists_after_the_hard_bounce_limit(smtp_sink, mail_settings, email_template, alice):
+    mail_settings.HARD_BOUNCE_LIMIT = 2
+
+    assert _bounce_week_after_week(email_template, alice, "5.1.1", [0, 3]) == [False, True]
+
+
+@pytest.mark.django_db
+def test_it_blacklists_after_five_soft_bounces_in_thirteen_weeks(
+    smtp_sink, mail_settings, email_template, alice
+):
+    blacklisted = _bounce_week_after_week(email_template, alice, "5.2.2", [0, 3, 6, 9, 12])
+
+    assert blacklisted == [False, False, False, False, True]
+    assert "5 soft bounces in 13 weeks" in EmailBlacklist.objects.get().reason
+
+
+@pytest.mark.django_db
+def test_it_does_not_blacklist_soft_bounces_spread_over_more_than_thirteen_weeks(
+    smtp_sink, mail_settings, email_template, alice
+):
+    blacklisted = _bounce_week_after_week(email_template, alice, "5.2.2", [0, 4, 8, 12, 16])
+
+    assert blacklisted == [False] * 5
+    assert Message.objects.filter(bounce_kind="soft").count() == 5
+
+
+@pytest.mark.django_db
+def test_a_bounce_or_complaint_of_a_test_message_suppresses_nobody(sent_message):
+    Message.objects.filter(pk=sent_message.pk).update(is_test=True)
+    bounce = f"bounce+{sent_message.token}@in.example.org"
+
+    process_inbound([bounce], dsn(sent_message.message_id, "alice@example.com"))
+
+    sent_message.refresh_from_db()
+    assert (sent_message.state, sent_message.bounce_kind) == (Message.State.BOUNCED, "hard")
     assert not EmailBlacklist.objects.exists()

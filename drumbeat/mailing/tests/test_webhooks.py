@@ -93,7 +93,13 @@ def test_it_blacklists_on_complaint(client, message):
         [{"id": "c1", "type": "complaint", "message_id": message.message_id}],
     )
 
-    assert EmailBlacklist.objects.get().reason == "spam complaint"
+    entry = EmailBlacklist.objects.get()
+    assert (entry.reason, entry.message_id) == (
+        f"spam complaint about message {message.pk}",
+        message.pk,
+    )
+    message.refresh_from_db()
+    assert message.complained_at is not None and message.state == "sent"
 
 
 @pytest.mark.parametrize(
@@ -106,7 +112,7 @@ def test_it_blacklists_on_complaint(client, message):
         (b'[{"id": "1", "type": "open", "message_id": "x", "at": "yesterday"}]', "ISO 8601"),
         (
             b'[{"id": "1", "type": "bounce", "message_id": "x", "bounce_kind": "big"}]',
-            "hard or soft",
+            "hard, soft or block",
         ),
         (b"[1]", "expected an object"),
     ],

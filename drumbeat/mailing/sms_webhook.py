@@ -47,14 +47,14 @@ def _is_form(request: HttpRequest) -> bool:
 
 def twilio_signature_ok(request: HttpRequest) -> bool:
     """Twilio's signature of a form POST: base64 HMAC-SHA1, under the auth token, of the URL
-    it posted to (DRUMBEAT_BASE_URL + the path) followed by each parameter's name and value
-    in the order of the names."""
+    it posted to (DRUMBEAT_BASE_URL + the path and query) followed by each parameter's name
+    and value, in the order of the names (and of the values of a repeated name)."""
     given = request.headers.get("X-Twilio-Signature", "")
     if not given or not settings.WEBHOOK_SECRET:
         return False
     signed = settings.BASE_URL + request.get_full_path()
     for name in sorted(request.POST):
-        signed += "".join(name + value for value in request.POST.getlist(name))
+        signed += "".join(name + value for value in sorted(set(request.POST.getlist(name))))
     digest = hmac.new(settings.WEBHOOK_SECRET.encode(), signed.encode(), hashlib.sha1).digest()
     return hmac.compare_digest(given.encode(), base64.b64encode(digest))
 

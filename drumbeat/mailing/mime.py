@@ -88,8 +88,9 @@ def encoded_words(value: str, first_room: int = MAX_LINE) -> list[str]:
 
 def header_field(name: str, value: str) -> str:
     """`name: value` folded at spaces into lines of at most 78 characters (CRLF + the space).
-    A word longer than a line stays whole on a line of its own: RFC 5322 allows 998
-    characters, and breaking a URL would break it. Unfolding gives `value` back exactly."""
+    A word longer than a line stays whole on a line of its own (or after the name, for the
+    first word): RFC 5322 allows 998 characters, and breaking a URL would break it.
+    Unfolding gives `value` back exactly."""
     line = f"{name}: {value}"
     if len(line) <= MAX_LINE:
         return line
@@ -97,7 +98,8 @@ def header_field(name: str, value: str) -> str:
     lines: list[str] = []
     current = head
     for word in value.split(" "):
-        if current != head and len(current) + 1 + len(word) > MAX_LINE:
+        # Never right after the colon: parsers would keep the line break's space in the value.
+        if current not in ("", head) and len(current) + 1 + len(word) > MAX_LINE:
             lines.append(current)
             current = ""
         current = f"{current} {word}"
@@ -171,7 +173,8 @@ def build_email(
         lines.append(header_field(name, encode_header(value, MAX_LINE - len(name) - 2)))
     lines += [
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "Content-Type: multipart/alternative;",  # folded: the line would be 84 characters
+        f' boundary="{boundary}"',
         "",
         f"--{boundary}",
         'Content-Type: text/plain; charset="utf-8"',

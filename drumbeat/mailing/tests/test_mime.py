@@ -58,6 +58,45 @@ def test_it_signs_with_dkim_and_the_signature_verifies(
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_it_signs_relaxed_relaxed_so_whitespace_changes_in_transit_still_verify(
+    smtp_sink, mail_settings, email_template, alice, dkim_key
+):
+    key_file, record = dkim_key
+    mail_settings.DKIM_DOMAIN = "example.org"
+    mail_settings.DKIM_SELECTOR = "drumbeat"
+    mail_settings.DKIM_KEY_FILE = str(key_file)
+    email_template.subject = "A subject long enough to be folded by the sender, " * 2
+    email_template.save()
+
+    send_emails(
+        email_template, [Recipient(1, alice, alice.email)], campaign_id=3, activity_id=7,
+        render_fields=RENDER_FIELDS, campaign_name="Spring",
+    )  # fmt: skip
+
+    data = smtp_sink.received[0].data
+    unfolded = data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b" ").replace(b"\r\n\t", b" ")
+    assert re.search(rb"\bc=relaxed/relaxed;", unfolded)
+    signed = re.search(rb"\bh=([^;]+);", unfolded.replace(b" ", b"")).group(1).lower().split(b":")
+    assert b"list-id" in signed and b"feedback-id" in signed
+
+    def dns(name, timeout=5):
+        return record if name == b"drumbeat._domainkey.example.org." else None
+
+    assert dkim.verify(data, dnsfunc=dns)
+    # What relays do: unfold or refold headers, change the spacing after a colon, pad
+    # body lines with spaces. Relaxed canonicalisation (RFC 6376 §3.4.2, §3.4.4) ignores all.
+    head, body = data.split(b"\r\n\r\n", 1)
+    head = head.replace(b"Subject: ", b"Subject:   ").replace(b"\r\n ", b"\r\n\t")
+    body = body.replace(b"Hello Alice,", b"Hello \t Alice,").replace(b"\r\n", b"  \r\n")
+    relayed = head + b"\r\n\r\n" + body
+    assert relayed != data
+    assert dkim.verify(relayed, dnsfunc=dns)
+    assert not dkim.verify(data.replace(b"Hello Alice", b"Hello Mallory"), dnsfunc=dns)
+    assert not dkim.verify(data.replace(b"Spring", b"Autumn", 1), dnsfunc=dns)
+
+
 def test_it_builds_crlf_messages_that_parse_back():
     import email
     import email.policy

@@ -138,6 +138,35 @@ def test_it_reports_bad_channel_settings(settings, tmp_path):
     assert ids == ["drumbeat.E101", "drumbeat.E101", "drumbeat.E102", "drumbeat.E103"]
 
 
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("FEEDBACK_SENDER_ID", "news", "DRUMBEAT_FEEDBACK_SENDER_ID must be 5 to 15"),
+        ("FEEDBACK_SENDER_ID", "acme:news", "DRUMBEAT_FEEDBACK_SENDER_ID must be 5 to 15"),
+        ("FEEDBACK_SENDER_ID", "a-very-long-sender", "DRUMBEAT_FEEDBACK_SENDER_ID must be 5 to"),
+        ("SMS_OPTOUT_FOOTER", "", "DRUMBEAT_SMS_OPTOUT_FOOTER must be one line of 1 to 60"),
+        ("SMS_OPTOUT_FOOTER", "x" * 61, "DRUMBEAT_SMS_OPTOUT_FOOTER must be one line"),
+        ("SMS_STOP_REPLY", "x" * 641, "DRUMBEAT_SMS_STOP_REPLY is longer than 640 characters"),
+        ("SMS_HELP_REPLY", "x" * 641, "DRUMBEAT_SMS_HELP_REPLY is longer than 640 characters"),
+    ],
+)
+def test_it_reports_bad_stream_and_sms_text_settings(settings, name, value, message):
+    from drumbeat.mailing.checks import check_channels
+
+    setattr(settings, name, value)
+
+    assert [e.msg for e in check_channels(None) if message in e.msg] != []
+    assert len(check_channels(None)) == 1
+
+
+def test_it_accepts_the_default_stream_and_sms_text_settings(settings):
+    from drumbeat.mailing.checks import check_feedback_sender_id, check_sms_texts
+
+    assert check_feedback_sender_id() == [] and check_sms_texts() == []
+    settings.SMS_STOP_REPLY = ""  # no confirmation text: the gateway answers nothing
+    assert check_sms_texts() == []
+
+
 def test_it_refuses_a_dkim_key_that_does_not_parse(settings, tmp_path, dkim_key):
     from drumbeat.mailing.checks import check_dkim
 

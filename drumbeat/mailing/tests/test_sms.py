@@ -161,8 +161,8 @@ def test_it_posts_to_the_http_gateway_with_a_bearer_token(gateway, sms_template,
     token = Message.objects.get(trace_id=1).token
     assert first["reference"] == token
     assert first["status_url"] == "http://testserver/api/v1/webhooks/sms-status"
-    # "Hi Alice, see https://example.com/sale. Stop: http://testserver/sms/stop/" (72
-    # characters) + the token (32): 104 GSM-7 septets, one SMS
+    # "Hi Alice, see https://example.com/sale. Stop: http://testserver/sms/stop/" (73
+    # characters) + the token (32): 105 GSM-7 septets, one SMS
     assert first["text"] == f"Hi Alice, see https://example.com/sale. Stop: {STOP}{token}"
     assert (first["encoding"], first["segments"]) == ("GSM-7", 1)
 

@@ -27,16 +27,28 @@ def dkim_key(tmp_path):
     return key_file, record
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db
-def test_it_signs_with_dkim_and_the_signature_verifies(
-    smtp_sink, mail_settings, email_template, alice, dkim_key
-):
+@pytest.fixture
+def signing(mail_settings, dkim_key):
+    """DKIM configured with a fresh key; returns the DNS lookup that publishes it."""
     key_file, record = dkim_key
     mail_settings.DKIM_DOMAIN = "example.org"
     mail_settings.DKIM_SELECTOR = "drumbeat"
     mail_settings.DKIM_KEY_FILE = str(key_file)
+    asked = []
 
+    def dns(name, timeout=5):
+        asked.append(name)
+        return record if name == b"drumbeat._domainkey.example.org." else None
+
+    dns.asked = asked
+    return dns
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_it_signs_with_dkim_and_the_signature_verifies(
+    smtp_sink, mail_settings, email_template, alice, signing
+):
     send_emails(
         email_template, [Recipient(1, alice, alice.email)], campaign_id=1, activity_id=1,
         render_fields=RENDER_FIELDS,
@@ -44,14 +56,10 @@ def test_it_signs_with_dkim_and_the_signature_verifies(
 
     data = smtp_sink.received[0].data
     assert data.startswith(b"DKIM-Signature:")
-    asked = []
-
-    def dns(name, timeout=5):
-        asked.append(name)
-        return record if name == b"drumbeat._domainkey.example.org." else None
+    dns = signing
 
     assert dkim.verify(data, dnsfunc=dns)
-    assert asked == [b"drumbeat._domainkey.example.org."]
+    assert dns.asked == [b"drumbeat._domainkey.example.org."]
     signed = re.search(rb"h=([^;]+);", data.replace(b"\r\n", b"").replace(b" ", b"")).group(1)
     assert b"list-unsubscribe" in signed.lower() and b"message-id" in signed.lower()
     tampered = data.replace(b"Hello Alice", b"Hello Mallory")
@@ -61,12 +69,8 @@ def test_it_signs_with_dkim_and_the_signature_verifies(
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_it_signs_relaxed_relaxed_so_whitespace_changes_in_transit_still_verify(
-    smtp_sink, mail_settings, email_template, alice, dkim_key
+    smtp_sink, mail_settings, email_template, alice, signing
 ):
-    key_file, record = dkim_key
-    mail_settings.DKIM_DOMAIN = "example.org"
-    mail_settings.DKIM_SELECTOR = "drumbeat"
-    mail_settings.DKIM_KEY_FILE = str(key_file)
     email_template.subject = "A subject long enough to be folded by the sender, " * 2
     email_template.save()
 
@@ -80,9 +84,7 @@ def test_it_signs_relaxed_relaxed_so_whitespace_changes_in_transit_still_verify(
     assert re.search(rb"\bc=relaxed/relaxed;", unfolded)
     signed = re.search(rb"\bh=([^;]+);", unfolded.replace(b" ", b"")).group(1).lower().split(b":")
     assert b"list-id" in signed and b"feedback-id" in signed
-
-    def dns(name, timeout=5):
-        return record if name == b"drumbeat._domainkey.example.org." else None
+    dns = signing
 
     assert dkim.verify(data, dnsfunc=dns)
     # What relays do: unfold or refold headers, change the spacing after a colon, pad

@@ -55,6 +55,12 @@ class SmsCountOut(Schema):
     units: int = Field(description="GSM-7 septets or UCS-2 (UTF-16) code units")
     segments: int
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"characters": 161, "encoding": "GSM-7", "units": 162, "segments": 2}]
+        }
+    )
+
 
 class TemplateOut(Schema):
     id: int

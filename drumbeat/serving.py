@@ -36,11 +36,11 @@ class _Gunicorn(BaseApplication):
         return with_tracking_handler(application)
 
 
-# Open pixels and tracked links (/t/…, /r/…) are the hot public routes: they need no session,
-# user, CSRF, messages, htmx, axes or static files, only the security headers. They get their
-# own Django handler with just those middleware (same URLconf, same views); every other path
-# goes to the full application.
-TRACKING_PREFIXES = ("/t/", "/r/")
+# Open pixels and tracked links (/t/…, /r/…, SMS /s/…) are the hot public routes: they need no
+# session, user, CSRF, messages, htmx, axes or static files, only the security headers. They
+# get their own Django handler with just those middleware (same URLconf, same views); every
+# other path goes to the full application.
+TRACKING_PREFIXES = ("/t/", "/r/", "/s/")
 TRACKING_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "drumbeat.lib.security.ContentSecurityPolicyMiddleware",
@@ -77,8 +77,10 @@ def tracking_middleware() -> list[str]:
     return [m for m in TRACKING_MIDDLEWARE if m in settings.MIDDLEWARE]
 
 
-# /t/o/<token>, /r/<code>/<token>, /r/<code>: the routes of mailing/urls.py.
-TRACKING_ROUTE = re.compile(r"/t/o/(?P<token>[^/]+)|/r/(?P<code>[^/]+)(?:/(?P<by>[^/]+))?")
+# /t/o/<token>, /r/<code>/<token>, /r/<code>, /s/<code>: the routes of mailing/urls.py.
+TRACKING_ROUTE = re.compile(
+    r"/t/o/(?P<token>[^/]+)|/r/(?P<code>[^/]+)(?:/(?P<by>[^/]+))?|/s/(?P<short>[^/]+)"
+)
 
 
 class TrackingFastPath:
@@ -141,11 +143,12 @@ class TrackingFastPath:
             status, body, location = "200 OK", self.views.PIXEL, None
         else:
             headers = self.redirect[secure]
-            url = (
-                None
-                if headers is None
-                else self.views.track_click(request, *route.group("code", "by"))
-            )
+            if headers is None:
+                url = None
+            elif route["short"] is not None:
+                url = self.views.track_short_click(request, route["short"])
+            else:
+                url = self.views.track_click(request, *route.group("code", "by"))
             if url is None:
                 return None
             status, body, location = "302 Found", b"", _location(url)

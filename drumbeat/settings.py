@@ -174,7 +174,19 @@ SOFT_BOUNCE_LIMIT = env_int("DRUMBEAT_SOFT_BOUNCE_LIMIT", 5)
 DKIM_DOMAIN = env_str("DRUMBEAT_DKIM_DOMAIN")
 DKIM_SELECTOR = env_str("DRUMBEAT_DKIM_SELECTOR")
 DKIM_KEY_FILE = env_str("DRUMBEAT_DKIM_KEY_FILE")
+FEEDBACK_SENDER_ID = env_str("DRUMBEAT_FEEDBACK_SENDER_ID", "drumbeat")
 WEBHOOK_SECRET = env_str("DRUMBEAT_WEBHOOK_SECRET")
+SMS_OPTOUT_FOOTER = env_str("DRUMBEAT_SMS_OPTOUT_FOOTER", "Reply STOP to opt out")
+SMS_STOP_REPLY = env_str(
+    "DRUMBEAT_SMS_STOP_REPLY",
+    "You will receive no more messages from us. Reply START to subscribe again.",
+)
+SMS_START_REPLY = env_str(
+    "DRUMBEAT_SMS_START_REPLY", "You are subscribed again. Reply STOP to opt out."
+)
+SMS_HELP_REPLY = env_str(
+    "DRUMBEAT_SMS_HELP_REPLY", "Reply STOP to opt out of our messages, START to opt back in."
+)
 WEBHOOK_LOG_DAYS = env_int("DRUMBEAT_WEBHOOK_LOG_DAYS", 30)
 TICK_SECONDS = env_int("DRUMBEAT_TICK_SECONDS", 5)
 BATCH_SIZE = env_int("DRUMBEAT_BATCH_SIZE", 1000)

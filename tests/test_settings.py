@@ -38,6 +38,7 @@ def test_a_good_configuration_passes(tmp_path):
         ({"DATABASE_URL": "mysql://u:p@localhost/db"}, "DATABASE_URL must point to SQLite or Post"),
         ({"DRUMBEAT_TICK_SECONDS": "soon"}, "DRUMBEAT_TICK_SECONDS must be a whole number"),
         ({"DRUMBEAT_DKIM_DOMAIN": "example.com"}, "DKIM needs all of"),
+        ({"DRUMBEAT_FEEDBACK_SENDER_ID": "a:b"}, "DRUMBEAT_FEEDBACK_SENDER_ID must be 5 to 15"),
     ],
 )
 def test_a_bad_value_fails_the_checks(tmp_path, env, message):

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field
 from drumbeat.automation import services as automation_services
 from drumbeat.automation.models import ServerAction
 from drumbeat.automation.targets import FILTERABLE
+from drumbeat.mailing import rendering, sms_text
 from drumbeat.mailing import services as template_services
 from drumbeat.mailing.models import Template
 
@@ -41,9 +42,24 @@ TEMPLATE_EXAMPLE = {
     "reply_to": "",
     "body_html": '<p>Hello {{ record.name }}, <a href="https://example.com">visit us</a></p>',
     "body_text": "",
+    "sms_optout_footer": False,
+    "sms_count": None,
     "created_at": "2026-03-01T09:00:00Z",
     "updated_at": "2026-03-01T09:00:00Z",
 }
+
+
+class SmsCountOut(Schema):
+    characters: int
+    encoding: Literal["GSM-7", "UCS-2"]
+    units: int = Field(description="GSM-7 septets or UCS-2 (UTF-16) code units")
+    segments: int
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"characters": 161, "encoding": "GSM-7", "units": 162, "segments": 2}]
+        }
+    )
 
 
 class TemplateOut(Schema):
@@ -57,10 +73,21 @@ class TemplateOut(Schema):
     reply_to: str
     body_html: str
     body_text: str
+    sms_optout_footer: bool
+    sms_count: SmsCountOut | None = Field(
+        description="SMS: the text as sent (links shortened when tracked, opt-out footer added), "
+        "placeholders as written; null for email"
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
     model_config = ConfigDict(json_schema_extra={"examples": [TEMPLATE_EXAMPLE]})
+
+    @staticmethod
+    def resolve_sms_count(obj: Template) -> sms_text.SmsCount | None:
+        if obj.kind != Template.Kind.SMS:
+            return None
+        return sms_text.count(rendering.sms_as_sent(obj))
 
 
 class TemplateIn(Schema):
@@ -73,6 +100,9 @@ class TemplateIn(Schema):
     reply_to: Text(254) = ""  # type: ignore[valid-type]
     body_html: Text(500_000) = Field("", description="Required for email")  # type: ignore[valid-type]
     body_text: Text(2_000) = Field("", description="The SMS text (required for SMS)")  # type: ignore[valid-type]
+    sms_optout_footer: bool = Field(
+        False, description="SMS: add the opt-out line (DRUMBEAT_SMS_OPTOUT_FOOTER) under the text"
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -80,13 +110,14 @@ class TemplateIn(Schema):
                 {
                     k: v
                     for k, v in TEMPLATE_EXAMPLE.items()
-                    if k not in {"id", "created_at", "updated_at"}
+                    if k not in {"id", "sms_count", "created_at", "updated_at"}
                 },
                 {
                     "name": "Reminder SMS",
                     "kind": "sms",
                     "target": "contacts.contact",
                     "body_text": "Hi {{ record.name }}, see you tomorrow!",
+                    "sms_optout_footer": True,
                 },
             ]
         }

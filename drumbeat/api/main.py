@@ -30,7 +30,8 @@ They return `{{"count": …, "items": […]}}`. JSON field names are the model f
 
 **Inbound webhooks** (not under this authentication; HMAC-signed with
 `DRUMBEAT_WEBHOOK_SECRET`): `POST /api/v1/webhooks/mail-events` and
-`POST /api/v1/webhooks/sms-status` report delivery events of the email and SMS providers.
+`POST /api/v1/webhooks/sms-status` report delivery events of the email and SMS providers;
+`POST /api/v1/webhooks/sms-inbound` hands over the SMS people send to our numbers (STOP…).
 
 **Roles** (SPEC §10):
 {ROLE_MATRIX}

@@ -106,6 +106,95 @@ def _operation(summary: str, event: dict[str, Any], description: str) -> dict[st
     }
 
 
+INBOUND_SMS = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "maxLength": 200, "description": "the gateway's message id"},
+        "from": {"type": "string", "description": "the sender's number (E.164)"},
+        "to": {"type": "string", "description": "our number it was sent to"},
+        "text": {"type": "string", "maxLength": 10000},
+    },
+    "required": ["id", "from"],
+    "examples": [{"id": "SM1f0c", "from": "+15551234567", "to": "+15550001111", "text": "STOP"}],
+}
+INBOUND_FORM = {
+    "type": "object",
+    "description": "Twilio's names (MessageSid, From, To, Body); also id/from/to/text, "
+    "msisdn (Vonage: international without +), Text, MessageUUID, messageId",
+    "properties": {
+        "MessageSid": {"type": "string"},
+        "From": {"type": "string"},
+        "To": {"type": "string"},
+        "Body": {"type": "string"},
+    },
+    "required": ["MessageSid", "From"],
+}
+INBOUND_ANSWER = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string", "enum": ["stop", "start", "help", "reply"]},
+        "reply": {
+            "type": ["string", "null"],
+            "description": "the text to send back to the person; null for none",
+        },
+        "duplicate": {"type": "boolean", "description": "this id was received before"},
+    },
+    "required": ["kind", "reply", "duplicate"],
+    "examples": [
+        {
+            "kind": "stop",
+            "reply": "You will receive no more messages from us. Reply START to subscribe again.",
+            "duplicate": False,
+        }
+    ],
+}
+SMS_INBOUND = {
+    "post": {
+        "tags": ["Provider webhooks"],
+        "summary": "Inbound SMS from the SMS gateway",
+        "description": "An SMS a person sent to one of our numbers. STOP, STOPALL, UNSUBSCRIBE, "
+        "CANCEL, END, QUIT, ARRET, HALT blacklist the number; START, UNSTOP lift it; HELP "
+        "asks for the help text; anything else is kept as a reply to the latest SMS sent to "
+        "that number. The answer carries the text the gateway sends back (TwiML to a form "
+        "post). Idempotent on the message id. A form post may instead be signed by Twilio "
+        "(X-Twilio-Signature, with DRUMBEAT_WEBHOOK_SECRET as the auth token). See "
+        "docs/webhooks.md.",
+        "operationId": "webhook_sms_inbound",
+        "security": [],
+        "parameters": [{**SIGNATURE, "required": False}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": INBOUND_SMS},
+                "application/x-www-form-urlencoded": {"schema": INBOUND_FORM},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "Received (or received before: `duplicate`)",
+                "content": {
+                    "application/json": {"schema": INBOUND_ANSWER},
+                    "application/xml": {
+                        "schema": {"type": "string"},
+                        "example": "<Response><Message>You will receive no more messages "
+                        "from us. Reply START to subscribe again.</Message></Response>",
+                    },
+                },
+            },
+            "400": {
+                "description": "Malformed body, a missing id or sender, a sender that is not "
+                "a phone number; nothing is changed",
+                "content": {"application/json": {"schema": DETAIL}},
+            },
+            "401": {
+                "description": "Bad or missing signature, or no secret configured",
+                "content": {"application/json": {"schema": DETAIL}},
+            },
+        },
+    }
+}
+
+
 WEBHOOK_PATHS = {
     "/api/v1/webhooks/mail-events": _operation(
         "Mail events from the email provider",
@@ -117,4 +206,5 @@ WEBHOOK_PATHS = {
         SMS_STATUS,
         "failed and undelivered mark the SMS bounced.",
     ),
+    "/api/v1/webhooks/sms-inbound": SMS_INBOUND,
 }

@@ -3,7 +3,8 @@
 A person is an email address. The records that carry it (contacts, leads, registrations,
 mailing contacts — every target with an email field) are theirs, and so is everything attached
 to those records or sent to that address: subscriptions, notes and tasks, campaign
-participations with their traces, messages with their opens, clicks and replies.
+participations with their traces, messages with their opens, clicks and replies, and the SMS
+they sent to our numbers.
 
 `export_person(email)` gathers all of it as plain JSON-ready data.
 `forget_records(target_key, ids)` does for given records what `forget_person` does for an
@@ -35,6 +36,7 @@ from drumbeat.lib.normalize import normalize_email, normalize_phone
 from drumbeat.mailing.models import (
     Click,
     EmailBlacklist,
+    InboundSms,
     Message,
     OutboxEntry,
     PhoneBlacklist,
@@ -192,6 +194,13 @@ def export_person(email: str) -> dict[str, Any]:
     for message in messages:
         message["clicks"] = clicks.get(message["id"], [])
     result["messages"] = messages
+    result["inbound_sms"] = list(
+        InboundSms.objects.filter(
+            Q(sender__in=_phones(records)) | Q(message_id__in=[m["id"] for m in messages])
+        )
+        .order_by("pk")
+        .values("sender", "recipient", "text", "kind", "message_id", "received_at")
+    )
 
     participants = list(
         Participant.objects.filter(_participants_q(ids))
@@ -265,6 +274,7 @@ class ForgetReport:
     traces_cancelled: int = 0
     notes: int = 0
     tasks: int = 0
+    inbound_sms: int = 0  # deleted
     suppression_kept: bool = False
 
     @property
@@ -280,7 +290,9 @@ def forget_person(email: str, *, keep_suppression: bool = True) -> ForgetReport:
     if not address:
         return report
     with transaction.atomic():
-        records = _ids(records_of(address))
+        found = records_of(address)
+        report.inbound_sms = InboundSms.objects.filter(sender__in=_phones(found)).delete()[0]
+        records = _ids(found)
         _forget(records, _messages_q(address, records), report)
         suppression = EmailBlacklist.objects.filter(email=address)
         if keep_suppression:
@@ -309,6 +321,7 @@ def _forget(records: dict[str, list[int]], messages_q: Q, report: ForgetReport) 
     now = clock.now()
     message_ids = list(Message.objects.filter(messages_q).values_list("pk", flat=True))
     OutboxEntry.objects.filter(message_id__in=message_ids).delete()
+    report.inbound_sms += InboundSms.objects.filter(message_id__in=message_ids).delete()[0]
     report.clicks = Click.objects.filter(message_id__in=message_ids).update(ip=None, user_agent="")
     report.messages = Message.objects.filter(pk__in=message_ids).update(
         recipient=ANONYMOUS_RECIPIENT, subject="", failure_reason="", record_id=None

@@ -42,3 +42,13 @@ def normalize_phone(value: str | None, region: str | None = None) -> str:
     if not phonenumbers.is_possible_number(number):
         return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(value: str | None) -> str:
+    """The country (ISO 3166-1 alpha-2) of an international number, '' when it has none."""
+    try:
+        number = phonenumbers.parse(value or "")
+    except phonenumbers.NumberParseException:
+        return ""
+    region = phonenumbers.region_code_for_number(number)
+    return "" if region in (None, "001", "ZZ") else region

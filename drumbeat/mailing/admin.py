@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .models import (
     EmailBlacklist,
+    InboundSms,
     Link,
     MailingContact,
     MailingList,
@@ -63,3 +64,14 @@ class MessageAdmin(admin.ModelAdmin):
 class LinkAdmin(admin.ModelAdmin):
     list_display = ("url", "title", "code", "campaign_id", "activity_id")
     search_fields = ("url", "title")
+
+
+@admin.register(InboundSms)
+class InboundSmsAdmin(admin.ModelAdmin):
+    list_display = ("sender", "kind", "text", "message", "received_at")
+    list_filter = ("kind",)
+    search_fields = ("sender", "text", "provider_id")
+    readonly_fields = [f.name for f in InboundSms._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

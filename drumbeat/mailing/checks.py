@@ -1,7 +1,9 @@
-"""System checks of the channel settings: transports, sender, DKIM key, inbound server."""
+"""System checks of the channel settings: transports, sender, DKIM key, inbound server, the
+Feedback-ID sender, the SMS opt-out texts."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -31,6 +33,8 @@ def check_channels(app_configs, **kwargs) -> list[Error]:
         )
     errors += check_dkim()
     errors += check_inbound()
+    errors += check_feedback_sender_id()
+    errors += check_sms_texts()
     return errors
 
 
@@ -64,6 +68,46 @@ def check_inbound() -> list[Error]:
     ):
         if value < 1:
             errors.append(Error(f"{name} must be at least 1", id="drumbeat.E106"))
+    return errors
+
+
+def check_feedback_sender_id() -> list[Error]:
+    """Gmail reads the last field of Feedback-ID as the sender's id: 5 to 15 characters."""
+    value = settings.FEEDBACK_SENDER_ID
+    if re.fullmatch(r"[A-Za-z0-9._-]{5,15}", value):
+        return []
+    return [
+        Error(
+            "DRUMBEAT_FEEDBACK_SENDER_ID must be 5 to 15 letters, digits, '.', '_' or '-', "
+            f"got {value!r}",
+            id="drumbeat.E110",
+        )
+    ]
+
+
+SMS_TEXT_LIMIT = 640  # characters of a reply text: four GSM-7 segments and a bit
+SMS_FOOTER_LIMIT = 60
+
+
+def check_sms_texts() -> list[Error]:
+    errors = []
+    footer = settings.SMS_OPTOUT_FOOTER
+    if not footer or len(footer) > SMS_FOOTER_LIMIT or "\n" in footer:
+        errors.append(
+            Error(
+                f"DRUMBEAT_SMS_OPTOUT_FOOTER must be one line of 1 to {SMS_FOOTER_LIMIT} "
+                f"characters, got {footer!r}",
+                id="drumbeat.E111",
+            )
+        )
+    for name in ("SMS_STOP_REPLY", "SMS_START_REPLY", "SMS_HELP_REPLY"):
+        if len(getattr(settings, name)) > SMS_TEXT_LIMIT:
+            errors.append(
+                Error(
+                    f"DRUMBEAT_{name} is longer than {SMS_TEXT_LIMIT} characters",
+                    id="drumbeat.E111",
+                )
+            )
     return errors
 
 

@@ -132,6 +132,11 @@ class Template(models.Model):
     reply_to = models.CharField(max_length=254, blank=True)
     body_html = models.TextField(blank=True)
     body_text = models.TextField(blank=True, help_text="SMS text")
+    sms_optout_footer = models.BooleanField(
+        "opt-out footer",
+        default=False,
+        help_text="SMS: add the opt-out line (DRUMBEAT_SMS_OPTOUT_FOOTER) under the text",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -265,6 +270,21 @@ class Link(models.Model):
         return self.url
 
 
+class ShortLink(models.Model):
+    """A tracked link of one SMS: `/s/<code>` names the message and the link at once, so the
+    tracked URL is never longer than the one written (mailing/shortlinks.py)."""
+
+    code = models.CharField(max_length=16, unique=True)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="short_links")
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="short_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "link"], name="uniq_short_link")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
 class Click(models.Model):
     link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="clicks")
     message = models.ForeignKey(
@@ -313,3 +333,33 @@ class WebhookEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "event_id"], name="uniq_webhook_event")
         ]
+
+
+class InboundSms(models.Model):
+    """An SMS a person sent to one of our numbers, as the gateway reported it
+    (`POST /api/v1/webhooks/sms-inbound`): an opt-out keyword (STOP…), an opt-in (START,
+    UNSTOP), HELP, or anything else: a reply to the latest SMS sent to that number."""
+
+    class Kind(models.TextChoices):
+        STOP = "stop", "Opt-out"
+        START = "start", "Opt-in"
+        HELP = "help", "Help"
+        REPLY = "reply", "Reply"
+
+    provider_id = models.CharField(max_length=200)
+    sender = models.CharField(max_length=32, db_index=True)  # E.164 when it parses
+    recipient = models.CharField(max_length=32, blank=True)  # our number
+    text = models.TextField(blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_sms"
+    )
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "inbound SMS"
+        verbose_name_plural = "inbound SMS"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.sender}"

@@ -8,7 +8,8 @@ the related records (lists for to-many relations), again limited to their allowe
 
 Templates are compiled once per source (cached) into a `CompiledEmail`/`CompiledSms`: tracked
 links are replaced by markers filled per message, the unsubscribe / view-online footer is added
-when the author left it out, and the plain-text part is derived from the HTML source.
+when the author left it out, and the plain-text part is derived from the HTML source. An SMS
+template may ask for the opt-out footer (`sms_optout_footer`), added under its text.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ import html
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from typing import Any, NamedTuple
 
 import css_inline
+from django.conf import settings
 from django.db import models
 from django.db.models import ForeignObjectRel, prefetch_related_objects
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import shortlinks, sms_text
+from .tokens import TOKEN_LENGTH
 
 RenderFields = dict[str, list[str]]
 
@@ -441,6 +446,7 @@ class CompiledSms:
     text: Any
     links: list[tuple[str, str]]
     prefetch: list[str]
+    footer: str = ""  # the opt-out line added under the text
 
 
 _cache: OrderedDict[tuple, CompiledEmail | CompiledSms] = OrderedDict()
@@ -650,6 +656,8 @@ def _mark_links_text(source: str, links: list[tuple[str, str]]) -> str:
     index = {url: i for i, (url, _) in enumerate(links)}
 
     def replace(match: re.Match) -> str:
+        if source[match.end() : match.end() + 1] == "{":  # ends in a placeholder: not static
+            return match.group(0)
         url = match.group(0).rstrip(".,;:!?)")
         trailing = match.group(0)[len(url) :]
         if url not in index:
@@ -669,9 +677,25 @@ def compile_sms(template: Any, render_fields: RenderFields) -> CompiledSms:
         _, prefetch = _check_source(source, TEXT_ENV, template.target, render_fields, "")
         links: list[tuple[str, str]] = []
         source = _mark_links_text(template.body_text, links)
-        return CompiledSms(TEXT_ENV.from_string(source), links, sorted(prefetch))
+        return CompiledSms(TEXT_ENV.from_string(source), links, sorted(prefetch), footer)
 
-    return _cached(("sms", *_cache_key(template, render_fields)), build)
+    footer = _sms_footer(template)
+    return _cached(("sms", footer, *_cache_key(template, render_fields)), build)
+
+
+def _sms_footer(template: Any) -> str:
+    return sms_text.optout_footer() if getattr(template, "sms_optout_footer", False) else ""
+
+
+def sms_as_sent(template: Any) -> str:
+    """The text of SMS `template` as it is sent, its placeholders left as written: static
+    links in their sent form (shortened when tracked), the opt-out footer added. What the
+    editor and the API count before a record fills the placeholders."""
+    links: list[tuple[str, str]] = []
+    source = _mark_links_text(template.body_text, links)
+    sent = [shortlinks.sent_form(url) for url, _ in links]
+    text = _MARKER_RE.sub(lambda m: sent[int(m.group(1))] if m.group(1) else "", source)
+    return sms_text.with_footer(text.strip(), _sms_footer(template))
 
 
 # --- Rendering ------------------------------------------------------------------------------
@@ -768,7 +792,7 @@ def render_sms(
         text = compiled.text.render(context)
     except Exception as exc:
         raise RenderError(_describe(exc)) from exc
-    return _fill_markers(text, urls).strip()
+    return sms_text.with_footer(_fill_markers(text, urls).strip(), compiled.footer)
 
 
 def _describe(exc: Exception) -> str:
@@ -793,9 +817,13 @@ def preview(template: Any, record: models.Model, render_fields: RenderFields) ->
         stop_url="#stop",
     )
     try:
-        if template.kind == "sms":
+        if template.kind == "sms":  # as sent: links shortened, the stop URL at its length
             compiled_sms = compile_sms(template, render_fields)
-            urls = _with_links(urls, [u for u, _ in compiled_sms.links])
+            urls = replace(
+                urls,
+                link_urls=[shortlinks.sent_form(u) for u, _ in compiled_sms.links],
+                stop_url=f"{settings.BASE_URL}/sms/stop/{'X' * TOKEN_LENGTH}",
+            )
             text = render_sms(compiled_sms, record, render_fields, urls)
             return Preview("", "", text)
         compiled = compile_email(template, render_fields)
@@ -815,19 +843,6 @@ def _with_links(urls: MessageUrls, link_urls: list[str]) -> MessageUrls:
         urls.open_pixel_url,
         urls.stop_url,
     )
-
-
-def sms_segments(text: str) -> tuple[int, int]:
-    """(characters, segments) of an SMS: GSM-7 allows 160/153 per segment, UCS-2 70/67."""
-    gsm = set(
-        "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
-    )
-    length = len(text)
-    if all(c in gsm for c in text):
-        return length, 1 if length <= 160 else -(-length // 153)
-    return length, 1 if length <= 70 else -(-length // 67)
 
 
 # Registered by the layer that knows which fields templates may use (automation registers

@@ -1,6 +1,6 @@
 """Sending email and SMS in batches (SPEC §8.3). The engine's contract:
 
-    send_emails(template, recipients, *, campaign_id, activity_id, render_fields)
+    send_emails(template, recipients, *, campaign_id, activity_id, render_fields, campaign_name)
     send_sms(template, recipients, *, campaign_id, activity_id, render_fields)
         -> {trace_id: SendResult}
     recover_interrupted(trace_ids) -> {trace_id: SendResult}
@@ -19,7 +19,7 @@ import logging
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,7 @@ from django.db.models import F
 from drumbeat.lib import clock
 from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
 
-from . import journal, mime, rendering
+from . import journal, mime, rendering, shortlinks
 from .bulk import insert_rows, text_set
 from .models import EmailBlacklist, Link, Message, PhoneBlacklist, Template
 from .tokens import make_token
@@ -95,23 +95,23 @@ def make_message_id(token: str) -> str:
     return f"<{token}.{secrets.token_hex(4)}@{message_id_domain()}>"
 
 
-def ensure_links(
+def link_rows(
     template: Template,
     links: list[tuple[str, str]],
     campaign_id: int | None,
     activity_id: int | None,
-) -> list[str]:
-    """Codes of the tracked links of `template` for this activity, by marker index. The Link
-    rows are created once (a unique constraint settles concurrent batches)."""
+) -> dict[str, tuple[str, int]]:
+    """(code, id) of each tracked link of `template` for this activity, by URL. The Link rows
+    are created once (a unique constraint settles concurrent batches)."""
     if not links:
-        return []
+        return {}
     urls = [url for url, _ in links]
 
-    def existing() -> dict[str, str]:
+    def existing() -> dict[str, tuple[str, int]]:
         rows = Link.objects.filter(template=template, activity_id=activity_id, url__in=urls)
-        return dict(rows.values_list("url", "code"))
+        return {url: (code, pk) for url, code, pk in rows.values_list("url", "code", "pk")}
 
-    codes = existing()
+    found = existing()
     missing = [
         Link(
             url=url,
@@ -122,12 +122,23 @@ def ensure_links(
             activity_id=activity_id,
         )
         for url, title in links
-        if url not in codes
+        if url not in found
     ]
     if missing:
         Link.objects.bulk_create(missing, ignore_conflicts=True)
-        codes = existing()
-    return [codes[url] for url in urls]
+        found = existing()
+    return found
+
+
+def ensure_links(
+    template: Template,
+    links: list[tuple[str, str]],
+    campaign_id: int | None,
+    activity_id: int | None,
+) -> list[str]:
+    """Codes of the tracked links of `template` for this activity, by marker index."""
+    rows = link_rows(template, links, campaign_id, activity_id)
+    return [rows[url][0] for url, _ in links]
 
 
 # --- Rules ----------------------------------------------------------------------------------
@@ -275,6 +286,7 @@ def _send_batch(
     campaign_id: int | None,
     activity_id: int | None,
     render_fields: rendering.RenderFields,
+    campaign_name: str = "",
 ) -> dict[int, SendResult]:
     recipients = list(recipients)
     if not recipients:
@@ -299,7 +311,14 @@ def _send_batch(
             state=Message.State.ERROR, failure_reason=f"template: {exc}"[:2000], retry_at=None
         )
         return results
-    codes = ensure_links(template, compiled.links, campaign_id, activity_id)
+    codes: list[str] = []
+    sms_links: shortlinks.SmsLinks | None = None
+    if channel.kind == Message.Channel.EMAIL:
+        codes = ensure_links(template, compiled.links, campaign_id, activity_id)
+    else:  # short links, and only where they are no longer than the URL
+        tracked = [link for link in compiled.links if shortlinks.is_tracked(link[0])]
+        rows = link_rows(template, tracked, campaign_id, activity_id)
+        sms_links = shortlinks.SmsLinks(compiled.links, {u: pk for u, (_, pk) in rows.items()})
     rendering.prefetch_records(
         [r.record for r, _ in accepted] + [r.record for r, _ in retry], compiled.prefetch
     )
@@ -327,8 +346,12 @@ def _send_batch(
     for recipient, message in retry:
         planned.append(_Planned(recipient, message.recipient, message))
 
+    if sms_links is not None:
+        sms_links.assign([p.message for p in planned])
     for item in planned:
         urls = message_urls(item.message.token, codes)
+        if sms_links is not None:
+            urls = replace(urls, link_urls=sms_links.urls_for(item.message.token))
         try:
             if channel.kind == Message.Channel.EMAIL:
                 item.payload = rendering.render_email(
@@ -361,6 +384,8 @@ def _send_batch(
             if message.state == Message.State.DEFERRED:
                 message.state = Message.State.OUTGOING
         Message.objects.bulk_update(retried, ["state", "failure_reason", "subject"], batch_size=200)
+        if sms_links is not None:
+            sms_links.save([p.message for p in planned if p.message.state != Message.State.ERROR])
 
     sendable = [p for p in planned if p.message.state == Message.State.OUTGOING]
     for item in planned:
@@ -369,14 +394,17 @@ def _send_batch(
                 "error", item.message.failure_reason, item.message.pk
             )
     sent_journal = journal.Journal([p.message.pk for p in sendable])
-    deliveries = _deliver(channel, template, sendable, sent_journal)
+    stream = stream_headers(campaign_id, activity_id, campaign_name)
+    deliveries = _deliver(channel, template, sendable, sent_journal, stream)
     results.update(_record_deliveries(sendable, deliveries))
     sent_journal.close()  # kept when anything above raised: recover_interrupted reads it
     return results
 
 
 def _email_envelope(template: Template, message: Message) -> tuple[str, str, dict[str, str]]:
-    """(envelope sender, reply-to, extra headers) of one email."""
+    """(envelope sender, reply-to, extra headers) of one email. The envelope sender is the
+    VERP bounce address when there is an inbound domain; the receiving server records it as
+    Return-Path (a sender writes no Return-Path header, RFC 5321 §4.4)."""
     inbound = settings.INBOUND_DOMAIN
     sender = template.email_from or settings.FROM_EMAIL
     if inbound:
@@ -392,13 +420,31 @@ def _email_envelope(template: Template, message: Message) -> tuple[str, str, dic
         ),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
-    if inbound:
-        headers["Return-Path"] = f"<{envelope_from}>"
     return envelope_from, reply_to, headers
 
 
+def stream_headers(
+    campaign_id: int | None, activity_id: int | None, campaign_name: str
+) -> dict[str, str]:
+    """The headers naming a campaign's mail stream: `List-Id` (RFC 2919; mail clients filter
+    on it) and `Feedback-ID` (campaign:activity:sender, read by Gmail's feedback loop). None
+    for mail outside campaigns (a test email from the template editor)."""
+    if campaign_id is None:
+        return {}
+    identifier = f"campaign-{campaign_id}.list-id.{message_id_domain()}"
+    activity = f"a{activity_id}" if activity_id is not None else ""
+    return {
+        "List-Id": mime.list_id(campaign_name, identifier),
+        "Feedback-ID": f"c{campaign_id}:{activity}:{settings.FEEDBACK_SENDER_ID}",
+    }
+
+
 def _deliver(
-    channel: _Channel, template: Template, planned: list[_Planned], sent_journal: journal.Journal
+    channel: _Channel,
+    template: Template,
+    planned: list[_Planned],
+    sent_journal: journal.Journal,
+    stream: dict[str, str],
 ) -> list[Delivery]:
     if not planned:
         return []
@@ -417,6 +463,7 @@ def _deliver(
             for item in planned:
                 message = item.message
                 envelope_from, reply_to, headers = _email_envelope(template, message)
+                headers.update(stream)
                 rendered = item.payload
                 to = message.recipient
                 data = mime.build_email(
@@ -510,10 +557,18 @@ def send_emails(
     campaign_id: int | None,
     activity_id: int | None,
     render_fields: rendering.RenderFields,
+    campaign_name: str = "",
 ) -> dict[int, SendResult]:
-    """Send `template` to each recipient; returns a SendResult per trace_id."""
+    """Send `template` to each recipient; returns a SendResult per trace_id. `campaign_name`
+    is the phrase of the List-Id header."""
     return _send_batch(
-        _EmailChannel(), template, recipients, campaign_id, activity_id, render_fields
+        _EmailChannel(),
+        template,
+        recipients,
+        campaign_id,
+        activity_id,
+        render_fields,
+        campaign_name,
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from drumbeat.lib import clock, hooks
-from drumbeat.lib.normalize import normalize_phone
+from drumbeat.lib.normalize import normalize_phone, phone_region
 
 from . import rendering
 from .events import blacklist_emails
@@ -108,13 +109,27 @@ def blacklist_phone(number: str, reason: str) -> None:
 
 
 def stop_sms(message: Message, number: str) -> bool:
-    """Blacklist the number typed on the SMS stop page when it is the message's recipient."""
-    typed = normalize_phone(number)
+    """Blacklist the number typed on the SMS stop page when it is the message's recipient. A
+    number without its +country prefix is read in the country of the message's record, else
+    in that of the number the message went to."""
+    typed = normalize_phone(number, record_country(message) or phone_region(message.recipient))
     if not typed or typed != normalize_phone(message.recipient):
         return False
     blacklist_phone(typed, "stopped by SMS link")
     transaction.on_commit(lambda: report_unsubscribe(message, "stopped by SMS link"))
     return True
+
+
+def record_country(message: Message) -> str:
+    """The `country` of the record a message was sent to ('' when it has none)."""
+    try:
+        model = apps.get_model(message.record_model)
+    except (LookupError, ValueError):
+        return ""
+    if message.record_id is None or "country" not in {f.name for f in model._meta.fields}:
+        return ""
+    rows = model._default_manager.filter(pk=message.record_id).values_list("country", flat=True)
+    return (rows.first() or "").strip().upper()
 
 
 def report_unsubscribe(message: Message, reason: str) -> None:
@@ -146,6 +161,7 @@ TEMPLATE_FIELDS = (
     "reply_to",
     "body_html",
     "body_text",
+    "sms_optout_footer",
 )
 
 

@@ -12,12 +12,13 @@ gunicorn's post_worker_init to its worker_exit, which calls `stop()`):
   transaction with a constant number of statements and reports them to the engine in one call.
   `stop()` writes what is left; a hard kill (SIGKILL, a crash, power loss) loses the hits of
   the last FLUSH_SECONDS at most (README, Performance).
-- Links and sent messages recently looked up are kept in memory (CACHE_SECONDS, CACHE_SIZE
-  each): repeated opens and the clicks following an open cost no query. What the cache holds
-  cannot go wrong meanwhile except through rare edits (a link's URL changed or a link,
-  template or message deleted through the API or the admin), which a worker follows within
-  CACHE_SECONDS. Whether a hit is a message's first open or click is always decided by the
-  database; whether it came within MACHINE_WINDOW of sending, at each request.
+- Links, SMS short codes and sent messages recently looked up are kept in memory
+  (CACHE_SECONDS, CACHE_SIZE each): repeated opens and the clicks following an open cost no
+  query. What the cache holds cannot go wrong meanwhile except through rare edits (a link's
+  URL changed or a link, template or message deleted through the API or the admin), which a
+  worker follows within CACHE_SECONDS. Whether a hit is a message's first open or click is
+  always decided by the database; whether it came within MACHINE_WINDOW of sending, at each
+  request.
 - On PostgreSQL the message lookup runs on a cursor kept per thread, as a statement prepared
   once per connection (`_lean_message_row`).
 """
@@ -42,6 +43,7 @@ from django.http import HttpResponseRedirect
 
 from drumbeat.lib import clock
 
+from . import shortlinks
 from .events import Hit, record_hits
 from .models import Link, Message
 from .tokens import is_valid_token
@@ -127,6 +129,16 @@ def track_click(
     if message is not None:
         message.opened = message.clicked = True
     return link.url
+
+
+def track_short_click(code: str, machine: bool, ip: str | None, user_agent: str) -> str | None:
+    """A click on an SMS's short link `/s/<code>` (shortlinks.py): the click of that message
+    on that link, recorded as `track_click` records it; the URL to redirect to or None."""
+    found = _short(code)
+    if found is None:
+        return None
+    link_code, token = found
+    return track_click(link_code, token, machine, ip, user_agent)
 
 
 # --- lookups ----------------------------------------------------------------------------------
@@ -263,11 +275,17 @@ class RecentCache(Generic[K, V]):
 
 _links: RecentCache[str, TrackedLink] | None = None
 _messages: RecentCache[str, TrackedMessage] | None = None
+_shorts: RecentCache[str, tuple[str, str]] | None = None
 
 
 def _link(code: str) -> TrackedLink | None:
     cache = _links
     return link_for(code) if cache is None else cache.get(code, link_for)
+
+
+def _short(code: str) -> tuple[str, str] | None:
+    cache = _shorts
+    return shortlinks.resolve(code) if cache is None else cache.get(code, shortlinks.resolve)
 
 
 def _message(token: str) -> TrackedMessage | None:
@@ -382,9 +400,9 @@ def record(hit: Hit) -> None:
 
 def start(delay: float = FLUSH_SECONDS) -> HitBuffer:
     """Serving mode: hits written in batches by a flusher thread, lookups cached."""
-    global _buffer, _links, _messages
+    global _buffer, _links, _messages, _shorts
     stop()
-    _links, _messages = RecentCache(), RecentCache()
+    _links, _messages, _shorts = RecentCache(), RecentCache(), RecentCache()
     _buffer = HitBuffer(delay)
     _buffer.start()
     return _buffer
@@ -392,8 +410,8 @@ def start(delay: float = FLUSH_SECONDS) -> HitBuffer:
 
 def stop() -> None:
     """Write the pending hits, drop the caches: each hit is written at once again."""
-    global _buffer, _links, _messages
+    global _buffer, _links, _messages, _shorts
     buffer, _buffer = _buffer, None
-    _links = _messages = None
+    _links = _messages = _shorts = None
     if buffer is not None:
         buffer.stop()

@@ -122,6 +122,21 @@ def click(request: HttpRequest, code: str, token: str | None = None) -> HttpResp
     return redirect_response(url)
 
 
+def track_short_click(request: HttpRequest, code: str) -> str | None:
+    machine = is_machine_agent(request)
+    return tracking.track_short_click(code, machine, _client_ip(request), _user_agent(request))
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def short_click(request: HttpRequest, code: str) -> HttpResponse:
+    """An SMS's short link: redirect to the URL recorded for its link, and to nothing else."""
+    url = track_short_click(request, code)
+    if url is None:
+        raise Http404("unknown link")
+    return redirect_response(url)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:

@@ -65,7 +65,7 @@ def signature_of(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _signature_ok(request: HttpRequest) -> bool:
+def signature_ok(request: HttpRequest) -> bool:
     secret = settings.WEBHOOK_SECRET
     given = request.headers.get("X-Drumbeat-Signature", "").strip().lower()
     given = given.removeprefix("sha256=")
@@ -229,7 +229,7 @@ def _apply_group(
 def _handle(request: HttpRequest, source: str, kind_field: str, allowed: set[str]) -> JsonResponse:
     if not settings.WEBHOOK_SECRET:
         return _error(401, "webhooks are disabled: DRUMBEAT_WEBHOOK_SECRET is not set")
-    if not _signature_ok(request):
+    if not signature_ok(request):
         return _error(401, "bad or missing X-Drumbeat-Signature")
     try:
         parsed = parse_events(request.body, kind_field, allowed)

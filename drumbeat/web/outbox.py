@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from drumbeat.mailing import sms_text
 from drumbeat.mailing.models import OutboxEntry
 
 PAGE_SIZE = 50
@@ -43,7 +44,17 @@ def _parts(raw: str) -> dict[str, object]:
             html = part.get_content()
         elif part.get_content_type() == "text/plain" and not text:
             text = part.get_content()
-    shown = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe")
+    shown = (
+        "From",
+        "To",
+        "Reply-To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "List-Unsubscribe",
+        "List-Id",
+        "Feedback-ID",
+    )
     headers = [(name, str(parsed[name])) for name in shown if parsed[name]]
     return {"headers": headers, "html": html, "text": text.replace("\r\n", "\n")}
 
@@ -54,4 +65,6 @@ def outbox_entry(request: HttpRequest, pk: int) -> HttpResponse:
     context: dict[str, object] = {"entry": entry}
     if entry.channel == "email":
         context.update(_parts(entry.raw))
+    else:
+        context["sms_count"] = sms_text.count(entry.raw)
     return render(request, "web/outbox_entry.html", context)

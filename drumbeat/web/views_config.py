@@ -20,7 +20,7 @@ from drumbeat.automation import services as automation_services
 from drumbeat.automation.action_config import DUE_UNITS, M2M_OPERATIONS, TASK_TYPES
 from drumbeat.automation.models import Activity, ServerAction
 from drumbeat.automation.targets import FILTERABLE, get_target, model_fields, target_choices
-from drumbeat.mailing import rendering
+from drumbeat.mailing import rendering, sms_text
 from drumbeat.mailing import services as mailing_services
 from drumbeat.mailing.models import MailingList, Template
 from drumbeat.timeline.models import Task
@@ -82,9 +82,16 @@ class TemplateForm(forms.Form):
             for name in ("subject", "preview_text", "email_from", "reply_to", "body_html"):
                 del self.fields[name]
             self.fields["body_text"].required = True
-            self.fields["body_text"].help_text = "Links are shortened and tracked."
+            self.fields[
+                "body_text"
+            ].help_text = (
+                "Links are shortened and tracked when the short link is no longer than the URL."
+            )
+            self.fields[
+                "sms_optout_footer"
+            ].help_text = f"Adds “{sms_text.optout_footer()}” on a line of its own (counted below)."
         else:
-            del self.fields["body_text"]
+            del self.fields["body_text"], self.fields["sms_optout_footer"]
             self.fields["subject"].required = True
             self.fields["body_html"].required = True
             self.fields["email_from"].help_text = "Empty: the server's default sender."
@@ -186,6 +193,7 @@ def template_preview(request: HttpRequest) -> HttpResponse:
         preview_text=data.get("preview_text", ""),
         body_html=data.get("body_html", ""),
         body_text=data.get("body_text", ""),
+        sms_optout_footer=data.get("sms_optout_footer", "") in {"on", "true", "1"},
     )
     record_id = data.get("record", "")
     record = None
@@ -194,16 +202,15 @@ def template_preview(request: HttpRequest) -> HttpResponse:
     if record is None:
         record = target.base_queryset().order_by("-pk").first()
     context = {"kind": template.kind, "record": record, "target": target}
+    if template.kind == "sms":  # as sent, placeholders as written (the count under the text)
+        context["template_count"] = sms_text.count(rendering.sms_as_sent(template))
     if record is None:
         context["error"] = f"There is no {target.label.lower()} to preview on yet."
     else:
         result = rendering.preview(template, record, RENDER_FIELDS)
         context.update({"preview": result, "record_name": target.display_name(record)})
         if template.kind == "sms":
-            context["chars"], context["segments"] = rendering.sms_segments(result.text)
-            context["raw_chars"], context["raw_segments"] = rendering.sms_segments(
-                template.body_text
-            )
+            context["count"] = sms_text.count(result.text)
     return render(request, "web/config/_template_preview.html", context)
 
 

@@ -15,7 +15,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
-EXEMPT = {"mailing-one-click", "webhook-mail-events", "webhook-sms-status"}
+EXEMPT = {
+    "mailing-one-click",
+    "webhook-mail-events",
+    "webhook-sms-status",
+    "webhook-sms-inbound",
+}
 SAMPLE = {"int": "1", "slug": "contacts", "str": "x", "path": "x", "uuid": None}
 
 

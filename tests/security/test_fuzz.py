@@ -301,6 +301,16 @@ def test_inbound_mail_never_raises_and_touches_only_the_message_it_names(two_sen
 
     result = inbound.process_inbound(rcpts, raw)
 
-    assert result.kind in {"bounce", "reply", "unsubscribe", "dropped"}
+    assert result.kind in {
+        "bounce",
+        "delay",
+        "delivered",
+        "complaint",
+        "auto_reply",
+        "reply",
+        "unsubscribe",
+        "unknown",
+        "dropped",
+    }
     assert set(result.message_ids) <= {carol_message.pk}
     assert Message.objects.filter(pk=dave_message.pk).values().get() == dave_before

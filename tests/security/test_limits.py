@@ -54,18 +54,19 @@ def test_the_api_refuses_an_oversized_json_body(alice, settings):
     assert not Contact.objects.exists()
 
 
-def test_it_drops_an_oversized_inbound_message(monkeypatch, caplog):
-    monkeypatch.setattr(inbound, "MAX_SIZE", 1024)
+def test_it_drops_an_oversized_inbound_message_to_no_known_token(settings):
+    settings.INBOUND_MAX_BYTES = 1024
     data = b"From: x@example.org\r\nSubject: big\r\n\r\n" + b"y" * 2048
 
     result = inbound.process_inbound(["reply+" + "0" * 32 + "@in.example.org"], data)
 
-    assert result.kind == "dropped" and result.reason == "too large"
+    assert result.kind == "dropped"
+    assert result.reason == "2085 bytes, over the 1024 limit"
 
 
-def test_the_inbound_smtp_server_refuses_an_oversized_message(monkeypatch, settings):
+def test_the_inbound_smtp_server_refuses_an_oversized_message(settings):
     settings.INBOUND_DOMAIN = "in.example.org"
-    monkeypatch.setattr(inbound, "MAX_SIZE", 4096)
+    settings.INBOUND_MAX_BYTES = 4096
     port = free_port()
     controller = inbound.make_controller("127.0.0.1", port)
     controller.start()

@@ -232,3 +232,22 @@ def test_deleting_a_contact_through_the_api_anonymises_their_messages(history, a
     assert aggregates(activity) == before
     assert not Message.objects.filter(recipient="carol@example.com").exists()
     assert not Click.objects.filter(ip="203.0.113.9").exists()
+
+
+def test_the_sms_a_person_sent_us_are_exported_and_forgotten(mail_settings, alice, carol, dave):
+    from drumbeat.mailing.models import InboundSms
+    from drumbeat.mailing.sms_replies import IncomingSms, receive_sms
+
+    receive_sms(IncomingSms("SM1", carol.phone, "+15550001111", "Carol here, call me"))
+    receive_sms(IncomingSms("SM2", carol.phone, "+15550001111", "STOP"))
+    receive_sms(IncomingSms("SM3", dave.phone, "+15550001111", "Dave here"))
+
+    data = export_person("carol@example.com")
+    assert [(s["text"], s["kind"]) for s in data["inbound_sms"]] == [
+        ("Carol here, call me", "reply"),
+        ("STOP", "stop"),
+    ]
+    report = forget_person("carol@example.com")
+
+    assert report.inbound_sms == 2
+    assert list(InboundSms.objects.values_list("text", flat=True)) == ["Dave here"]

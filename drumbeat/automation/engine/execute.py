@@ -375,6 +375,7 @@ def _send_messages(
         ]
         Trace.objects.filter(id__in=id_set(c.id for c in live)).update(started_at=now)
         send = sending.send_sms if is_sms else sending.send_emails
+        named = {} if is_sms else {"campaign_name": campaign.name}  # the List-Id's phrase
         try:
             results = send(
                 template,
@@ -382,6 +383,7 @@ def _send_messages(
                 campaign_id=campaign.pk,
                 activity_id=activity.pk,
                 render_fields=FILTERABLE,
+                **named,
             )
         except Exception as exc:  # the transport failed mid-batch: ask what was really sent
             log.exception("sending failed for activity %s", activity.pk)

@@ -272,6 +272,21 @@ def test_test_mode_runs_a_test_participant_and_simulates_events(clock, bob, smtp
     assert (figures["total"], figures["tests"]) == (0, 1)
 
 
+def test_campaign_email_names_the_campaign_in_list_id_and_feedback_id(clock, bob, smtp, settings):
+    settings.INBOUND_DOMAIN = "in.example.org"
+    (ann,) = make_contacts(1)
+    campaign = make_campaign(bob, name="Spring: sale")
+    email = add_email(campaign)
+    services.start_campaign(campaign, bob)
+
+    tick()
+
+    [sent] = smtp.to(ann.email)
+    identifier = f"campaign-{campaign.pk}.list-id.in.example.org"
+    assert sent["List-Id"] == f'"Spring: sale" <{identifier}>'
+    assert sent["Feedback-ID"] == f"c{campaign.pk}:a{email.pk}:drumbeat"
+
+
 def test_a_test_on_a_record_already_enrolled_is_refused(clock, bob):
     (ann,) = make_contacts(1)
     campaign = make_campaign(bob)

@@ -51,3 +51,16 @@ def test_it_shows_an_email_sandboxed(client, bob_marketer, outbox):
     assert b"List-Unsubscribe" in page.content
     assert b"Hi Alice, see" in client.get(f"/outbox/{sms.pk}/").content
     assert client.get("/outbox/999999/").status_code == 404
+
+
+def test_it_shows_the_stream_headers_the_envelope_and_the_sms_count(client, bob_marketer, outbox):
+    email, sms = outbox
+
+    email_page = client.get(f"/outbox/{email.pk}/").content.decode()
+    sms_page = client.get(f"/outbox/{sms.pk}/").content.decode()
+
+    assert "<dt>List-Id</dt><dd>&lt;campaign-1.list-id.in.example.org&gt;</dd>" in email_page
+    assert "<dt>Feedback-ID</dt><dd>c1:a1:drumbeat</dd>" in email_page
+    assert f"<dt>Return-Path</dt><dd>{email.sender}</dd>" in email_page
+    # "Hi Alice, see https://example.com/sale. Stop: http://testserver/sms/stop/" (73) + 32
+    assert "105 characters · 1 segment (GSM-7)" in sms_page

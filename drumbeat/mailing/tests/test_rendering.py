@@ -2,7 +2,7 @@ import pytest
 
 from drumbeat.contacts.models import Contact
 from drumbeat.mailing.models import Template
-from drumbeat.mailing.rendering import html_to_text, preview, sms_segments, validate_template
+from drumbeat.mailing.rendering import html_to_text, preview, validate_template
 
 from .conftest import RENDER_FIELDS
 
@@ -144,10 +144,3 @@ def test_it_derives_readable_text_from_html():
         '<ul><li>one</li><li>two</li></ul><a href="https://x.org">site</a></body></html>'
     )
     assert text == "Title\n\nPara & more\n\n- one\n- two\nsite (https://x.org)\n"
-
-
-def test_it_counts_sms_segments():
-    assert sms_segments("a" * 160) == (160, 1)
-    assert sms_segments("a" * 161) == (161, 2)
-    assert sms_segments("é" * 70) == (70, 1)
-    assert sms_segments("✓" * 71) == (71, 2)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from drumbeat.mailing.models import Click, Link, Message, Template
+from drumbeat.mailing.models import Click, Link, Message, ShortLink, Template
 from drumbeat.mailing.tokens import make_token
 from drumbeat.serving import with_tracking_handler
 
@@ -115,3 +115,24 @@ def test_what_it_does_not_answer_gets_the_django_answer(mailing, path, method, q
     assert answer[0].startswith(status)
     assert answer == call(django, path, method, query)
     assert not Click.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_it_answers_sms_short_links_like_the_django_handler(mailing, scheme, method):
+    message, link = mailing
+    short = ShortLink.objects.create(code="Ab3dEf9h", message=message, link=link)
+    fast, django = with_tracking_handler(full_app), with_tracking_handler(full_app, fast=False)
+
+    assert call(fast, "/s/Ab3dEf9h", method, **scheme) == call(
+        django, "/s/Ab3dEf9h", method, **scheme
+    )
+    status, headers, _ = call(fast, f"/s/{short.code}", method, **scheme)
+    assert status == "302 Found"
+    assert headers["Location"] == "https://example.com/offre?%C3%A9=1"
+    message.refresh_from_db()
+    assert message.clicked_at is not None
+    assert Click.objects.filter(message=message, link=link).count() == 3
+    for refused in ("/s/Zz9Zz9Zz", "/s/short", "/s/Ab3dEf9h/x"):  # unknown, malformed, extra
+        answer = call(fast, refused, method, **scheme)
+        assert answer[0].startswith("404") and answer == call(django, refused, method, **scheme)
+    assert Click.objects.count() == 3

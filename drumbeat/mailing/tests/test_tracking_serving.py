@@ -16,7 +16,7 @@ from gunicorn.config import Config
 from drumbeat.lib import hooks
 from drumbeat.mailing import tracking
 from drumbeat.mailing.events import Hit, record_hits
-from drumbeat.mailing.models import Click, Link, Message, Template
+from drumbeat.mailing.models import Click, Link, Message, ShortLink, Template
 from drumbeat.mailing.tokens import make_token
 from drumbeat.serving import AccessLogger
 
@@ -84,6 +84,24 @@ def test_it_answers_at_once_and_writes_at_the_stop(client, template, serving, he
     assert (click.message_id, click.ip, click.is_machine) == (message.pk, "127.0.0.1", False)
     assert "Firefox" in click.user_agent
     assert kinds(heard) == [("open", False), ("click", False)]
+
+
+def test_sms_short_links_are_answered_at_once_and_cached(client, template, serving, heard):
+    message, link = make_message(template), make_link(template)
+    ShortLink.objects.create(code="Ab3dEf9h", message=message, link=link)
+
+    for _ in range(2):
+        response = client.get("/s/Ab3dEf9h", **BROWSER)
+        assert response.status_code == 302 and response["Location"] == link.url
+    ShortLink.objects.all().delete()  # the code stays cached for CACHE_SECONDS
+    assert client.get("/s/Ab3dEf9h", **BROWSER).status_code == 302
+    assert client.get("/s/Zz9Zz9Zz", **BROWSER).status_code == 404
+    assert not Click.objects.exists()
+
+    tracking.stop()
+
+    assert Click.objects.filter(message=message, link=link).count() == 3
+    assert kinds(heard) == [("open", False)] + [("click", False)] * 3  # a person's repeats too
 
 
 def test_it_writes_a_batch_within_its_delay(client, template, heard):

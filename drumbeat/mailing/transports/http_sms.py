@@ -1,7 +1,8 @@
 """HTTP SMS gateway: one JSON POST per SMS with a bearer token taken from the URL's userinfo.
 
 `https://TOKEN@sms.example.com/v1/messages` posts
-`{"to": "+15551234567", "text": "...", "reference": "<our token>", "status_url": "..."}`.
+`{"to": "+15551234567", "text": "...", "reference": "<our token>", "status_url": "...",
+"encoding": "GSM-7" | "UCS-2", "segments": 1}` (sms_text.count).
 2xx is accepted (a JSON `id` in the answer is kept), 408/429/5xx and network errors are
 transient, other 4xx permanent. The token is never logged.
 """
@@ -14,6 +15,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 
+from .. import sms_text
 from . import Delivery, Outgoing, TransportConfigError, redact_url
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,15 @@ class HttpSmsTransport:
         if self.client is None:
             self.__enter__()
         assert self.client is not None
+        text = outgoing.data.decode("utf-8")
+        counted = sms_text.count(text)
         payload = {
             "to": outgoing.recipient,
-            "text": outgoing.data.decode("utf-8"),
+            "text": text,
             "reference": outgoing.reference,
             "status_url": f"{settings.BASE_URL}/api/v1/webhooks/sms-status",
+            "encoding": counted.encoding,
+            "segments": counted.segments,
         }
         try:
             response = self.client.post(self.endpoint, json=payload)

@@ -73,6 +73,45 @@ def test_it_counts_sms_segments(marketer_client, contacts):
     assert "161 characters · 2 segments" in html
 
 
+def test_it_counts_sms_as_sent_with_short_links_and_the_footer(marketer_client, contacts, settings):
+    settings.BASE_URL = "https://go.example"  # short links: https://go.example/s/XXXXXXXX
+    html = marketer_client.post(
+        "/configuration/templates/preview/",
+        {
+            "kind": "sms",
+            "target": "contacts.contact",
+            "body_text": "Hi {{ record.name }}, see https://example.com/spring-sale-2026",
+            "sms_optout_footer": "on",
+            "record": contacts[4].pk,
+        },
+    ).content.decode()
+
+    assert "Hi Person 04, see https://go.example/s/XXXXXXXX\nReply STOP to opt out" in html
+    # 18 + 29 + 1 + 21 characters for the record; 26 + 29 + 1 + 21 with the placeholder
+    # as written (its braces are GSM-7 extension characters: 81 septets, still one SMS)
+    assert "69 characters · 1 segment (GSM-7) for Person 04, as sent" in html
+    assert re.search(
+        r'<div class="help" id="sms-template-count" hx-swap-oob="true"[^>]*>'
+        r"77 characters · 1 segment \(GSM-7\) as sent, placeholders as written</div>",
+        html,
+    )
+
+
+def test_it_saves_the_sms_opt_out_footer_and_keeps_it_off_email_forms(marketer_client):
+    marketer_client.post(
+        "/configuration/templates/new/sms/",
+        {"name": "Promo", "target": "contacts.contact", "body_text": "Sale today",
+         "sms_optout_footer": "on"},
+    )  # fmt: skip
+
+    template = Template.objects.get()
+    assert (template.kind, template.sms_optout_footer) == ("sms", True)
+    page = marketer_client.get(f"/configuration/templates/{template.pk}/").content.decode()
+    assert 'name="sms_optout_footer"' in page and "Reply STOP to opt out" in page
+    email_page = marketer_client.get("/configuration/templates/new/email/").content.decode()
+    assert "sms_optout_footer" not in email_page
+
+
 def test_it_sends_a_test_email(marketer_client, contacts):
     marketer_client.post("/configuration/templates/new/email/", email_data())
     template = Template.objects.get()

@@ -35,8 +35,8 @@ class Command(BaseCommand):
         deleted = ", ".join(f"{n} {key}" for key, n in report.records.items() if n)
         self.stdout.write(
             f"Forgot {address}: deleted {deleted or 'no records'}, {report.notes} notes, "
-            f"{report.tasks} tasks; anonymised {report.messages} messages, {report.clicks} "
-            f"clicks, {report.participants} participants ({report.traces_cancelled} scheduled "
-            "traces cancelled)."
+            f"{report.tasks} tasks, {report.inbound_sms} inbound SMS; anonymised "
+            f"{report.messages} messages, {report.clicks} clicks, {report.participants} "
+            f"participants ({report.traces_cancelled} scheduled traces cancelled)."
             + (" The blacklist entry is kept." if report.suppression_kept else "")
         )

@@ -42,7 +42,8 @@ LIST_DESCRIPTIONS = {
     NEWSLETTER: "Monthly product news and articles",
     CONFIRMED: "Subscribers who confirmed their address (double opt-in)",
 }
-EMAIL_SET_NOT_BLACKLISTED = [["email", "!=", False], ["is_blacklisted", "=", False]]
+EMAIL_SET = [["email", "!=", False]]
+EMAIL_SET_NOT_BLACKLISTED = [*EMAIL_SET, ["is_blacklisted", "=", False]]
 WHY = {
     CONTACT: "You receive this email because you are one of our contacts.",
     LEAD: "You receive this email because you asked us about our offer.",
@@ -374,7 +375,10 @@ _SETUPS = [
             CONTACT,
             "tag",
         ),
-        EMAIL_SET_NOT_BLACKLISTED,
+        # Not "not blacklisted": a hard bounce blacklists the address at once, and the
+        # "Check email address" step must still reach the salesperson. Blacklisted addresses
+        # are never emailed anyway (the sending rules cancel their message).
+        EMAIL_SET,
         build_tag_hot_contacts,
     ),
     _Setup(
@@ -411,7 +415,7 @@ _SETUPS = [
             CONTACT,
             "megaphone",
         ),
-        [["email", "!=", False]],
+        EMAIL_SET,
         build_commercial_prospection,
     ),
     _Setup(

@@ -274,10 +274,15 @@ def test_tag_hot_contacts_tags_clickers_and_asks_to_check_bounced_addresses(
     eve = Contact.objects.create(name="Eve", email="eve@example.com")
     campaign = instantiate("tag_hot_contacts", bob)
     services.start_campaign(campaign, bob)
-    assert enrolled(campaign) == {ann.pk, ben.pk, cat.pk}
-    assert {nomail.pk, eve.pk}.isdisjoint(enrolled(campaign))
+    assert enrolled(campaign) == {ann.pk, ben.pk, cat.pk, eve.pk}
+    assert nomail.pk not in enrolled(campaign)
 
     tick_at(clock, START + 2 * HOUR)
+    eve_email = Trace.objects.get(
+        participant__record_id=eve.pk, activity__name="Send welcome email"
+    )
+    assert (eve_email.state, eve_email.reason) == ("cancelled", "blacklisted")
+    assert not Message.objects.filter(recipient="eve@example.com", state="sent").exists()
     welcome = mailbox.one("ann@example.com")
     assert welcome.message["Subject"] == "Welcome, Ann!"
     assert "/u/" in welcome.link("Unsubscribe")
@@ -285,9 +290,10 @@ def test_tag_hot_contacts_tags_clickers_and_asks_to_check_bounced_addresses(
     clock.move_to(START + 3 * HOUR)
     assert visit(client, welcome.link("Get started")).status_code == 302
     assert visit(client, mailbox.one("cat@example.com").pixel).status_code == 200
-    # Soft: a hard bounce blacklists Ben at once, and the campaign's filter then removes him.
-    bounce_back(inbound, mailbox.one("ben@example.com"), "mailbox full")
+    # A hard bounce blacklists Ben at once; he stays in the campaign for its bounce branch.
+    bounce_back(inbound, mailbox.one("ben@example.com"))
     assert Message.objects.get(recipient="ben@example.com").state == "bounced"
+    assert EmailBlacklist.objects.filter(email="ben@example.com", active=True).exists()
 
     tick_at(clock, START + 5 * HOUR)
     hot = {c.name for c in Contact.objects.filter(tags__name="Hot")}

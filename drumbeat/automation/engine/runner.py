@@ -2,8 +2,8 @@
 
 `run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` repeats it
 (without the filter sync, which a thread beside it runs every ENROL_INTERVAL), sleeping until
-the next due trace, a wake-up (`wake()`: records created, an event made a child due) or the
-tick (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a
+the next due trace, a wake-up (`wakeup.wake()`: records created, an event made a child due) or
+the tick (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a
 daemon thread of a web process (`drumbeat demo`, `drumbeat serve --with-worker`).
 """
 
@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from drumbeat.lib import clock
 
 from ..outbound import deliver_all
+from . import wakeup
 from .enroll import enroll_running_campaigns
 from .execute import (
     due_activities,
@@ -35,20 +36,8 @@ log = logging.getLogger(__name__)
 # The loop re-checks every running campaign's filter (new matches, removals) this often.
 ENROL_INTERVAL = 60.0
 
-_wakeup = threading.Event()
 _background: threading.Thread | None = None
 _background_lock = threading.Lock()
-
-
-def wake() -> None:
-    """Ask the runner to make a pass now (an in-process wake-up; with a broker configured,
-    a `dispatch_due` task for the Celery workers, see automation/tasks.py)."""
-    if settings.BROKER_URL:
-        from ..tasks import wake_workers
-
-        wake_workers()
-        return
-    _wakeup.set()
 
 
 @dataclass
@@ -126,7 +115,7 @@ def sync_forever(stop: threading.Event, interval: float = ENROL_INTERVAL) -> Non
             result = enroll_running_campaigns()
             if result.enrolled or result.removed:
                 log.info("filter sync: enrolled %d, removed %d", result.enrolled, result.removed)
-                _wakeup.set()
+                wakeup.event.set()
         except Exception:
             log.exception("filter sync failed")
         finally:
@@ -146,7 +135,7 @@ def run_forever(stop: threading.Event) -> None:
     )
     sync.start()
     while not stop.is_set():
-        _wakeup.clear()
+        wakeup.event.clear()
         timeout = tick
         try:
             close_old_connections()
@@ -159,7 +148,7 @@ def run_forever(stop: threading.Event) -> None:
         finally:
             close_old_connections()
         if timeout > 0:
-            _wakeup.wait(timeout)
+            wakeup.event.wait(timeout)
             if stop.is_set():
                 break
 

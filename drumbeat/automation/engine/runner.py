@@ -1,10 +1,11 @@
 """The embedded runner (DESIGN §5): one loop that recovers, expires, enrols and executes.
 
-`run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` repeats it
-(without the filter sync, which a thread beside it runs every ENROL_INTERVAL), sleeping until
-the next due trace, a wake-up (`wakeup.wake()`: records created, an event made a child due) or
-the tick (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a
-daemon thread of a web process (`drumbeat demo`, `drumbeat serve --with-worker`).
+`run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` recovers
+expired leases at its start, then repeats the pass (without the filter sync, which a thread
+beside it runs every ENROL_INTERVAL), sleeping until the next due trace, a wake-up
+(`wakeup.wake()`: records created, an event made a child due) or the tick
+(`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a daemon thread of a
+web process (`drumbeat demo`, `drumbeat serve --with-worker`).
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ def run_forever(stop: threading.Event) -> None:
     """Loop until `stop` is set; each pass is isolated: an error is logged, the loop goes on.
     The filter sync runs beside it (`sync_forever`), the passes do the rest."""
     tick = float(getattr(settings, "TICK_SECONDS", 5) or 5)
+    try:  # first settle what an earlier run left when it died, before the sync enrols
+        close_old_connections()
+        recovered = recover_leases()
+        if recovered:
+            log.info("recovered %d traces whose lease ran out", recovered)
+    except Exception:
+        log.exception("lease recovery at start failed")
     sync = threading.Thread(
         target=sync_forever,
         args=(stop, max(tick, ENROL_INTERVAL)),

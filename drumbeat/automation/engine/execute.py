@@ -93,8 +93,10 @@ def _claim(where: str, params: list, limit: int, now: datetime, set_state: bool)
     # Committed at once, the claim is seen by other workers: it needs its heartbeat.
     watched = not connection.in_atomic_block
     started = time.monotonic()
+    # From the current time: `now` is the pass's, which may have begun minutes ago.
+    expires_at = max(now, clock.now()) + length
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, limit, _db_dt(now + length), claim_id])
+        cursor.execute(sql, [*params, limit, _db_dt(expires_at), claim_id])
         ids = [row[0] for row in cursor.fetchall()]
     return Lease(ids, claim_id, started, length, watched)
 

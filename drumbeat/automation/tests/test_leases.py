@@ -25,7 +25,7 @@ from drumbeat.automation.engine.execute import (
     recover_leases,
 )
 from drumbeat.automation.engine.leases import LEASE, lease_length
-from drumbeat.automation.engine.runner import run_once
+from drumbeat.automation.engine.runner import run_forever, run_once
 from drumbeat.automation.models import Trace
 from drumbeat.mailing.models import Message
 
@@ -67,6 +67,16 @@ def test_a_claim_holds_its_batch_sixty_seconds_by_default(clock, bob):
     assert set(rows) == {("processing", START + 60 * SECOND, lease.claim_id)}
     assert recover_leases(START + 59 * SECOND) == 0  # its holder may still be working
     assert recover_leases(START + 61 * SECOND) == 2
+
+
+@pytest.mark.django_db
+def test_a_lease_runs_from_the_claim_not_from_an_older_pass_start(clock, bob):
+    activity = started_campaign(bob, 1)
+    clock.move_to(START + 300 * SECOND)  # a pass that began at START has worked 5 minutes
+
+    claim_due(activity, START, 10)
+
+    assert Trace.objects.get(activity=activity).claim_expires_at == START + 360 * SECOND
 
 
 @pytest.mark.django_db
@@ -120,6 +130,19 @@ def test_a_worker_writes_nothing_for_a_batch_another_worker_recovered(clock, bob
         f"person{i}@example.com" for i in range(3)
     ]
     assert_traces(email, ["processed"] * 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_runner_recovers_expired_leases_when_it_starts(clock):
+    activity = started_campaign(make_user("bob"), 2)
+    claim_due(activity, START, 10)  # a runner claimed them, then died
+    clock.move_to(START + 61 * SECOND)
+    stop = threading.Event()
+    stop.set()  # no pass: only what the runner does when it starts
+
+    run_forever(stop)
+
+    assert_traces(activity, ["scheduled", "scheduled"])
 
 
 # --- with real threads: a worker mid-send while the test plays the other worker ---------------

@@ -609,6 +609,29 @@ def case_latency(size: int) -> None:
 # --- Celery ----------------------------------------------------------------------------------
 
 
+def _celery(*args: str, env: dict) -> subprocess.Popen:
+    celery = os.path.join(os.path.dirname(sys.executable), "celery")
+    return subprocess.Popen(
+        [celery, "-A", "drumbeat", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _worker_args(name: str) -> list[str]:
+    """A worker process doing one task at a time (`-P solo`)."""
+    args = ["worker", "-P", "solo", "-c", "1", "-n", f"{name}@%h"]
+    return [*args, "--without-gossip", "--without-mingle"]
+
+
+def _wait_for_workers(app, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(app.control.ping(timeout=0.5) or []) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("Celery workers did not answer")
+
+
 def case_celery(size: int) -> None:
     """The email case run by 1, then 2 Celery worker processes (PostgreSQL + Redis)."""
     from drumbeat.automation.tasks import EXECUTE_DUE
@@ -627,24 +650,12 @@ def case_celery(size: int) -> None:
                 "DRUMBEAT_BROKER_URL": broker,
                 "DRUMBEAT_EMAIL_URL": f"smtp://127.0.0.1:{sink.port}?timeout=30",
             }
-            celery = os.path.join(os.path.dirname(sys.executable), "celery")
-            processes = []
-            for w in range(workers):
-                processes.append(
-                    subprocess.Popen(
-                        [celery, "-A", "drumbeat", "worker", "-P", "solo", "-c", "1"]
-                        + ["-n", f"bench{w}@%h", "--without-gossip", "--without-mingle"]
-                        + ["--loglevel", "WARNING"],
-                        env=env,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
+            processes = [
+                _celery(*_worker_args(f"bench{w}"), "--loglevel", "WARNING", env=env)
+                for w in range(workers)
+            ]
             try:
-                deadline = time.monotonic() + 60
-                while len(app.control.ping(timeout=0.5) or []) < workers:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("Celery workers did not answer")
+                _wait_for_workers(app, workers)
                 campaign = make_campaign(
                     f"Bench: celery x{workers}", "contacts.contact", [["city", "=", "Mailtown"]]
                 )
@@ -699,6 +710,83 @@ def case_celery(size: int) -> None:
     emit({"case": "celery", "rows": [one, two]})
 
 
+RECOVERY_BATCH = 100
+RECOVERY_DELAY = 0.05  # seconds per message at the sink: a batch lasts about 5 s
+
+
+def case_recovery(size: int) -> None:
+    """A Celery worker SIGKILLed in the middle of a batch, with the default lease and tick:
+    seconds from the kill until the other worker has sent every message the dead one had not
+    started (PostgreSQL + Redis, two workers and beat, each worker with a sink of its own)."""
+    import signal
+
+    from drumbeat.automation.engine.leases import lease_length
+    from drumbeat.automation.tasks import EXECUTE_DUE
+    from drumbeat.celery import app
+
+    broker = os.environ["BENCH_BROKER_URL"]
+    app.conf.broker_url = broker
+    n = LATENCY_EVENTS  # the Pingville contacts: two batches of RECOVERY_BATCH
+    sinks = [Sink(delay=RECOVERY_DELAY, keep_times=n) for _ in range(2)]
+    home = settings.HOME
+    env = {**os.environ, "DRUMBEAT_BROKER_URL": broker, "DRUMBEAT_BATCH_SIZE": str(RECOVERY_BATCH)}
+    processes: list[subprocess.Popen] = []
+    try:
+        for w, sink in enumerate(sinks):
+            worker_env = {**env, "DRUMBEAT_EMAIL_URL": f"smtp://127.0.0.1:{sink.port}?timeout=30"}
+            processes.append(_celery(*_worker_args(f"recovery{w}"), env=worker_env))
+        _wait_for_workers(app, 2)
+        processes.append(_celery("beat", "-s", str(home / "recovery-beat"), env=env))
+        pingville = [["city", "=", "Pingville"]]
+        campaign = make_campaign("Bench: recovery", "contacts.contact", pingville)
+        activity = add_activity(campaign, kind="email", template=make_template("Recovery email"))
+        start(campaign)
+        enroll_campaign(campaign)
+        app.send_task(EXECUTE_DUE, args=[activity.pk])  # one batch each (the first asks for help)
+        while max(sink.count for sink in sinks) < RECOVERY_BATCH // 5:
+            time.sleep(0.01)
+        victim = 0 if sinks[0].count >= sinks[1].count else 1
+        processes[victim].send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        processes[victim].wait()
+        sent_before_kill = sinks[victim].count
+        deadline = time.monotonic() + 600
+        while Trace.objects.filter(activity=activity).exclude(state__in=FINAL).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the killed worker's batch was not recovered")
+            time.sleep(0.1)
+        survivor = sinks[1 - victim]
+        survivor.wait_for(n, timeout=5)
+        times = survivor.times()
+        interrupted = Trace.objects.filter(activity=activity, reason="interrupted").count()
+        processed = Trace.objects.filter(activity=activity, state="processed").count()
+        received = sum(sink.count for sink in sinks)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+        for sink in sinks:
+            sink.stop()
+        app.close()
+    # The survivor sent its own batch first, then (after the lease) the dead one's rest.
+    recovered = times[RECOVERY_BATCH:]
+    emit(
+        {
+            "case": "recovery",
+            "label": f"Celery worker killed mid-batch ({n} messages, batch {RECOVERY_BATCH})",
+            "lease_s": lease_length().total_seconds(),
+            "tick_s": float(settings.TICK_SECONDS),
+            "seconds": round(recovered[-1] - killed_at, 1) if recovered else None,
+            "resumed_s": round(recovered[0] - killed_at, 1) if recovered else None,
+            "unsent_at_kill": RECOVERY_BATCH - sent_before_kill,
+            "recovered": len(recovered),
+            "interrupted": interrupted,
+            "duplicates": max(0, received - processed - interrupted),
+            "peak_rss_mb": own_peak_rss_mb(),
+        }
+    )
+
+
 CASES = {
     "seed": seed,
     "enrol": case_enrol,
@@ -708,6 +796,7 @@ CASES = {
     "tracking": case_tracking,
     "latency": case_latency,
     "celery": case_celery,
+    "recovery": case_recovery,
 }
 
 if __name__ == "__main__":

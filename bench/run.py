@@ -9,7 +9,8 @@ bench/results/latest.md and latest.json, and the same as size-N.md / size-N.json
 
 Environment: BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/drumbeat_bench; the
 database is dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379: the
-first empty database number is used for the Celery case, which is skipped without Redis).
+first empty database number is used for the Celery and recovery cases, which are skipped
+without Redis).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ GOALS = {
     "tracking": ("≥ 1,500/s (PostgreSQL)", lambda r: r["product"] >= 1500),
     "latency": ("p99 ≤ 2 s", lambda r: r["p99"] <= 2.0),
     "celery_2": ("≥ 1.7 × 1 worker", lambda r: (r["ratio"] or 0) >= 1.7),
+    "recovery": ("≤ 60 s after the kill", lambda r: (r["seconds"] or 1e9) <= 60),
 }
 
 
@@ -128,7 +130,7 @@ def bench_database(kind: str, size: int) -> list[dict]:
         broker = free_redis_db()
         if broker:
             env["BENCH_BROKER_URL"] = broker
-            cases.append("celery")
+            cases += ["celery", "recovery"]
         database = f"PostgreSQL {version}"
     else:
         env["DATABASE_URL"] = f"sqlite:///{home / 'bench.sqlite3'}"
@@ -175,9 +177,20 @@ def format_row(row: dict) -> str:
         return f"{row['case']}: FAILED {row['error']}"
     if row["case"] == "latency":
         return f"{row['label']}: p50 {row['p50']} s, p99 {row['p99']} s"
+    if row["case"] == "recovery":
+        return f"{row['label']}: {recovery_text(row)}"
     return (
         f"{row['label']}: {fmt(row['product'])} {row['unit']} vs raw {fmt(row['raw'])}"
         f" → {fmt(row['ratio'])}×, peak RSS {row['peak_rss_mb']} MB"
+    )
+
+
+def recovery_text(row: dict) -> str:
+    return (
+        f"the {row['unsent_at_kill']} unsent messages went out {row['resumed_s']}–"
+        f"{row['seconds']} s after the kill (lease {row['lease_s']:.0f} s, tick"
+        f" {row['tick_s']:.0f} s), {row['interrupted']} interrupted, {row['duplicates']}"
+        " duplicates"
     )
 
 
@@ -215,6 +228,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         if row["case"] == "latency":
             product = f"p50 {row['p50']:.3f} s, p99 {row['p99']:.3f} s"
             raw = ratio = "–"
+        elif row["case"] == "recovery":
+            product, raw, ratio = recovery_text(row), "–", "–"
         else:
             product = f"{fmt(row['product'])} {row['unit']}"
             label = row["raw_label"].strip("()")

@@ -19,8 +19,10 @@ END_OF_DATA = b"\r\n.\r\n"
 
 
 class _Session(asyncio.Protocol):
-    def __init__(self, counter) -> None:
+    def __init__(self, counter, times, delay: float) -> None:
         self.counter = counter
+        self.times = times  # wall-clock time of each accepted message, as far as it holds
+        self.delay = delay
         self.buffer = b""
         self.in_data = False
 
@@ -41,15 +43,23 @@ class _Session(asyncio.Protocol):
                     return
                 self.buffer = self.buffer[end + len(END_OF_DATA) :]
                 self.in_data = False
-                with self.counter.get_lock():
-                    self.counter.value += 1
-                self.transport.write(b"250 OK\r\n")
+                if self.delay:  # a slow server: the reply comes `delay` seconds later
+                    asyncio.get_running_loop().call_later(self.delay, self._accept)
+                else:
+                    self._accept()
                 continue
             line_end = self.buffer.find(b"\r\n")
             if line_end < 0:
                 return
             line, self.buffer = self.buffer[:line_end], self.buffer[line_end + 2 :]
             self._command(line[:4].upper())
+
+    def _accept(self) -> None:
+        with self.counter.get_lock():
+            if self.counter.value < len(self.times):
+                self.times[self.counter.value] = time.time()
+            self.counter.value += 1
+        self.transport.write(b"250 OK\r\n")
 
     def _command(self, verb: bytes) -> None:
         if verb == b"EHLO":
@@ -65,10 +75,12 @@ class _Session(asyncio.Protocol):
             self.transport.write(b"250 OK\r\n")
 
 
-def _serve(port: int, counter, ready) -> None:
+def _serve(port: int, counter, times, delay: float, ready) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _Session(counter), "127.0.0.1", port)
+        server = await loop.create_server(
+            lambda: _Session(counter, times, delay), "127.0.0.1", port
+        )
         ready.set()
         async with server:
             await server.serve_forever()
@@ -77,14 +89,17 @@ def _serve(port: int, counter, ready) -> None:
 
 
 class Sink:
-    """Start with Sink(); `count` is the number of messages accepted so far."""
+    """Start with Sink(); `count` is the number of messages accepted so far. `delay` makes
+    each reply to DATA come that many seconds late; `times(n)` are the wall-clock times of the
+    first n accepted messages (at most `keep_times` of them are kept)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0, keep_times: int = 0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.port = free_port()
         self.counter = ctx.Value("q", 0)
+        self._times = ctx.Array("d", keep_times)
         ready = ctx.Event()
-        args = (self.port, self.counter, ready)
+        args = (self.port, self.counter, self._times, delay, ready)
         self.process = ctx.Process(target=_serve, args=args, daemon=True)
         self.process.start()
         if not ready.wait(30):
@@ -93,6 +108,10 @@ class Sink:
     @property
     def count(self) -> int:
         return self.counter.value
+
+    def times(self) -> list[float]:
+        with self.counter.get_lock():
+            return list(self._times[: min(self.counter.value, len(self._times))])
 
     def wait_for(self, count: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -18,6 +18,8 @@ def check_environment(app_configs, **kwargs) -> list[Error]:
         errors.append(Error("DRUMBEAT_TICK_SECONDS must be at least 1", id="drumbeat.E003"))
     if settings.BATCH_SIZE < 1:
         errors.append(Error("DRUMBEAT_BATCH_SIZE must be at least 1", id="drumbeat.E004"))
+    if settings.LEASE_SECONDS < 5:
+        errors.append(Error("DRUMBEAT_LEASE_SECONDS must be at least 5", id="drumbeat.E020"))
     dkim = [settings.DKIM_DOMAIN, settings.DKIM_SELECTOR, settings.DKIM_KEY_FILE]
     if any(dkim) and not all(dkim):
         errors.append(

@@ -126,7 +126,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from drumbeat.automation.engine.runner import run_forever, wake
+    from drumbeat.automation.engine.runner import run_forever
+    from drumbeat.automation.engine.wakeup import wake
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     _migrate()

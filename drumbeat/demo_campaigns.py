@@ -15,7 +15,7 @@ when a campaign starts (about a third) are enrolled by its start.
 
 The recipients' reactions — opens, clicks, replies and bounces at plausible rates and delays —
 are recorded through mailing's own event functions at the moment they happen. A happening that
-makes work due at once wakes the engine (a pass without the filter sync), as `runner.wake()`
+makes work due at once wakes the engine (a pass without the filter sync), as `wakeup.wake()`
 does. Every trace, message, click, tag, task and note in the result was written by the engine
 and the channels, none around them. A fourth campaign is left New, ready to test. Idempotent
 (nothing happens when the demo campaigns exist) and deterministic (fixed-seed generators).

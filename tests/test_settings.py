@@ -54,6 +54,7 @@ def test_a_bad_value_fails_the_checks(tmp_path, env, message):
     [
         ("TICK_SECONDS", 0, "DRUMBEAT_TICK_SECONDS must be at least 1"),
         ("BATCH_SIZE", -5, "DRUMBEAT_BATCH_SIZE must be at least 1"),
+        ("LEASE_SECONDS", 4, "DRUMBEAT_LEASE_SECONDS must be at least 5"),
         ("BASE_URL", "example.com", "DRUMBEAT_BASE_URL must start with http"),
         ("BROKER_URL", "ftp://x", "DRUMBEAT_BROKER_URL must be a redis"),
         ("DKIM_SELECTOR", "mail", "DKIM needs all of"),

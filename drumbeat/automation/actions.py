@@ -16,8 +16,10 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -33,6 +35,7 @@ from drumbeat.lib import hooks
 from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
 
 from .action_config import is_template, writable_field
+from .engine.leases import Lease
 from .engine.sql import id_set, insert_select
 from .models import ServerAction
 from .targets import FILTERABLE, Target, get_target
@@ -60,27 +63,39 @@ def is_effectful(action: ServerAction) -> bool:
     return action.kind == ServerAction.Kind.SEND_WEBHOOK
 
 
-def run_action(action: ServerAction, record_ids: list[int], now: datetime) -> Results:
-    """Run `action` on `record_ids`; failures are reported per record, never raised."""
+def run_action(
+    action: ServerAction, record_ids: list[int], now: datetime, lease: Lease | None = None
+) -> Results:
+    """Run `action` on `record_ids`; failures are reported per record, never raised. With the
+    batch's `lease`, webhooks stop before their next call once it is lost (the records not
+    called are then absent from the result: their traces are the new holder's)."""
     target = get_target(action.target)
     if action.kind == ServerAction.Kind.MULTI:
         results: Results = {}
         remaining = list(record_ids)
         for child in action.children.all():
-            for record_id, (error, note) in _run_one(child, target, remaining, now).items():
+            for record_id, (error, note) in _run_one(child, target, remaining, now, lease).items():
                 if error:
                     results[record_id] = (f"{child.name}: {error}", "")
                 elif note:
                     results[record_id] = (None, note)
             remaining = [r for r in remaining if not results.get(r, (None, ""))[0]]
         return results
-    return _run_one(action, target, record_ids, now)
+    return _run_one(action, target, record_ids, now, lease)
 
 
-def _run_one(action: ServerAction, target: Target, record_ids: list[int], now: datetime) -> Results:
+def _run_one(
+    action: ServerAction,
+    target: Target,
+    record_ids: list[int],
+    now: datetime,
+    lease: Lease | None = None,
+) -> Results:
     if not record_ids:
         return {}
     run = RUNNERS[action.kind]
+    if action.kind == ServerAction.Kind.SEND_WEBHOOK and lease is not None:
+        run = partial(_send_webhook, may_send=lease.may_send)
     # A failing statement must not spoil the batch's transaction. A webhook only reads, and
     # runs outside any transaction (see execute._run_server_action): none is opened for it.
     guard = nullcontext() if action.kind == ServerAction.Kind.SEND_WEBHOOK else transaction.atomic()
@@ -453,11 +468,14 @@ def sign(body: bytes) -> str:
     return "sha256=" + hmac.new(webhook_secret(), body, hashlib.sha256).hexdigest()
 
 
-def post_webhook(url: str, body: bytes, client: httpx.Client) -> str:
+def post_webhook(
+    url: str, body: bytes, client: httpx.Client, may_send: Callable[[], bool] | None = None
+) -> str:
     """POST with retries; returns the outcome ("HTTP 200"), raises ActionFailed when it fails.
 
     Every attempt carries the same `Idempotency-Key`: a receiver that got an attempt whose
-    answer was lost sees the retry as the same request."""
+    answer was lost sees the retry as the same request. `may_send` (the batch's lease) is asked
+    before each retry."""
     delay = WEBHOOK_BACKOFF
     last = ""
     headers = {
@@ -478,10 +496,18 @@ def post_webhook(url: str, body: bytes, client: httpx.Client) -> str:
         if attempt < WEBHOOK_ATTEMPTS:
             time.sleep(delay)
             delay *= 2
+            if may_send is not None and not may_send():
+                raise ActionFailed(f"webhook stopped, the batch's lease was lost: {last}"[:400])
     raise ActionFailed(f"webhook failed after retries: {last}"[:400])
 
 
-def _send_webhook(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+def _send_webhook(
+    action: ServerAction,
+    target: Target,
+    ids: list[int],
+    now: datetime,
+    may_send: Callable[[], bool] | None = None,
+) -> Results:
     p = action.params
     fields = ["id", *[f for f in p.get("fields", []) if f != "id"]]
     model_fields = target.model._meta
@@ -493,11 +519,13 @@ def _send_webhook(action: ServerAction, target: Target, ids: list[int], now: dat
     rows = target.model._default_manager.filter(pk__in=ids).values_list(*columns)
     with httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False) as client:
         for row in rows:
+            if may_send is not None and not may_send():
+                break  # the lease was lost: the new holder settles the rest
             payload = {"model": target.key, "id": row[0], "action": action.name}
             payload.update({name: value for name, value in zip(fields[1:], row[1:], strict=True)})
             body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
             try:
-                results[row[0]] = (None, post_webhook(p["url"], body, client))
+                results[row[0]] = (None, post_webhook(p["url"], body, client, may_send))
             except ActionFailed as exc:
                 results[row[0]] = (str(exc), "")
     return results

@@ -327,7 +327,7 @@ class Trace(models.Model):
     """One execution of one activity for one participant.
 
     scheduled (scheduled_at NULL = waiting for an event on the parent's message)
-      -> processing (claimed by a runner until claim_expires_at)
+      -> processing (claimed by a runner: claim_id, renewed until claim_expires_at)
       -> processed | rejected | cancelled | error   (final; `reason` says why)
     A processing trace whose lease ran out is recovered: finished if its message was sent,
     error "interrupted" if its send may have started, otherwise scheduled again.
@@ -364,6 +364,9 @@ class Trace(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     is_test = models.BooleanField(default=False)
     claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # The claim holding a processing trace (random, one per claimed batch): its worker's
+    # renewals and result writes touch only rows still carrying it (engine/leases.py).
+    claim_id = models.BigIntegerField(null=True, blank=True)
     # Set when an effectful action (send, webhook) may have begun: never run twice.
     started_at = models.DateTimeField(null=True, blank=True)
     message = models.ForeignKey(

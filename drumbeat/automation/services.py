@@ -19,6 +19,7 @@ from django.db.models import Q
 from drumbeat.lib import clock
 
 from .domains import DomainError, count_matching, filter_records, validate_domain
+from .engine import wakeup
 from .engine.enroll import enroll_campaign, unique_key_expression
 from .engine.execute import (
     applied_domain,
@@ -72,9 +73,7 @@ def log_action(
 
 
 def _wake_runner() -> None:
-    from .engine.runner import wake
-
-    transaction.on_commit(wake)
+    transaction.on_commit(wakeup.wake)
 
 
 # --- campaigns -------------------------------------------------------------------------------

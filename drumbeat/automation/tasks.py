@@ -26,7 +26,6 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from drumbeat.celery import app
@@ -40,6 +39,7 @@ from .engine.execute import (
     expire_waiting,
     recover_leases,
 )
+from .engine.wakeup import DISPATCH_DUE
 from .models import Activity, Campaign, Trace
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ DRAIN_SECONDS = 60.0
 TICK = "drumbeat.tick"
 ENROL_CAMPAIGN = "drumbeat.enrol_campaign"
 EXECUTE_DUE = "drumbeat.execute_due"
-DISPATCH_DUE = "drumbeat.dispatch_due"
 DELIVER_WEBHOOKS = "drumbeat.deliver_webhooks"
 
 
@@ -174,20 +173,6 @@ def execute_due(activity_id: int) -> dict:
 def dispatch_due() -> dict:
     """A wake-up: dispatch every activity with due traces."""
     return {"dispatched": send_execute_due(a.pk for a in due_activities(clock.now()))}
-
-
-def wake_workers() -> None:
-    """The engine's wake-up when a broker is configured: one `dispatch_due` task, sent after
-    the current transaction commits. An unreachable broker is logged, never raised to the web
-    request that caused the wake-up: the next tick dispatches the same work."""
-
-    def dispatch() -> None:
-        try:
-            send(DISPATCH_DUE)
-        except Exception:
-            log.exception("could not reach the broker to dispatch due work")
-
-    transaction.on_commit(dispatch)
 
 
 @app.task(name=DELIVER_WEBHOOKS, ignore_result=True)

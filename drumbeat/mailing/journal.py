@@ -7,10 +7,13 @@ sent, never sent again). The journal narrows that to the one message in flight: 
 sending, the batch appends a line listing its message ids, then a line as it starts each
 message and one with the outcome, to a file of its own under DRUMBEAT_HOME/send-journal
 (line-buffered: each line is in the operating system's hands once written, and survives the
-death of the process). `recover_interrupted` reads the journals: accepted → sent; failed or
-never started → sent again; started without an outcome → interrupted. Messages of a batch run
+death of the process). `recover_interrupted` reads the journals: accepted → sent; failed,
+never started, or released (its batch's lease was lost before the send: never handed over) →
+sent again; uncertain (the connection was lost after the server had the whole message) →
+error "uncertain delivery"; started without an outcome → interrupted. Messages of a batch run
 on another machine (another DRUMBEAT_HOME) are in no journal here and stay interrupted, as
-before. A batch removes its file once its outcomes are committed.
+before. A batch removes its file once its outcomes are committed (a batch that lost its lease
+leaves it to the recovery).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 PLANNED, STARTED, ACCEPTED, FAILED = "planned", "started", "accepted", "failed"
-_CODES = {"S": STARTED, "A": ACCEPTED, "F": FAILED}
+UNCERTAIN = "uncertain"
+_CODES = {"S": STARTED, "A": ACCEPTED, "F": FAILED, "U": UNCERTAIN, "R": PLANNED}
 
 
 def directory() -> Path:
@@ -62,15 +66,20 @@ class Journal:
     def started(self, message_id: int) -> None:
         self._line("S", message_id)
 
-    def finished(self, message_id: int, ok: bool) -> None:
-        self._line("A" if ok else "F", message_id)
+    def finished(self, message_id: int, ok: bool, uncertain: bool = False) -> None:
+        self._line("A" if ok else "U" if uncertain else "F", message_id)
 
-    def close(self) -> None:
-        """The outcomes are committed: the file is no longer needed."""
+    def released(self, message_id: int) -> None:
+        """Started, then not sent after all (the batch lost its lease)."""
+        self._line("R", message_id)
+
+    def close(self, keep: bool = False) -> None:
+        """The outcomes are committed: the file is no longer needed (`keep`: they are not,
+        another worker's recovery will read it)."""
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self.path is not None:
+        if self.path is not None and not keep:
             self.path.unlink(missing_ok=True)
             self.path = None
 

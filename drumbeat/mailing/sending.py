@@ -11,6 +11,10 @@ Per batch, with a constant number of queries: the rules cancel recipients in ord
 is called, so a crash leaves evidence instead of a silent double send. A trace whose message
 is `deferred` (transient failure) is retried with the same message; one already `sent` is not
 sent again. A record that fails to render errors alone; the batch goes on.
+
+The engine passes the lease of its claim as `guard` (a `SendGuard`): the batch asks it before
+each send and writes its messages only for the traces it still holds, so a worker that lost its
+batch to another (frozen, cut off) neither sends nor writes for it any more.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from __future__ import annotations
 import logging
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import models, transaction
@@ -35,6 +40,7 @@ from .bulk import insert_rows, text_set
 from .models import EmailBlacklist, Link, Message, PhoneBlacklist, Template
 from .tokens import make_token
 from .transports import (
+    UNCERTAIN_DELIVERY,
     Delivery,
     Outgoing,
     get_email_transport,
@@ -59,6 +65,33 @@ class Recipient:
     record: models.Model  # the target record, render context
     address: str  # raw value of the target's email_field / phone_field
     is_test: bool = False
+
+
+class SendGuard(Protocol):
+    """What the holder of a batch's traces offers (the engine's lease, automation/engine/
+    leases.py): `may_send()` before each send; `holding(trace_ids)`, a transaction in which to
+    write about the traces it still holds; `lost` once it may neither send nor write."""
+
+    @property
+    def lost(self) -> bool: ...
+
+    def may_send(self) -> bool: ...
+
+    def holding(self, trace_ids: Iterable[int]) -> AbstractContextManager[set[int]]: ...
+
+
+class _Unguarded:
+    """A send outside any claim (a test email from the template editor)."""
+
+    lost = False
+
+    def may_send(self) -> bool:
+        return True
+
+    @contextmanager
+    def holding(self, trace_ids: Iterable[int]) -> Iterator[set[int]]:
+        with transaction.atomic():
+            yield set(trace_ids)
 
 
 @dataclass(frozen=True)
@@ -287,7 +320,9 @@ def _send_batch(
     activity_id: int | None,
     render_fields: rendering.RenderFields,
     campaign_name: str = "",
+    guard: SendGuard | None = None,
 ) -> dict[int, SendResult]:
+    guard = guard or _Unguarded()
     recipients = list(recipients)
     if not recipients:
         return {}
@@ -307,9 +342,13 @@ def _send_batch(
             results[recipient.trace_id] = SendResult("error", f"template: {exc}")
         for recipient, message in retry:
             results[recipient.trace_id] = SendResult("error", f"template: {exc}", message.pk)
-        Message.objects.filter(pk__in=[m.pk for _, m in retry]).update(
-            state=Message.State.ERROR, failure_reason=f"template: {exc}"[:2000], retry_at=None
-        )
+        with guard.holding(r.trace_id for r, _ in retry):
+            if not guard.lost:
+                Message.objects.filter(pk__in=[m.pk for _, m in retry]).update(
+                    state=Message.State.ERROR,
+                    failure_reason=f"template: {exc}"[:2000],
+                    retry_at=None,
+                )
         return results
     codes: list[str] = []
     sms_links: shortlinks.SmsLinks | None = None
@@ -368,7 +407,9 @@ def _send_batch(
 
     new_rows = [p.message for p in planned if p.message.pk is None]
     retried = [p.message for p in planned if p.message.pk is not None]
-    with transaction.atomic():
+    with guard.holding(p.recipient.trace_id for p in planned):
+        if guard.lost:  # the batch was taken over before anything was sent
+            return results
         # One INSERT and one SELECT of the new ids (by their unique token), whatever the size.
         insert_rows(Message, new_rows)
         if new_rows:
@@ -395,9 +436,10 @@ def _send_batch(
             )
     sent_journal = journal.Journal([p.message.pk for p in sendable])
     stream = stream_headers(campaign_id, activity_id, campaign_name)
-    deliveries = _deliver(channel, template, sendable, sent_journal, stream)
-    results.update(_record_deliveries(sendable, deliveries))
-    sent_journal.close()  # kept when anything above raised: recover_interrupted reads it
+    deliveries = _deliver(channel, template, sendable, sent_journal, stream, guard)
+    results.update(_record_deliveries(sendable[: len(deliveries)], deliveries, guard))
+    # Kept when anything above raised or the lease was lost: the recovery reads it.
+    sent_journal.close(keep=guard.lost)
     return results
 
 
@@ -445,7 +487,10 @@ def _deliver(
     planned: list[_Planned],
     sent_journal: journal.Journal,
     stream: dict[str, str],
+    guard: SendGuard,
 ) -> list[Delivery]:
+    """One Delivery per message of `planned` sent, in order; fewer when `guard` stops the
+    batch (the lease was lost)."""
     if not planned:
         return []
     try:
@@ -479,7 +524,10 @@ def _deliver(
                     dkim_key=dkim_key,
                 )
                 outgoing = Outgoing(message.pk, envelope_from, to, rendered.subject, data)
-                deliveries.append(_send_one(transport, outgoing, sent_journal))
+                delivery = _send_one(transport, outgoing, sent_journal, guard)
+                if delivery is None:
+                    break
+                deliveries.append(delivery)
     else:
         with transport:
             for item in planned:
@@ -492,19 +540,30 @@ def _deliver(
                     item.payload.encode("utf-8"),
                     reference=message.token,
                 )
-                deliveries.append(_send_one(transport, outgoing, sent_journal))
+                delivery = _send_one(transport, outgoing, sent_journal, guard)
+                if delivery is None:
+                    break
+                deliveries.append(delivery)
     return deliveries
 
 
-def _send_one(transport: Any, outgoing: Outgoing, sent_journal: journal.Journal) -> Delivery:
+def _send_one(
+    transport: Any, outgoing: Outgoing, sent_journal: journal.Journal, guard: SendGuard
+) -> Delivery | None:
+    """Hand one message to the transport; None (not sent) when the lease is lost."""
     sent_journal.started(outgoing.message_pk)
+    # The lease is asked after the journal says "started": a recovery reading the journal
+    # from then on never sends this message again, whatever happens between here and the send.
+    if not guard.may_send():
+        sent_journal.released(outgoing.message_pk)
+        return None
     delivery = transport.send(outgoing)
-    sent_journal.finished(outgoing.message_pk, delivery.ok)
+    sent_journal.finished(outgoing.message_pk, delivery.ok, delivery.uncertain)
     return delivery
 
 
 def _record_deliveries(
-    planned: list[_Planned], deliveries: list[Delivery]
+    planned: list[_Planned], deliveries: list[Delivery], guard: SendGuard
 ) -> dict[int, SendResult]:
     now = clock.now()
     results: dict[int, SendResult] = {}
@@ -529,7 +588,9 @@ def _record_deliveries(
             message.retry_at = None
             results[trace_id] = SendResult("error", message.failure_reason, message.pk)
         failed.append(message)
-    with transaction.atomic():
+    with guard.holding(item.recipient.trace_id for item in planned):
+        if guard.lost:
+            return results  # the new holder settles these messages from the journal
         if sent_ids:
             Message.objects.filter(pk__in=sent_ids).update(
                 state=Message.State.SENT,
@@ -558,9 +619,11 @@ def send_emails(
     activity_id: int | None,
     render_fields: rendering.RenderFields,
     campaign_name: str = "",
+    guard: SendGuard | None = None,
 ) -> dict[int, SendResult]:
-    """Send `template` to each recipient; returns a SendResult per trace_id. `campaign_name`
-    is the phrase of the List-Id header."""
+    """Send `template` to each recipient; returns a SendResult per trace_id (none for those
+    left unsent when `guard` stopped the batch). `campaign_name` is the phrase of the List-Id
+    header."""
     return _send_batch(
         _EmailChannel(),
         template,
@@ -569,6 +632,7 @@ def send_emails(
         activity_id,
         render_fields,
         campaign_name,
+        guard,
     )
 
 
@@ -579,9 +643,12 @@ def send_sms(
     campaign_id: int | None,
     activity_id: int | None,
     render_fields: rendering.RenderFields,
+    guard: SendGuard | None = None,
 ) -> dict[int, SendResult]:
     """Send the SMS `template` to each recipient; returns a SendResult per trace_id."""
-    return _send_batch(_SmsChannel(), template, recipients, campaign_id, activity_id, render_fields)
+    return _send_batch(
+        _SmsChannel(), template, recipients, campaign_id, activity_id, render_fields, guard=guard
+    )
 
 
 def recover_interrupted(trace_ids: Iterable[int]) -> dict[int, SendResult]:
@@ -590,7 +657,8 @@ def recover_interrupted(trace_ids: Iterable[int]) -> dict[int, SendResult]:
     in the send journals (journal.py): accepted by the server → marked sent, "sent"; never
     started, or refused → deferred for a new attempt now, "retry"; started with no outcome,
     or in no journal here → marked error "interrupted" (it may or may not have left: never
-    sent again). No message → absent from the answer."""
+    sent again); the connection lost once the server had the whole message → marked error
+    "uncertain delivery". No message → absent from the answer."""
     trace_ids = list(trace_ids)
     messages = list(Message.objects.filter(trace_id__in=trace_ids))
     outgoing = [m for m in messages if m.state == Message.State.OUTGOING]
@@ -610,6 +678,7 @@ def _resolve_outgoing(outgoing: list[Message]) -> None:
     accepted = by_fate.get(journal.ACCEPTED, [])
     again = by_fate.get(journal.PLANNED, []) + by_fate.get(journal.FAILED, [])
     interrupted = by_fate.get(journal.STARTED, [])
+    uncertain = by_fate.get(journal.UNCERTAIN, [])
     with transaction.atomic():
         still = Message.objects.filter(state=Message.State.OUTGOING)
         still.filter(pk__in=[m.pk for m in accepted]).update(
@@ -621,12 +690,17 @@ def _resolve_outgoing(outgoing: list[Message]) -> None:
         still.filter(pk__in=[m.pk for m in interrupted]).update(
             state=Message.State.ERROR, failure_reason="interrupted"
         )
+        still.filter(pk__in=[m.pk for m in uncertain]).update(
+            state=Message.State.ERROR, failure_reason=UNCERTAIN_DELIVERY
+        )
     for message in accepted:
         message.state, message.sent_at = Message.State.SENT, now
     for message in again:
         message.state, message.retry_at, message.failure_reason = Message.State.DEFERRED, now, ""
     for message in interrupted:
         message.state, message.failure_reason = Message.State.ERROR, "interrupted"
+    for message in uncertain:
+        message.state, message.failure_reason = Message.State.ERROR, UNCERTAIN_DELIVERY
     if reading.files:
         mentioned = set().union(*reading.files.values())
         unresolved = set(

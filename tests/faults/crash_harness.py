@@ -73,11 +73,11 @@ import django, datetime
 django.setup()
 import time_machine
 from django.utils import timezone
-from drumbeat.automation.engine.execute import LEASE
+from drumbeat.automation.engine.leases import lease_length
 from drumbeat.automation.engine.runner import run_once
 from drumbeat.automation.models import Trace
 # What the worker does when it wakes up after the lease of the killed runs ran out.
-later = timezone.now() + LEASE + datetime.timedelta(minutes=1)
+later = timezone.now() + lease_length() + datetime.timedelta(minutes=1)
 with time_machine.travel(later, tick=True):
     for _ in range(5):
         run_once()

@@ -5,7 +5,8 @@
   soft…     451 at RCPT for the first `soft_failures` tries, then accepted
   never…    451 at RCPT, always
   hard…     550 at RCPT
-  drop…     the connection is dropped after DATA was received, before the reply (once)
+  drop…     the message is accepted, then the connection is dropped before the reply (once)
+  cut…      the connection is dropped at RCPT, before any DATA (once)
   stall…    no reply to DATA for `stall_seconds` (past the client's timeout), always
 Only accepted messages are recorded, by Message-ID.
 
@@ -49,6 +50,9 @@ class FaultySmtp:
         with self.lock:
             self.tries[address] += 1
             tries = self.tries[address]
+        if local.startswith("cut") and tries == 1:
+            server.transport.close()
+            return "421 4.4.2 Connection dropped"
         if local.startswith("hard"):
             return "550 5.1.1 No such user here"
         if local.startswith("never"):
@@ -64,16 +68,16 @@ class FaultySmtp:
         if local.startswith("stall"):
             await asyncio.sleep(self.stall_seconds)
             return "451 4.4.2 Timeout"
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self.lock:
+            self.accepted.append((address, str(parsed["Message-ID"])))
         if local.startswith("drop"):
             with self.lock:
                 dropped = self.tries[f"dropped:{address}"]
                 self.tries[f"dropped:{address}"] += 1
-            if not dropped:
+            if not dropped:  # the reply is lost: the client cannot know it was accepted
                 server.transport.close()
                 return "421 4.4.2 Connection dropped"
-        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        with self.lock:
-            self.accepted.append((address, str(parsed["Message-ID"])))
         return "250 Message accepted"
 
     def received_by(self, address: str) -> list[str]:

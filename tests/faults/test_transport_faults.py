@@ -1,8 +1,9 @@
 """Transport faults, driven through the engine against misbehaving servers on loopback ports:
-transient failures (4xx, dropped connections, stalls, gateway 5xx and timeouts) are retried
-with a growing delay and then succeed or end as Error with the server's reply; permanent ones
-(5xx, gateway 4xx) error at once; the campaign goes on for everyone else; nobody receives a
-message twice."""
+transient failures (4xx, connections dropped before the message was sent, gateway 5xx and
+timeouts) are retried with a growing delay and then succeed or end as Error with the server's
+reply; permanent ones (5xx, gateway 4xx) error at once; an SMTP connection lost after the end
+of DATA, before the server's reply, ends as Error "uncertain delivery" and is never sent again;
+the campaign goes on for everyone else; nobody receives a message twice."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def faulty_smtp(channel_settings):
         controller.stop()
 
 
-EMAIL_PEOPLE = ["hard", "never", "soft", "drop", "stall", "ok1", "ok2", "ok3"]
+EMAIL_PEOPLE = ["hard", "never", "soft", "drop", "cut", "stall", "ok1", "ok2", "ok3"]
 
 
 def test_email_faults_retry_transient_error_permanent_and_go_on(clock, bob, faulty_smtp):
@@ -77,12 +78,19 @@ def test_email_faults_retry_transient_error_permanent_and_go_on(clock, bob, faul
 
     run_once()
 
-    # first pass: everyone else went out, the permanent failure errored at once
-    for name in ("ok1", "ok2", "ok3", "drop"):
+    # first pass: everyone else went out (the connection cut at RCPT was opened again for
+    # the same message), the permanent failure errored at once
+    for name in ("ok1", "ok2", "ok3", "cut"):
         assert trace_of(name).state == "processed", name
     hard = trace_of("hard")
     assert (hard.state, hard.reason) == ("error", "550 5.1.1 No such user here")
-    for name in ("never", "soft", "stall"):
+    # the server had the whole message when the connection dropped (or went silent): it may
+    # have accepted it, so it is never sent again
+    for name in ("drop", "stall"):
+        trace = trace_of(name)
+        assert trace.state == "error" and trace.reason.startswith("uncertain delivery: "), name
+        assert Message.objects.get(trace_id=trace.pk).state == Message.State.ERROR
+    for name in ("never", "soft"):
         trace = trace_of(name)
         assert trace.state == "scheduled" and trace.scheduled_at > engine_clock.now(), name
         assert Message.objects.get(trace_id=trace.pk).state == Message.State.DEFERRED
@@ -100,16 +108,21 @@ def test_email_faults_retry_transient_error_permanent_and_go_on(clock, bob, faul
     assert delays[0] >= timedelta(minutes=1)
     assert engine_clock.now() - start < timedelta(days=1)
 
-    never, soft, stall = trace_of("never"), trace_of("soft"), trace_of("stall")
+    never, soft = trace_of("never"), trace_of("soft")
     assert never.state == "error" and "451 4.3.0 Mailbox busy" in never.reason
     assert Message.objects.get(trace_id=never.pk).attempts == MAX_ATTEMPTS
     assert soft.state == "processed"
-    assert stall.state == "error" and stall.reason  # the timeout, after the retries
     # exactly one copy of each accepted message, with the Message-ID recorded for its trace
-    for name in ("ok1", "ok2", "ok3", "soft", "drop"):
+    for name in ("ok1", "ok2", "ok3", "soft", "cut"):
         message = Message.objects.get(trace_id=trace_of(name).pk)
         assert faulty_smtp.received_by(f"{name}@example.com") == [message.message_id], name
     assert faulty_smtp.tries["hard@example.com"] == 1  # permanent: never retried
+    assert faulty_smtp.tries["cut@example.com"] == 2  # cut before DATA: once more
+    # one DATA each, never a second: the dropped one was in fact accepted, and only once
+    assert faulty_smtp.tries["drop@example.com"] == faulty_smtp.tries["stall@example.com"] == 1
+    drop = Message.objects.get(trace_id=trace_of("drop").pk)
+    assert faulty_smtp.received_by("drop@example.com") == [drop.message_id]
+    assert faulty_smtp.received_by("stall@example.com") == []
     assert not Trace.objects.exclude(
         state__in=["processed", "error", "cancelled", "rejected"]
     ).exists()

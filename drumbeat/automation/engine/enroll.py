@@ -23,6 +23,7 @@ from ..domains import filter_records
 from ..models import Activity, Campaign, Participant, Trace
 from ..outbound import emit_enrolled
 from ..targets import Target, get_target
+from . import wakeup
 from .sql import id_set, insert_select
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,4 @@ def enroll_changed_records(label: str, ids: list[int]) -> None:
             enroll_campaign(campaign, record_ids=ids)
     except Exception:
         log.exception("enrolment of changed %s records failed", label)
-    from .runner import wake
-
-    wake()
+    wakeup.wake()

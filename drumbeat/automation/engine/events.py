@@ -26,6 +26,7 @@ from drumbeat.lib.hooks import MessageEvent
 from drumbeat.lib.timed_updates import set_times
 
 from ..models import Activity, Campaign, Participant, Trace
+from . import wakeup
 from .sql import id_set
 
 log = logging.getLogger(__name__)
@@ -129,9 +130,7 @@ def apply_message_events(events: Sequence[MessageEvent]) -> None:
         if batch and _apply_occurrences(batch):
             due_now = True
     if due_now:
-        from .runner import wake
-
-        wake()
+        wakeup.wake()
 
 
 def _apply_occurrences(occurrences: list[tuple[str, int, datetime, bool]]) -> bool:

@@ -10,11 +10,16 @@ in one UPDATE.
 Exactly once: database-only server actions commit together with their traces' results; a send
 or a webhook first records `started_at` (committed), so a crash afterwards surfaces as Error
 "interrupted" and is never redone (see `recover_leases`).
+
+Leases (leases.py): each claim carries a random claim id and a lease its worker renews while the
+batch works, so `recover_leases` takes over a batch only when its worker is gone. A worker checks
+its lease before each send and writes its results only for the rows it still holds.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -30,13 +35,13 @@ from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, Trace
 from ..outbound import emit_completed, emit_trace_outcomes
 from ..targets import FILTERABLE, get_target
+from .leases import Lease, lease_length, new_claim_id
 from .sql import id_set, insert_select
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=30)
-# Webhooks wait on remote servers (up to timeout x attempts each): smaller batches keep a
-# batch well inside its lease.
+# Webhooks wait on remote servers (up to timeout x attempts each): smaller batches bound the
+# work one crash can leave "interrupted".
 EFFECTFUL_BATCH = 50
 MESSAGE_BATCH = 500
 # Not more: PostgreSQL plans an id array parameter as ten rows, and much bigger arrays get
@@ -65,10 +70,9 @@ def _db_dt(value: datetime) -> object:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _claim(
-    where: str, params: list, limit: int, lease_until: datetime, set_state: bool
-) -> list[int]:
-    """Atomically take up to `limit` traces matching `where`: one UPDATE … RETURNING."""
+def _claim(where: str, params: list, limit: int, now: datetime, set_state: bool) -> Lease:
+    """Atomically take up to `limit` traces matching `where` under a new claim id and lease:
+    one UPDATE … RETURNING."""
     table = Trace._meta.db_table
     participants = Participant._meta.db_table
     inner = (
@@ -83,29 +87,36 @@ def _claim(
     assign = "state = 'processing', " if set_state else ""
     sql = (
         f"WITH picked AS {materialized}({inner}) UPDATE {table} SET {assign}"
-        f"claim_expires_at = %s WHERE id IN (SELECT id FROM picked) RETURNING id"
+        f"claim_expires_at = %s, claim_id = %s WHERE id IN (SELECT id FROM picked) RETURNING id"
     )
+    claim_id, length = new_claim_id(), lease_length()
+    # Committed at once, the claim is seen by other workers: it needs its heartbeat.
+    watched = not connection.in_atomic_block
+    started = time.monotonic()
+    # From the current time: `now` is the pass's, which may have begun minutes ago.
+    expires_at = max(now, clock.now()) + length
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, limit, _db_dt(lease_until)])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(sql, [*params, limit, _db_dt(expires_at), claim_id])
+        ids = [row[0] for row in cursor.fetchall()]
+    return Lease(ids, claim_id, started, length, watched)
 
 
-def claim_due(activity: Activity, now: datetime, limit: int) -> list[int]:
+def claim_due(activity: Activity, now: datetime, limit: int) -> Lease:
     return _claim(
         "t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s",
         [activity.pk, _db_dt(now)],
         limit,
-        now + LEASE,
+        now,
         set_state=True,
     )
 
 
-def claim_ids(trace_ids: Iterable[int], now: datetime) -> list[int]:
+def claim_ids(trace_ids: Iterable[int], now: datetime) -> Lease:
     ids = [int(i) for i in trace_ids]
     if not ids:
-        return []
+        return Lease.unclaimed()
     marks = ", ".join(["%s"] * len(ids))
-    return _claim(f"t.id IN ({marks}) AND t.state = 'scheduled'", ids, len(ids), now + LEASE, True)
+    return _claim(f"t.id IN ({marks}) AND t.state = 'scheduled'", ids, len(ids), now, True)
 
 
 def load_claimed(ids: list[int], with_dates: bool = True) -> list[Claimed]:
@@ -173,10 +184,12 @@ def execute_batch(activity: Activity, now: datetime | None = None, limit: int | 
     now = now or clock.now()
     if is_database_only(activity):
         return execute_locked_batch(activity, now, effective_limit(activity, limit))
-    ids = claim_due(activity, now, effective_limit(activity, limit))
-    if ids:
-        execute_claimed(activity, load_claimed(ids, with_dates=activity.expiry is not None), now)
-    return len(ids)
+    lease = claim_due(activity, now, effective_limit(activity, limit))
+    if lease.trace_ids:
+        with lease:  # its heartbeat renews the lease while the batch works
+            claimed = load_claimed(lease.trace_ids, with_dates=activity.expiry is not None)
+            execute_claimed(activity, claimed, now, lease=lease)
+    return len(lease.trace_ids)
 
 
 def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
@@ -236,15 +249,20 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
 def execute_traces(trace_ids: Iterable[int], now: datetime | None = None) -> int:
     """Run the given scheduled traces now, whatever their date or campaign state (manual run)."""
     now = now or clock.now()
-    ids = claim_ids(trace_ids, now)
-    activity_of = dict(Trace.objects.filter(id__in=ids).values_list("id", "activity_id"))
-    activities = Activity.objects.select_related("campaign").in_bulk(set(activity_of.values()))
-    by_activity: dict[int, list[Claimed]] = defaultdict(list)
-    for c in load_claimed(ids):
-        by_activity[activity_of[c.id]].append(c)
-    for activity_id, batch in by_activity.items():
-        execute_claimed(activities[activity_id], batch, now)
-    return len(ids)
+    by_activity: dict[int, list[int]] = defaultdict(list)
+    scheduled = Trace.objects.filter(id__in=[int(i) for i in trace_ids], state=S.SCHEDULED)
+    for pk, activity_id in scheduled.values_list("id", "activity_id"):
+        by_activity[activity_id].append(pk)
+    activities = Activity.objects.select_related("campaign").in_bulk(list(by_activity))
+    done = 0
+    for activity_id, ids in by_activity.items():  # one claim (and lease) per activity
+        lease = claim_ids(ids, now)
+        if lease.trace_ids:
+            with lease:
+                batch = load_claimed(lease.trace_ids)
+                execute_claimed(activities[activity_id], batch, now, lease=lease)
+        done += len(lease.trace_ids)
+    return done
 
 
 def applied_domain(activity: Activity, campaign: Campaign | None = None) -> list:
@@ -267,10 +285,15 @@ def applied_domain(activity: Activity, campaign: Campaign | None = None) -> list
 
 
 def execute_claimed(
-    activity: Activity, claimed: list[Claimed], now: datetime, from_state: str = S.PROCESSING
+    activity: Activity,
+    claimed: list[Claimed],
+    now: datetime,
+    from_state: str = S.PROCESSING,
+    lease: Lease | None = None,
 ) -> None:
     """Steps 2–6 of SPEC §4.1 for a claimed batch of one activity (`from_state`: the state the
-    claimed traces are in, `processing`, or `processed` in a locked batch)."""
+    claimed traces are in, `processing`, or `processed` in a locked batch; `lease`: the claim's,
+    none for a locked batch)."""
     campaign = activity.campaign
     target = get_target(campaign.target)
     outcomes: dict[int, tuple[str, str]] = {}
@@ -295,10 +318,11 @@ def execute_claimed(
         live = [c for c in live if c.record_id in matching]
 
     participant_of = {c.id: c.participant_id for c in claimed}
+    lease = lease or Lease.unclaimed()
     if activity.kind == Activity.Kind.ACTION:
-        _run_server_action(activity, live, outcomes, now, participant_of, from_state)
+        _run_server_action(activity, live, outcomes, now, participant_of, from_state, lease)
     else:
-        _send_messages(activity, live, outcomes, now, participant_of)
+        _send_messages(activity, live, outcomes, now, participant_of, lease)
 
 
 def _run_server_action(
@@ -308,16 +332,19 @@ def _run_server_action(
     now: datetime,
     participant_of: dict[int, int],
     from_state: str = S.PROCESSING,
+    lease: Lease | None = None,
 ) -> None:
     from ..actions import is_effectful, run_action
 
+    lease = lease or Lease.unclaimed()
     action = activity.server_action
     reached = [c.id for c in live]
     if action is None:
         for c in live:
             outcomes[c.id] = (S.ERROR, "no server action configured")
-        with transaction.atomic():
-            finish_traces(activity, outcomes, reached, now, None, participant_of, from_state)
+        with lease.holding([*outcomes, *reached]):
+            if not lease.lost:
+                finish_traces(activity, outcomes, reached, now, None, participant_of, from_state)
         return
     effectful = is_effectful(action)
     record_ids = [c.record_id for c in live]
@@ -326,9 +353,14 @@ def _run_server_action(
         # Recorded (committed) before the side effect: a crash now is never re-run. The
         # action then runs outside any transaction: a webhook waiting on a slow receiver
         # must not hold the database (on SQLite, its only write lock) meanwhile.
-        Trace.objects.filter(id__in=id_set(reached)).update(started_at=now)
-        results = run_action(action, record_ids, now)
-    with transaction.atomic():
+        with lease.holding(reached) as held:
+            Trace.objects.filter(id__in=id_set(held)).update(started_at=now)
+        if lease.lost:
+            return
+        results = run_action(action, record_ids, now, lease)
+    with lease.holding([*outcomes, *reached]):
+        if lease.lost:
+            return  # another worker recovered the batch: its results are not ours to write
         if live and not effectful:
             results = run_action(action, record_ids, now)
         for c in live:
@@ -343,6 +375,7 @@ def _send_messages(
     outcomes: dict[int, tuple[str, str]],
     now: datetime,
     participant_of: dict[int, int],
+    lease: Lease,
 ) -> None:
     from drumbeat.mailing import sending
 
@@ -373,7 +406,10 @@ def _send_messages(
             for c in live
             if c.record_id in records
         ]
-        Trace.objects.filter(id__in=id_set(c.id for c in live)).update(started_at=now)
+        with lease.holding(c.id for c in live) as held:
+            Trace.objects.filter(id__in=id_set(held)).update(started_at=now)
+        if lease.lost:
+            return
         send = sending.send_sms if is_sms else sending.send_emails
         named = {} if is_sms else {"campaign_name": campaign.name}  # the List-Id's phrase
         try:
@@ -384,12 +420,16 @@ def _send_messages(
                 activity_id=activity.pk,
                 render_fields=FILTERABLE,
                 **named,
+                guard=lease,
             )
         except Exception as exc:  # the transport failed mid-batch: ask what was really sent
             log.exception("sending failed for activity %s", activity.pk)
-            results = sending.recover_interrupted([c.id for c in live])
+            with lease.holding(c.id for c in live) as held:
+                results = sending.recover_interrupted(held) if not lease.lost else {}
             for c in live:
                 results.setdefault(c.id, sending.SendResult(status="error", reason=str(exc)[:400]))
+        if lease.lost:
+            return  # stopped before its next send: another worker settles the batch
         for c in live:
             result = results.get(c.id)
             if result is None:
@@ -404,8 +444,9 @@ def _send_messages(
             else:
                 outcomes[c.id] = (S.ERROR, result.reason or "error")
             reached.append(c.id)
-    with transaction.atomic():
-        finish_traces(activity, outcomes, reached, now, retry, participant_of)
+    with lease.holding([*outcomes, *retry]):
+        if not lease.lost:
+            finish_traces(activity, outcomes, reached, now, retry, participant_of)
 
 
 def finish_traces(
@@ -587,10 +628,14 @@ def expire_waiting(now: datetime | None = None) -> int:
 
 
 def recover_leases(now: datetime | None = None) -> int:
-    """Finish traces whose claim ran out (a crashed or killed runner).
+    """Settle traces whose lease ran out: their worker was killed, froze or lost the database
+    (a live worker renews its lease, leases.py). Runs on every pass and beat tick.
 
-    A sent message finishes its trace; a send or webhook that may have started becomes Error
-    "interrupted" (never re-sent); work that never started is scheduled again.
+    A sent message finishes its trace; a message the send journal shows accepted is sent,
+    one it shows never handed to the transport is sent again; a send or webhook that may have
+    started becomes Error "interrupted" (never re-sent); work that never started is scheduled
+    again. The traces are taken under a claim of their own first, so the old worker, should
+    it come back, finds them no longer held and writes nothing.
     """
     now = now or clock.now()
     total = 0
@@ -601,22 +646,22 @@ def recover_leases(now: datetime | None = None) -> int:
     )
     for activity in Activity.objects.filter(pk__in=activity_ids).select_related("campaign"):
         while True:
-            ids = _claim(
+            lease = _claim(
                 "t.activity_id = %s AND t.state = 'processing' AND t.claim_expires_at < %s",
                 [activity.pk, _db_dt(now)],
                 batch_size(),
-                now + LEASE,
+                now,
                 set_state=False,
             )
-            if not ids:
+            if not lease.trace_ids:
                 break
-            total += len(ids)
-            _recover(activity, ids, now)
+            total += len(lease.trace_ids)
+            _recover(activity, lease, now)
     return total
 
 
-def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
-    rows = dict(Trace.objects.filter(id__in=ids).values_list("id", "started_at"))
+def _recover(activity: Activity, lease: Lease, now: datetime) -> None:
+    rows = dict(Trace.objects.filter(id__in=lease.trace_ids).values_list("id", "started_at"))
     outcomes: dict[int, tuple[str, str]] = {}
     again: list[int] = []
     retry: dict[int, datetime] = {}
@@ -629,7 +674,10 @@ def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
     else:
         from drumbeat.mailing import sending
 
-        results = sending.recover_interrupted(list(rows))
+        with lease.holding(rows) as held:
+            results = sending.recover_interrupted(held) if not lease.lost else {}
+        if lease.lost:
+            return
         for trace_id in rows:
             result = results.get(trace_id)
             if result is None:
@@ -642,7 +690,9 @@ def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
                 outcomes[trace_id] = (S.CANCELLED, result.reason)
             else:
                 outcomes[trace_id] = (S.ERROR, result.reason or REASON_INTERRUPTED)
-    with transaction.atomic():
+    with lease.holding(rows):
+        if lease.lost:
+            return
         if again:
             Trace.objects.filter(id__in=again).update(
                 state=S.SCHEDULED, claim_expires_at=None, started_at=None

@@ -1,10 +1,11 @@
 """The embedded runner (DESIGN §5): one loop that recovers, expires, enrols and executes.
 
-`run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` repeats it
-(without the filter sync, which a thread beside it runs every ENROL_INTERVAL), sleeping until
-the next due trace, a wake-up (`wake()`: records created, an event made a child due) or the
-tick (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a
-daemon thread of a web process (`drumbeat demo`, `drumbeat serve --with-worker`).
+`run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` recovers
+expired leases at its start, then repeats the pass (without the filter sync, which a thread
+beside it runs every ENROL_INTERVAL), sleeping until the next due trace, a wake-up
+(`wakeup.wake()`: records created, an event made a child due) or the tick
+(`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a daemon thread of a
+web process (`drumbeat demo`, `drumbeat serve --with-worker`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.db import close_old_connections
 from drumbeat.lib import clock
 
 from ..outbound import deliver_all
+from . import wakeup
 from .enroll import enroll_running_campaigns
 from .execute import (
     due_activities,
@@ -35,20 +37,8 @@ log = logging.getLogger(__name__)
 # The loop re-checks every running campaign's filter (new matches, removals) this often.
 ENROL_INTERVAL = 60.0
 
-_wakeup = threading.Event()
 _background: threading.Thread | None = None
 _background_lock = threading.Lock()
-
-
-def wake() -> None:
-    """Ask the runner to make a pass now (an in-process wake-up; with a broker configured,
-    a `dispatch_due` task for the Celery workers, see automation/tasks.py)."""
-    if settings.BROKER_URL:
-        from ..tasks import wake_workers
-
-        wake_workers()
-        return
-    _wakeup.set()
 
 
 @dataclass
@@ -126,7 +116,7 @@ def sync_forever(stop: threading.Event, interval: float = ENROL_INTERVAL) -> Non
             result = enroll_running_campaigns()
             if result.enrolled or result.removed:
                 log.info("filter sync: enrolled %d, removed %d", result.enrolled, result.removed)
-                _wakeup.set()
+                wakeup.event.set()
         except Exception:
             log.exception("filter sync failed")
         finally:
@@ -138,6 +128,13 @@ def run_forever(stop: threading.Event) -> None:
     """Loop until `stop` is set; each pass is isolated: an error is logged, the loop goes on.
     The filter sync runs beside it (`sync_forever`), the passes do the rest."""
     tick = float(getattr(settings, "TICK_SECONDS", 5) or 5)
+    try:  # first settle what an earlier run left when it died, before the sync enrols
+        close_old_connections()
+        recovered = recover_leases()
+        if recovered:
+            log.info("recovered %d traces whose lease ran out", recovered)
+    except Exception:
+        log.exception("lease recovery at start failed")
     sync = threading.Thread(
         target=sync_forever,
         args=(stop, max(tick, ENROL_INTERVAL)),
@@ -146,7 +143,7 @@ def run_forever(stop: threading.Event) -> None:
     )
     sync.start()
     while not stop.is_set():
-        _wakeup.clear()
+        wakeup.event.clear()
         timeout = tick
         try:
             close_old_connections()
@@ -159,7 +156,7 @@ def run_forever(stop: threading.Event) -> None:
         finally:
             close_old_connections()
         if timeout > 0:
-            _wakeup.wait(timeout)
+            wakeup.event.wait(timeout)
             if stop.is_set():
                 break
 

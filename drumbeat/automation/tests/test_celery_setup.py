@@ -40,8 +40,8 @@ def test_it_finds_the_app_and_schedules_the_tick(settings):
 def test_it_turns_a_wake_up_into_a_dispatch_task_after_commit_with_a_broker(
     settings, django_capture_on_commit_callbacks
 ):
-    from drumbeat.automation.engine import runner
-    from drumbeat.automation.tasks import DISPATCH_DUE
+    from drumbeat.automation.engine import wakeup
+    from drumbeat.automation.engine.wakeup import DISPATCH_DUE
     from drumbeat.celery import app
 
     sent = []
@@ -49,15 +49,15 @@ def test_it_turns_a_wake_up_into_a_dispatch_task_after_commit_with_a_broker(
     app.send_task = lambda name, args=None, **kw: sent.append((name, args))
     try:
         settings.BROKER_URL = ""
-        runner._wakeup.clear()
-        runner.wake()
-        assert sent == [] and runner._wakeup.is_set()
+        wakeup.event.clear()
+        wakeup.wake()
+        assert sent == [] and wakeup.event.is_set()
 
         settings.BROKER_URL = "redis://127.0.0.1:6379/0"
-        runner._wakeup.clear()
+        wakeup.event.clear()
         with django_capture_on_commit_callbacks(execute=True):
-            runner.wake()
+            wakeup.wake()
             assert sent == []  # not before the transaction commits
-        assert sent == [(DISPATCH_DUE, [])] and not runner._wakeup.is_set()
+        assert sent == [(DISPATCH_DUE, [])] and not wakeup.event.is_set()
     finally:
         app.send_task = original

@@ -32,7 +32,7 @@ def test_parallel_claims_take_disjoint_batches():
     def claim() -> None:
         try:
             barrier.wait()
-            results.append(claim_due(activity, START.replace(year=2100), 120))
+            results.append(claim_due(activity, START.replace(year=2100), 120).trace_ids)
         except Exception as exc:  # reported below
             errors.append(exc)
         finally:

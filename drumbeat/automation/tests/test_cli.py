@@ -49,7 +49,8 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path):
 def test_the_background_runner_thread_executes_due_work_and_stops():
     import time
 
-    from drumbeat.automation.engine.runner import start_background_runner, wake
+    from drumbeat.automation.engine.runner import start_background_runner
+    from drumbeat.automation.engine.wakeup import wake
     from drumbeat.automation.models import Trace
 
     from .fixtures import make_user
@@ -88,7 +89,7 @@ def test_the_runner_executes_due_work_while_a_filter_sync_is_still_reading(monke
     from django.db import OperationalError
 
     from drumbeat.automation import services
-    from drumbeat.automation.engine import runner
+    from drumbeat.automation.engine import runner, wakeup
     from drumbeat.automation.engine.enroll import EnrolResult
     from drumbeat.automation.models import Trace
 
@@ -126,6 +127,6 @@ def test_the_runner_executes_due_work_while_a_filter_sync_is_still_reading(monke
     finally:
         release.set()
         stop.set()
-        runner.wake()
+        wakeup.wake()
         loop.join(timeout=30)
     assert not loop.is_alive()

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from drumbeat.automation import services
-from drumbeat.automation.engine import runner
+from drumbeat.automation.engine import wakeup
 from drumbeat.automation.engine.events import apply_message_events
 from drumbeat.automation.models import Campaign, Trace
 from drumbeat.contacts.models import Contact
@@ -116,9 +116,9 @@ def test_a_batch_costs_the_same_statements_for_one_event_or_many(clock, bob, smt
 
 def test_a_child_due_at_once_wakes_the_runner(clock, bob, smtp):
     campaign, email, child, (ann,) = sent_campaign(bob, 1, delay_hours=0)
-    runner._wakeup.clear()
+    wakeup.event.clear()
 
     apply_message_events([event("click", ann, START)])
 
     assert scheduled_at(child) == [START]
-    assert runner._wakeup.is_set()
+    assert wakeup.event.is_set()

@@ -7,7 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from drumbeat.automation import services
-from drumbeat.automation.engine.execute import LEASE, claim_due, execute_one_batch, recover_leases
+from drumbeat.automation.engine.execute import claim_due, execute_one_batch, recover_leases
+from drumbeat.automation.engine.leases import LEASE
 from drumbeat.automation.metrics import campaign_metrics
 from drumbeat.automation.models import CampaignLog, Participant, Trace
 from drumbeat.contacts.models import Contact, Tag
@@ -204,7 +205,7 @@ def test_an_expired_lease_is_recovered(clock, bob):
     campaign = make_campaign(bob)
     activity = add_action(campaign)
     services.start_campaign(campaign, bob)
-    ids = sorted(claim_due(activity, START, 10))  # a runner claimed them, then died
+    ids = sorted(claim_due(activity, START, 10).trace_ids)  # a runner claimed them, then died
     assert len(ids) == 2
     Trace.objects.filter(pk=ids[1]).update(started_at=START)  # this one's effect may have begun
     assert recover_leases(START + LEASE / 2) == 0  # the lease still runs
@@ -223,7 +224,7 @@ def test_an_interrupted_send_is_never_sent_again(clock, bob, smtp):
     campaign = make_campaign(bob)
     email = add_email(campaign)
     services.start_campaign(campaign, bob)
-    ids = claim_due(email, START, 10)
+    ids = claim_due(email, START, 10).trace_ids
     first, second = sorted(ids)
     # The crash left one message recorded as sent and one as outgoing (send may have begun).
     for trace_id, state in ((first, "sent"), (second, "outgoing")):

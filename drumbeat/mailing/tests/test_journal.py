@@ -92,3 +92,22 @@ def test_the_journal_of_a_batch_still_sending_is_kept(home):
 
     files = list((home / "send-journal").iterdir())
     assert files == [live.path]
+
+
+def test_an_uncertain_delivery_and_a_released_message_are_settled_apart(home):
+    uncertain, released = outgoing(1), outgoing(2)
+    batch = journal.Journal([uncertain.pk, released.pk])
+    batch.started(uncertain.pk)
+    batch.finished(uncertain.pk, ok=False, uncertain=True)  # the reply to DATA never came
+    batch.started(released.pk)
+    batch.released(released.pk)  # the batch lost its lease before this send
+    batch.close(keep=True)  # a batch that lost its lease leaves its journal to the recovery
+
+    results = recover_interrupted([1, 2])
+
+    assert {t: (r.status, r.reason) for t, r in results.items()} == {
+        1: ("error", "uncertain delivery"),
+        2: ("retry", ""),
+    }
+    assert dict(Message.objects.values_list("trace_id", "state")) == {1: "error", 2: "deferred"}
+    assert list((home / "send-journal").iterdir()) == []

@@ -7,7 +7,9 @@ JSON POST with `Authorization: Bearer TOKEN`; `http://` for a local gateway).
 
 A transport is a context manager kept open for one batch; `send()` returns a `Delivery` and
 never raises for a delivery problem: `transient` failures are retried later, the others are
-final. URLs are never logged with their credentials (`redact_url`).
+final. An `uncertain` delivery (the connection was lost after the server had the whole message,
+before its answer) is final too: it may have been accepted, and a message is never sent twice.
+URLs are never logged with their credentials (`redact_url`).
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ class Outgoing:
     reference: str = ""  # our token, echoed back by SMS gateways in delivery reports
 
 
+UNCERTAIN_DELIVERY = "uncertain delivery"
+
+
 @dataclass(frozen=True)
 class Delivery:
     ok: bool
     transient: bool = False
     reply: str = ""  # the server's or gateway's answer on failure
     provider_id: str = ""
+    uncertain: bool = False  # maybe accepted: the reply starts with UNCERTAIN_DELIVERY
 
 
 class Transport(Protocol):

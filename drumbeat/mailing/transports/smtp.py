@@ -1,17 +1,25 @@
 """SMTP delivery over one kept-open connection per batch.
 
 4xx replies and lost connections are transient (the message is retried later); 5xx replies
-are permanent (the message errors with the server's reply).
+are permanent (the message errors with the server's reply). A connection lost before the end
+of DATA is tried once more on a new connection (the server cannot have taken the message).
+
+Once the end of DATA is sent, the server has the whole message and may accept it even if its
+reply never comes: a connection lost (or a reply not come within the timeout) at that point is
+an `uncertain` delivery, final, never sent again, since a participant must never receive the
+same message twice. The message ends as Error "uncertain delivery: …".
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import smtplib
 import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import Delivery, Outgoing, TransportConfigError, redact_url
+from . import UNCERTAIN_DELIVERY, Delivery, Outgoing, TransportConfigError, redact_url
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 30.0
@@ -24,6 +32,54 @@ def _reply(code: int, message: bytes | str) -> str:
 
 def _classified(code: int, message: bytes | str) -> Delivery:
     return Delivery(ok=False, transient=400 <= code < 500, reply=_reply(code, message))
+
+
+class _NoReplyToData(Exception):
+    """The connection failed after the end of DATA was sent, before the server's reply."""
+
+
+def _data_payload(data: bytes) -> bytes:
+    """`data` as sent after DATA (RFC 5321 4.5.2): leading dots doubled, then CRLF.CRLF."""
+    quoted = re.sub(rb"(?m)^\.", b"..", data)
+    if not quoted.endswith(b"\r\n"):
+        quoted += b"\r\n"
+    return quoted + b".\r\n"
+
+
+def _transaction(connection: smtplib.SMTP, outgoing: Outgoing, options: list[str]) -> None:
+    """MAIL, RCPT, DATA of one message, like `SMTP.sendmail` but telling apart a connection lost
+    after the end of DATA (`_NoReplyToData`) from one lost before it (SMTPServerDisconnected)."""
+    if connection.does_esmtp and connection.has_extn("size"):
+        options = [*options, f"size={len(outgoing.data)}"]
+    code, reply = connection.mail(outgoing.sender, options)
+    if code != 250:
+        _refused(connection, code)
+        raise smtplib.SMTPSenderRefused(code, reply, outgoing.sender)
+    code, reply = connection.rcpt(outgoing.recipient)
+    if code not in (250, 251):
+        _refused(connection, code)
+        raise smtplib.SMTPRecipientsRefused({outgoing.recipient: (code, reply)})
+    code, reply = connection.docmd("data")
+    if code != 354:
+        _refused(connection, code)
+        raise smtplib.SMTPDataError(code, reply)
+    connection.send(_data_payload(outgoing.data))
+    try:
+        code, reply = connection.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _NoReplyToData(str(exc) or type(exc).__name__) from exc
+    if code != 250:
+        _refused(connection, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _refused(connection: smtplib.SMTP, code: int) -> None:
+    """Leave the connection ready for the next message after a refusal (as sendmail does)."""
+    if code == 421:  # the server closes the connection
+        connection.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        connection.rset()
 
 
 class SmtpTransport:
@@ -83,13 +139,14 @@ class SmtpTransport:
                     return Delivery(False, True, f"connection failed: {exc}")
             international = not (outgoing.sender + outgoing.recipient).isascii()
             try:
-                self.connection.sendmail(
-                    outgoing.sender,
-                    [outgoing.recipient],
-                    outgoing.data,
-                    mail_options=["SMTPUTF8"] if international else [],
-                )
+                _transaction(self.connection, outgoing, ["SMTPUTF8"] if international else [])
                 return Delivery(ok=True)
+            except _NoReplyToData as exc:
+                self.connection.close()
+                self.connection = None
+                log.warning("SMTP reply to DATA lost for message %s: %s", outgoing.message_pk, exc)
+                reply = f"{UNCERTAIN_DELIVERY}: no reply after the message was sent ({exc})"
+                return Delivery(False, False, reply, uncertain=True)
             except (smtplib.SMTPNotSupportedError, UnicodeError):
                 return Delivery(False, False, "the server does not accept international addresses")
             except smtplib.SMTPRecipientsRefused as exc:

@@ -111,7 +111,7 @@ def free_redis_db() -> str:
     return ""
 
 
-def bench_database(kind: str, size: int) -> list[dict]:
+def bench_database(kind: str, size: int, only_cases: list[str] | None = None) -> list[dict]:
     home = Path(tempfile.mkdtemp(prefix=f"drumbeat-bench-{kind}-"))
     env = {
         **os.environ,
@@ -137,6 +137,8 @@ def bench_database(kind: str, size: int) -> list[dict]:
         import sqlite3
 
         database = f"SQLite {sqlite3.sqlite_version}"
+    if only_cases:
+        cases = [case for case in cases if case in only_cases]
     rows: list[dict] = []
     try:
         log(f"[{kind}] migrate + seed {size:,} contacts and leads")
@@ -249,7 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=int(os.environ.get("SIZE", 100_000)))
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     parser.add_argument("--note", default=os.environ.get("BENCH_NOTE", ""))
+    parser.add_argument(
+        "--cases",
+        help="comma-separated cases to run (after the seed), e.g. recovery; the figures then go"
+        " to bench/results/cases-NAMES.md/.json, not latest",
+    )
     args = parser.parse_args(argv)
+    only_cases = [c.strip() for c in args.cases.split(",")] if args.cases else None
     if shutil.which("wrk") is None:
         log("wrk is missing: `apt-get install -y wrk` (make bench installs it)")
         return 2
@@ -258,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for kind in ("sqlite", "postgres"):
         if args.only in (None, kind):
-            rows += bench_database(kind, args.size)
+            rows += bench_database(kind, args.size, only_cases)
     meta = {
         "size": args.size,
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -276,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     data = json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n"
     # latest.* is the last run of any size; size-N.* the last run of that size (the default
     # and the full run are kept side by side).
-    for name in ("latest", f"size-{args.size}"):
+    names = [f"cases-{'-'.join(only_cases)}"] if only_cases else ["latest", f"size-{args.size}"]
+    for name in names:
         (RESULTS / f"{name}.md").write_text(text)
         (RESULTS / f"{name}.json").write_text(data)
     print(text)

@@ -192,7 +192,7 @@ TICK_SECONDS = env_int("DRUMBEAT_TICK_SECONDS", 5)
 BATCH_SIZE = env_int("DRUMBEAT_BATCH_SIZE", 1000)
 # A claimed batch is renewed by its worker while it works; the lease expires (and the batch is
 # recovered by another worker) only this long after its holder stopped renewing it.
-LEASE_SECONDS = env_int("DRUMBEAT_LEASE_SECONDS", 60)
+LEASE_SECONDS = env_int("DRUMBEAT_LEASE_SECONDS", 30)
 
 CELERY_BROKER_URL = BROKER_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True

@@ -1,7 +1,7 @@
 """Leases on claimed batches: a batch is taken over only when its worker is gone.
 
 A batch of traces is claimed (execute.py) with a random claim id (`Trace.claim_id`) and a lease
-(`claim_expires_at` = now + `DRUMBEAT_LEASE_SECONDS`, default 60). While the worker works on the
+(`claim_expires_at` = now + `DRUMBEAT_LEASE_SECONDS`, default 30). While the worker works on the
 batch (rendering, a slow SMTP conversation, a webhook waiting between retries) a heartbeat
 thread renews the lease every quarter of its length, so the lease runs out only when its holder
 is gone: killed, frozen, or cut off from the database. The next pass's `recover_leases` then
@@ -43,7 +43,7 @@ from .sql import id_set
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)  # the default of DRUMBEAT_LEASE_SECONDS
+LEASE = timedelta(seconds=30)  # the default of DRUMBEAT_LEASE_SECONDS
 HEARTBEAT = 0.25  # renewals every quarter of the lease
 MARGIN = 0.25  # the holder stops sending this share of the lease before it could expire
 

@@ -190,6 +190,12 @@ SMS_HELP_REPLY = env_str(
 WEBHOOK_LOG_DAYS = env_int("DRUMBEAT_WEBHOOK_LOG_DAYS", 30)
 TICK_SECONDS = env_int("DRUMBEAT_TICK_SECONDS", 5)
 BATCH_SIZE = env_int("DRUMBEAT_BATCH_SIZE", 1000)
+# Contact pressure (README "Contact pressure"): send windows in the recipient's time zone and
+# frequency caps per channel; Configuration → Contact pressure overrides each of them.
+PRESSURE_EMAIL_WINDOW = env_str("DRUMBEAT_EMAIL_WINDOW")
+PRESSURE_SMS_WINDOW = env_str("DRUMBEAT_SMS_WINDOW")
+PRESSURE_EMAIL_CAP = env_str("DRUMBEAT_EMAIL_CAP")
+PRESSURE_SMS_CAP = env_str("DRUMBEAT_SMS_CAP")
 
 CELERY_BROKER_URL = BROKER_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True

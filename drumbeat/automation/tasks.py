@@ -40,6 +40,7 @@ from .engine.execute import (
     expire_waiting,
     recover_leases,
 )
+from .engine.pressure import purge_slots
 from .models import Activity, Campaign, Trace
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def tick() -> dict:
     now = clock.now()
     recovered = recover_leases(now)
     expired = expire_waiting(now)
+    purge_slots(now)  # contact pressure: slots older than any cap
     campaigns = list(
         Campaign.objects.filter(state=Campaign.State.RUNNING, archived=False).values_list(
             "pk", flat=True

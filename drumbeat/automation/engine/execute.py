@@ -30,6 +30,7 @@ from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, Trace
 from ..outbound import emit_completed, emit_trace_outcomes
 from ..targets import FILTERABLE, get_target
+from . import pressure
 from .sql import id_set, insert_select
 
 log = logging.getLogger(__name__)
@@ -363,6 +364,7 @@ def _send_messages(
             r.pk: r
             for r in target.model._default_manager.filter(pk__in=id_set(c.record_id for c in live))
         }
+        live = pressure.screen(activity, live, records, field, now, outcomes)
         recipients = [
             sending.Recipient(
                 trace_id=c.id,
@@ -405,6 +407,7 @@ def _send_messages(
                 outcomes[c.id] = (S.ERROR, result.reason or "error")
             reached.append(c.id)
     with transaction.atomic():
+        pressure.release_unsent(outcomes, retry)
         finish_traces(activity, outcomes, reached, now, retry, participant_of)
 
 
@@ -449,6 +452,8 @@ def finish_traces(
     with_children = False
     if reached:
         with_children = create_children(activity, reached, now) > 0
+        if with_children:
+            pressure.align_children(activity, reached, now)
         if activity.kind != Activity.Kind.ACTION:
             from .events import replay_early_events
 
@@ -651,13 +656,14 @@ def _recover(activity: Activity, ids: list[int], now: datetime) -> None:
 
 
 def due_activities(now: datetime) -> list[Activity]:
-    """Activities of running campaigns with at least one due trace."""
+    """Activities of running campaigns with at least one due trace, those of high-priority
+    campaigns first (engine/pressure.py: they take the capped slots they compete for)."""
     due = Trace.objects.filter(activity=OuterRef("pk"), state=S.SCHEDULED, scheduled_at__lte=now)
     return list(
         Activity.objects.filter(campaign__state=Campaign.State.RUNNING)
         .filter(Exists(due))
         .select_related("campaign", "server_action", "template")
-        .order_by("campaign_id", "id")
+        .order_by(pressure.priority_rank(), "campaign_id", "id")  # high-priority campaigns first
     )
 
 

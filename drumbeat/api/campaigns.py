@@ -262,6 +262,10 @@ class ActivityMetricsOut(Schema):
     replied_percent: float
     bounced_percent: float
     complained_percent: float = Field(description="Complained over sent")
+    deferred: int = Field(
+        0, description="Contact pressure: times a send was deferred (quiet hours or a cap)"
+    )
+    skipped: int = Field(0, description="Contact pressure: sends skipped by a frequency cap")
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE["activities"][0]]})
 

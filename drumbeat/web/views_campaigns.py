@@ -171,6 +171,27 @@ class CampaignForm(forms.Form):
     ignore_machine_events = forms.BooleanField(
         required=False, label="Ignore opens and clicks by link scanners"
     )
+    priority = forms.ChoiceField(
+        choices=Campaign.Priority.choices,
+        help_text="Takes a person's last capped slot before lower-priority campaigns.",
+    )
+    pressure_exempt = forms.BooleanField(
+        required=False,
+        label="Exempt from frequency caps and quiet hours",
+        help_text="For transactional flows such as double opt-in confirmations.",
+    )
+    email_window = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Email send window",
+        help_text="e.g. Mon-Sat 08:00-20:00 in the recipient's time; empty: the instance's.",
+    )
+    sms_window = forms.CharField(
+        max_length=200,
+        required=False,
+        label="SMS send window",
+        help_text="e.g. Mon-Fri 09:00-19:00; empty: the instance's.",
+    )
     domain = forms.CharField(required=False, label="Filter")
 
     def __init__(self, *args, campaign: Campaign, **kwargs):
@@ -235,6 +256,10 @@ def campaign_settings(request: HttpRequest, pk: int) -> HttpResponse:
         "include_archived": campaign.include_archived,
         "event_window_days": campaign.event_window_days,
         "ignore_machine_events": campaign.ignore_machine_events,
+        "priority": campaign.priority,
+        "pressure_exempt": campaign.pressure_exempt,
+        "email_window": campaign.email_window,
+        "sms_window": campaign.sms_window,
         "domain": json.dumps(campaign.domain),
     }
     form = CampaignForm(request.POST or None, initial=initial, campaign=campaign)
@@ -380,6 +405,17 @@ class ActivityForm(forms.Form):
     expiry_unit = forms.ChoiceField(
         choices=[("", "—"), *DelayUnit.choices], required=False, label="Unit"
     )
+    send_at_local = forms.TimeField(
+        required=False,
+        label="At (recipient's time)",
+        widget=forms.TimeInput({"type": "time"}, format="%H:%M"),
+        help_text="Optional, for delays in days, weeks or months.",
+    )
+    on_cap = forms.ChoiceField(
+        choices=Activity.OnCap.choices,
+        initial=Activity.OnCap.DEFER,
+        label="When a frequency cap is reached",
+    )
     domain = forms.CharField(required=False, label="Activity filter")
 
     def __init__(self, *args, campaign: Campaign, parent: Activity | None, **kwargs):
@@ -488,6 +524,8 @@ def activity_edit(request: HttpRequest, pk: int, activity_id: int) -> HttpRespon
         "delay_unit": activity.delay_unit,
         "expiry_amount": activity.expiry_amount,
         "expiry_unit": activity.expiry_unit,
+        "send_at_local": activity.send_at_local,
+        "on_cap": activity.on_cap,
         "domain": json.dumps(activity.domain),
     }
     form = ActivityForm(

@@ -2,13 +2,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import (
-    views_pressure,
     views,
     views_admin,
     views_campaigns,
     views_config,
     views_filters,
     views_import,
+    views_pressure,
     views_records,
     views_reporting,
     views_webhooks,

@@ -173,6 +173,7 @@ class CampaignForm(forms.Form):
     )
     priority = forms.ChoiceField(
         choices=Campaign.Priority.choices,
+        required=False,
         help_text="Takes a person's last capped slot before lower-priority campaigns.",
     )
     pressure_exempt = forms.BooleanField(
@@ -208,6 +209,9 @@ class CampaignForm(forms.Form):
             return parse_domain(self.cleaned_data.get("domain") or "[]")
         except DomainError as exc:
             raise ValidationError(str(exc))
+
+    def clean_priority(self):
+        return self.cleaned_data.get("priority") or Campaign.Priority.NORMAL
 
 
 def _campaign_context(request: HttpRequest, campaign: Campaign) -> dict:
@@ -414,6 +418,7 @@ class ActivityForm(forms.Form):
     on_cap = forms.ChoiceField(
         choices=Activity.OnCap.choices,
         initial=Activity.OnCap.DEFER,
+        required=False,
         label="When a frequency cap is reached",
     )
     domain = forms.CharField(required=False, label="Activity filter")
@@ -435,6 +440,9 @@ class ActivityForm(forms.Form):
             return parse_domain(self.cleaned_data.get("domain") or "[]")
         except DomainError as exc:
             raise ValidationError(str(exc))
+
+    def clean_on_cap(self):
+        return self.cleaned_data.get("on_cap") or Activity.OnCap.DEFER
 
     def clean(self):
         data = super().clean()

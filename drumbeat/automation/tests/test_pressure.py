@@ -281,3 +281,24 @@ def test_a_local_time_needs_a_delay_in_days(bob):
     with pytest.raises(services.ValidationError) as refused:
         add_email(campaign, delay_amount=1, delay_unit="days", send_at_local="25:00")
     assert "'25:00' is not a time" in str(refused.value)
+
+
+def test_the_readme_worked_example(clock, bob, settings):
+    settings.PRESSURE_EMAIL_WINDOW = "Mon-Sat 08:00-20:00"
+    settings.PRESSURE_EMAIL_CAP = "1/day,3/7days"
+    clock.move_to(utc(2026, 3, 2, 12))  # Monday 21:00 in Tokyo
+    Contact.objects.create(name="Kei", email="kei@example.com", phone="+81312345678")
+    sale, sale_email = running(bob, "Spring sale")
+    renewal = make_campaign(bob, name="Renewal", priority="high")
+    add_email(renewal, name="Renewal email", delay_amount=0)
+    tick()
+    clock.move_to(utc(2026, 3, 2, 12, 30))
+    services.start_campaign(renewal, bob)
+    tick()
+    assert sent_to("kei@example.com") == []
+    clock.move_to(utc(2026, 3, 2, 23))  # Tuesday 08:00 in Tokyo: both due
+    tick()
+    assert sent_to("kei@example.com") == [renewal.pk]
+    assert traces(sale_email)[0].reason == (
+        "deferred: frequency cap until 2026-03-04 08:00 Asia/Tokyo"
+    )

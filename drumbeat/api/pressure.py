@@ -44,6 +44,8 @@ class PressureValues(Schema):
     email_window: str
     sms_window: str
 
+    model_config = ConfigDict(json_schema_extra={"examples": [VALUES_EXAMPLE]})
+
 
 class PressureSettingsOut(Schema):
     configured: PressureValues = Field(description="Set in Configuration (win when not empty)")
@@ -91,6 +93,17 @@ def patch_pressure_settings(request: HttpRequest, payload: PressureSettingsPatch
     return pressure_overview()
 
 
+ACTIVITY_PREVIEW_EXAMPLE = {
+    "activity": 3,
+    "name": "Send welcome email",
+    "kind": "email",
+    "scheduled": 1200,
+    "deferred_quiet_hours": 310,
+    "deferred_frequency_cap": 95,
+    "skipped_frequency_cap": 0,
+}
+
+
 class ActivityPressureOut(Schema):
     activity: int
     name: str
@@ -99,6 +112,8 @@ class ActivityPressureOut(Schema):
     deferred_quiet_hours: int
     deferred_frequency_cap: int
     skipped_frequency_cap: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ACTIVITY_PREVIEW_EXAMPLE]})
 
 
 class PressurePreviewOut(Schema):
@@ -127,17 +142,7 @@ class PressurePreviewOut(Schema):
                     "deferred_quiet_hours": 310,
                     "deferred_frequency_cap": 95,
                     "skipped_frequency_cap": 0,
-                    "activities": [
-                        {
-                            "activity": 3,
-                            "name": "Send welcome email",
-                            "kind": "email",
-                            "scheduled": 1200,
-                            "deferred_quiet_hours": 310,
-                            "deferred_frequency_cap": 95,
-                            "skipped_frequency_cap": 0,
-                        }
-                    ],
+                    "activities": [ACTIVITY_PREVIEW_EXAMPLE],
                     "settings": VALUES_EXAMPLE,
                 }
             ]

@@ -29,6 +29,7 @@ from .engine.pressure import (
     campaign_window,
     channel_of,
     current_policy,
+    records_with_addresses,
     zones_of,
 )
 from .models import Activity, Campaign, Participant, Trace
@@ -210,15 +211,7 @@ def _competing(
         by_target[target_key].append((activity_id, campaign_id, priority))
     sends: list[_Send] = []
     for target_key, items in by_target.items():
-        target = get_target(target_key)
-        field_name = target.phone_field if channel == "sms" else target.email_field
-        if not field_name:
-            continue
-        records = dict(
-            target.model._default_manager.filter(
-                **{f"{field_name}__in": list(zone_of)}
-            ).values_list("pk", field_name)
-        )
+        records = records_with_addresses(get_target(target_key), channel, list(zone_of))
         if not records:
             continue
         priority_of = {a: PRIORITY_RANK.get(p, 1) for a, _, p in items}
@@ -231,7 +224,7 @@ def _competing(
             end,
         ).values_list("activity_id", "scheduled_at", "participant__record_id")[:limit]
         for activity_id, at, record_id in rows:
-            address = _address(channel, records[record_id])
+            address = records[record_id]
             if address in zone_of:
                 sends.append(
                     _Send(max(at, now), priority_of[activity_id], 1, address, zone_of[address])

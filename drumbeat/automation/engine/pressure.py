@@ -344,15 +344,7 @@ def _reserved(
     counts: dict[str, int] = defaultdict(int)
     channel = channel_of(activity)
     for target_key, pairs in by_target.items():
-        target = get_target(target_key)
-        field = target.phone_field if channel == "sms" else target.email_field
-        if not field:
-            continue
-        records = dict(
-            target.model._default_manager.filter(**{f"{field}__in": addresses}).values_list(
-                "pk", field
-            )
-        )
+        records = records_with_addresses(get_target(target_key), channel, addresses)
         if not records:
             continue
         due = (
@@ -368,8 +360,18 @@ def _reserved(
             .values_list("participant__record_id", flat=True)
         )
         for record_id in due:
-            counts[_address(channel, records[record_id])] += 1
+            counts[records[record_id]] += 1
     return counts
+
+
+def records_with_addresses(target: Target, channel: str, addresses: list[str]) -> dict[int, str]:
+    """Record id → normalised address, for the records of `target` with one of `addresses`
+    (one query; none for a target without such a field)."""
+    field = target.phone_field if channel == "sms" else target.email_field
+    if not field or not addresses:
+        return {}
+    rows = target.model._default_manager.filter(**{f"{field}__in": addresses})
+    return {pk: _address(channel, value) for pk, value in rows.values_list("pk", field)}
 
 
 def _write_deferrals(

@@ -141,19 +141,27 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
             m.replied, m.bounced = row["replied"], row["bounced"]
             m.complained = row["complained"]
 
-    kinds = PressureEvent.Kind
-    for row in (
-        PressureEvent.objects.filter(activity_id__in=ids)
-        .values("activity_id")
-        .annotate(
-            deferred=Count("id", filter=Q(kind=kinds.DEFERRED)),
-            skipped=Count("id", filter=Q(kind=kinds.SKIPPED)),
-        )
-    ):
-        m = result.get(row["activity_id"])
-        if m is not None:
-            m.deferred, m.skipped = row["deferred"], row["skipped"]
+    for activity_id, (deferred, skipped) in pressure_counts(ids).items():
+        if activity_id in result:
+            result[activity_id].deferred, result[activity_id].skipped = deferred, skipped
     return result
+
+
+def pressure_counts(
+    activity_ids: list[int], since: date | None = None, until: date | None = None
+) -> dict[int, tuple[int, int]]:
+    """Activity id → (deferrals, skips) by contact pressure, optionally decided between the
+    days `since` and `until` (both included)."""
+    events = PressureEvent.objects.filter(activity_id__in=activity_ids)
+    if since is not None:
+        events = events.filter(at__date__gte=since)
+    if until is not None:
+        events = events.filter(at__date__lte=until)
+    rows = events.values("activity_id").annotate(
+        deferred=Count("id", filter=Q(kind=PressureEvent.Kind.DEFERRED)),
+        skipped=Count("id", filter=Q(kind=PressureEvent.Kind.SKIPPED)),
+    )
+    return {r["activity_id"]: (r["deferred"], r["skipped"]) for r in rows}
 
 
 def participants_concerned(activity: Activity, figure: str, include_tests: bool = False):

@@ -113,3 +113,22 @@ def test_a_record_page_shows_and_edits_the_time_zone(marketer_client):
     assert response.status_code == 302
     contact.refresh_from_db()
     assert contact.time_zone == "Europe/Paris"
+
+
+def test_the_traces_report_counts_deferrals_and_skips(marketer_client, campaign, settings):
+    settings.PRESSURE_EMAIL_WINDOW = "Mon 00:00-00:01"
+    Contact.objects.create(name="Ann", email="ann@example.com", time_zone="Europe/Paris")
+    template = Template.objects.create(
+        name="Hello", kind="email", target="contacts.contact", subject="Hi", body_html="<p>Hi</p>"
+    )
+    services.create_activity(campaign, name="Hello", kind="email", template=template)
+    services.start_campaign(campaign)
+    from drumbeat.automation.engine.runner import run_once
+
+    run_once()
+    html = marketer_client.get(f"/reporting/traces/?campaign={campaign.pk}").content.decode()
+    assert "<th class=\"num\">Deferred</th>" in html
+    row = html[html.index("<b>Hello</b>") :].split("</tr>")[0]
+    # scheduled, processing, processed, rejected, cancelled, error, deferred, skipped
+    assert row.count('<td class="num">') == 8
+    assert row.rsplit('<td class="num">', 2)[1].startswith("1<")

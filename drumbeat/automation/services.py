@@ -27,6 +27,7 @@ from .engine.execute import (
     complete_participants,
     execute_traces,
 )
+from .engine.pressure import align_local_times
 from .models import (
     EVENT_TRIGGERS,
     Activity,
@@ -498,13 +499,17 @@ def update_activity(activity: Activity, **fields: Any) -> Activity:
     unknown = set(fields) - ACTIVITY_FIELDS
     if unknown:
         raise ValidationError(f"Unknown activity fields: {', '.join(sorted(unknown))}.")
-    before = (activity.delay_amount, activity.delay_unit)
+
+    def timing() -> tuple:
+        return (activity.delay_amount, activity.delay_unit, activity.send_at_local)
+
+    before = timing()
     for name, value in fields.items():
         setattr(activity, name, value)
     validate_activity(activity)
     _check_children_still_fit(activity)
     with transaction.atomic():
-        if (activity.delay_amount, activity.delay_unit) != before:
+        if timing() != before:
             _mark_modified(activity.campaign, activity, Activity.PendingChange.REDATED)
         activity.save()
     return activity
@@ -695,6 +700,16 @@ def apply_update(campaign: Campaign, user: Any = None) -> dict[str, int]:
         plan = plan_update(campaign, now)
         Trace.objects.bulk_create(plan.new_traces, batch_size=500)
         Trace.objects.bulk_update(plan.redated, ["scheduled_at"], batch_size=500)
+        align_local_times(  # activities with a local send time (contact pressure)
+            Trace.objects.filter(
+                activity__campaign=campaign,
+                activity__pending_change__in=[
+                    Activity.PendingChange.ADDED,
+                    Activity.PendingChange.REDATED,
+                ],
+            ),
+            now,
+        )
         # Completed participants who received new traces run again.
         Participant.objects.filter(
             campaign=campaign,

@@ -302,3 +302,14 @@ def test_the_readme_worked_example(clock, bob, settings):
     assert traces(sale_email)[0].reason == (
         "deferred: frequency cap until 2026-03-04 08:00 Asia/Tokyo"
     )
+
+
+def test_setting_a_local_time_on_a_running_campaign_re_dates_on_update(clock, bob):
+    person("Tokyo", "Asia/Tokyo")
+    campaign = make_campaign(bob, name="Later")
+    email = add_email(campaign, delay_amount=1, delay_unit="days")
+    services.start_campaign(campaign, bob)
+    assert traces(email)[0].scheduled_at == utc(2026, 3, 3, 9)  # a day after enrolment
+    services.update_activity(email, send_at_local="10:00")
+    services.apply_update(campaign, bob)
+    assert traces(email)[0].scheduled_at == utc(2026, 3, 3, 1)  # Tuesday 10:00 JST

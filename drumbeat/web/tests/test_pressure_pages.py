@@ -127,7 +127,7 @@ def test_the_traces_report_counts_deferrals_and_skips(marketer_client, campaign,
 
     run_once()
     html = marketer_client.get(f"/reporting/traces/?campaign={campaign.pk}").content.decode()
-    assert "<th class=\"num\">Deferred</th>" in html
+    assert '<th class="num">Deferred</th>' in html
     row = html[html.index("<b>Hello</b>") :].split("</tr>")[0]
     # scheduled, processing, processed, rejected, cancelled, error, deferred, skipped
     assert row.count('<td class="num">') == 8

@@ -34,6 +34,8 @@ class Lead(models.Model):
     time_zone = models.CharField(
         max_length=64,
         blank=True,
+        default="",
+        db_default="",  # rows inserted by raw SQL (bulk loaders) get one too
         help_text="IANA name, e.g. Europe/Paris; derived from the phone or country when not given",
     )
     salesperson = models.ForeignKey(

@@ -32,6 +32,8 @@ class MailingContact(models.Model):
     time_zone = models.CharField(
         max_length=64,
         blank=True,
+        default="",
+        db_default="",  # rows inserted by raw SQL (bulk loaders) get one too
         help_text="IANA name, e.g. Europe/Paris; derived from the phone or country when not given",
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="mailing_contacts")

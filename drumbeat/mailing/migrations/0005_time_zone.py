@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='mailingcontact',
             name='time_zone',
-            field=models.CharField(blank=True, help_text='IANA name, e.g. Europe/Paris; derived from the phone or country when not given', max_length=64),
+            field=models.CharField(blank=True, db_default='', default='', help_text='IANA name, e.g. Europe/Paris; derived from the phone or country when not given', max_length=64),
         ),
         migrations.RunPython(derive_zones, migrations.RunPython.noop),
     ]

@@ -216,15 +216,17 @@ def screen(
     zone_name: dict[int, str] = {}
     address: dict[int, str] = {}
     screened: list[Claimed] = []
+    zoned = not (window.always_open and cap.is_none)  # else no zone is needed
     for c in live:
         record = records.get(c.record_id)
         if c.is_test or record is None:
             continue
-        name = zone_name[c.id] = record_zone(record)
-        local = now.astimezone(zone(name))
-        if not window.is_open(local):
-            deferred[c.id] = _deferral("quiet_hours", window.next_open(local), name)
-            continue
+        if zoned:
+            name = zone_name[c.id] = record_zone(record)
+            local = now.astimezone(zone(name))
+            if not window.is_open(local):
+                deferred[c.id] = _deferral("quiet_hours", window.next_open(local), name)
+                continue
         address[c.id] = _address(channel, getattr(record, field or "", ""))
         screened.append(c)
     with transaction.atomic():

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from drumbeat.accounts.models import User
 from drumbeat.automation import campaign_templates, metrics, services
 from drumbeat.automation.domains import DomainError, parse_domain
+from drumbeat.automation.engine.pressure import effective_values
 from drumbeat.automation.models import (
     Activity,
     Campaign,
@@ -203,6 +204,10 @@ class CampaignForm(forms.Form):
         if not campaign.is_draft:
             self.fields["target"].disabled = True
             self.fields["target"].help_text = "The target can only change while New."
+        instance = effective_values()
+        for name in ("email_window", "sms_window"):
+            placeholder = f"the instance's: {instance[name] or 'always open'}"
+            self.fields[name].widget.attrs["placeholder"] = placeholder
 
     def clean_domain(self):
         try:

@@ -12,7 +12,7 @@ def derive_zones(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailing', '0004_message_fillfactor'),
+        ('mailing', '0006_sms_optout_short_links_inbound_sms'),
     ]
 
     operations = [

@@ -32,8 +32,8 @@ def backfill_slots(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('automation', '0004_lean_engine_indexes'),
-        ('mailing', '0005_time_zone'),
+        ('automation', '0005_webhook_event_message_complained'),
+        ('mailing', '0007_time_zone'),
     ]
 
     operations = [

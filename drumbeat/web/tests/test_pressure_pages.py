@@ -1,6 +1,9 @@
 """Contact pressure screens: campaign fields, activity dialog, preview, Configuration page."""
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from drumbeat.automation import services
 from drumbeat.automation.models import Activity, Campaign
@@ -14,6 +17,25 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 @pytest.fixture
 def campaign(bob) -> Campaign:
     return services.create_campaign("Spring promo", "contacts.contact", owner=bob)
+
+
+@pytest.fixture
+def quiet_campaign(campaign, settings):
+    """A running campaign whose one email to Ann (Paris) is due on a Tuesday, outside the
+    instance's window (Mondays 00:00-00:01)."""
+    settings.PRESSURE_EMAIL_WINDOW = "Mon 00:00-00:01"
+    with time_machine.travel(datetime(2026, 3, 3, 10, tzinfo=UTC), tick=False):
+        Contact.objects.create(name="Ann", email="ann@example.com", time_zone="Europe/Paris")
+        template = Template.objects.create(
+            name="Hello",
+            kind="email",
+            target="contacts.contact",
+            subject="Hi",
+            body_html="<p>Hi</p>",
+        )
+        services.create_activity(campaign, name="Hello", kind="email", template=template)
+        services.start_campaign(campaign)
+        yield campaign
 
 
 def form_data(campaign: Campaign, **changes) -> dict:
@@ -75,14 +97,8 @@ def test_the_activity_dialog_saves_a_local_time_and_on_cap(marketer_client, camp
     assert "at 10:00 recipient's time" in page
 
 
-def test_the_workflow_page_loads_the_seven_day_preview(marketer_client, campaign, settings):
-    settings.PRESSURE_EMAIL_WINDOW = "Mon 00:00-00:01"
-    Contact.objects.create(name="Ann", email="ann@example.com", time_zone="Europe/Paris")
-    template = Template.objects.create(
-        name="Hello", kind="email", target="contacts.contact", subject="Hi", body_html="<p>Hi</p>"
-    )
-    services.create_activity(campaign, name="Hello", kind="email", template=template)
-    services.start_campaign(campaign)
+def test_the_workflow_page_loads_the_seven_day_preview(marketer_client, quiet_campaign):
+    campaign = quiet_campaign
     html = marketer_client.get(f"/campaigns/{campaign.pk}/pressure/").content.decode()
     assert "1 sends due" in html
     assert "1 deferred by quiet hours" in html
@@ -115,14 +131,8 @@ def test_a_record_page_shows_and_edits_the_time_zone(marketer_client):
     assert contact.time_zone == "Europe/Paris"
 
 
-def test_the_traces_report_counts_deferrals_and_skips(marketer_client, campaign, settings):
-    settings.PRESSURE_EMAIL_WINDOW = "Mon 00:00-00:01"
-    Contact.objects.create(name="Ann", email="ann@example.com", time_zone="Europe/Paris")
-    template = Template.objects.create(
-        name="Hello", kind="email", target="contacts.contact", subject="Hi", body_html="<p>Hi</p>"
-    )
-    services.create_activity(campaign, name="Hello", kind="email", template=template)
-    services.start_campaign(campaign)
+def test_the_traces_report_counts_deferrals_and_skips(marketer_client, quiet_campaign):
+    campaign = quiet_campaign
     from drumbeat.automation.engine.runner import run_once
 
     run_once()

@@ -380,6 +380,52 @@ def case_email(size: int) -> None:
         sink.stop()
 
 
+def case_email_capped(size: int) -> None:
+    """The email case with contact pressure on (caps counted, a send window checked per
+    recipient) next to the same email activity without caps or windows, in the same run."""
+    n = email_size(size)
+    sink = Sink()
+    try:
+        settings.EMAIL_URL = f"smtp://127.0.0.1:{sink.port}?timeout=30"
+        settings.BASE_URL = "http://127.0.0.1:8000"
+        timings = {}
+        for label, cap, window in (
+            ("plain", "", ""),
+            # Loose enough that every email fits: the cost measured is that of the checks
+            # (the slots of earlier sends are read and counted for every recipient).
+            ("capped", "5/day,10/7days", "Mon-Sun 00:00-24:00"),
+        ):
+            settings.PRESSURE_EMAIL_CAP, settings.PRESSURE_EMAIL_WINDOW = cap, window
+            campaign = make_campaign(
+                f"Bench: email ({label})", "contacts.contact", [["city", "=", "Mailtown"]]
+            )
+            activity = add_activity(
+                campaign, kind="email", template=make_template(f"Bench {label}")
+            )
+            start(campaign)
+            enroll_campaign(campaign)
+            received = sink.count
+            sent, timings[label] = timed(drain, activity)
+            sink.wait_for(received + n)
+            assert sent == n, (label, sent)
+            assert Message.objects.filter(activity_id=activity.pk, state="sent").count() == n
+        emit(
+            result(
+                "email_capped",
+                f"Email activity with caps and a send window, {n:,} messages",
+                "messages/s",
+                n,
+                timings["capped"],
+                n,
+                timings["plain"],
+                "the same email activity without caps or windows",
+            )
+        )
+    finally:
+        settings.PRESSURE_EMAIL_CAP = settings.PRESSURE_EMAIL_WINDOW = ""
+        sink.stop()
+
+
 # --- tracking and latency --------------------------------------------------------------------
 
 
@@ -793,6 +839,7 @@ CASES = {
     "add_tag": case_add_tag,
     "set_priority": case_set_priority,
     "email": case_email,
+    "email_capped": case_email_capped,
     "tracking": case_tracking,
     "latency": case_latency,
     "celery": case_celery,

@@ -35,4 +35,31 @@ def check_environment(app_configs, **kwargs) -> list[Error]:
         errors.append(
             Error("DRUMBEAT_BROKER_URL must be a redis:// or amqp:// URL", id="drumbeat.E006")
         )
+    errors += _pressure_errors()
+    return errors
+
+
+def _pressure_errors() -> list[Error]:
+    from drumbeat.lib.send_rules import parse_cap, parse_window
+    from drumbeat.lib.timezones import available_zones
+
+    errors = []
+    checks = [
+        ("DRUMBEAT_EMAIL_WINDOW", settings.PRESSURE_EMAIL_WINDOW, parse_window),
+        ("DRUMBEAT_SMS_WINDOW", settings.PRESSURE_SMS_WINDOW, parse_window),
+        ("DRUMBEAT_EMAIL_CAP", settings.PRESSURE_EMAIL_CAP, parse_cap),
+        ("DRUMBEAT_SMS_CAP", settings.PRESSURE_SMS_CAP, parse_cap),
+    ]
+    for name, value, parse in checks:
+        try:
+            parse(value)
+        except ValueError as exc:
+            errors.append(Error(f"{name}: {exc}", id="drumbeat.E007"))
+    if settings.TIME_ZONE not in available_zones():
+        errors.append(
+            Error(
+                f"DRUMBEAT_TIME_ZONE must be an IANA time zone, got {settings.TIME_ZONE!r}",
+                id="drumbeat.E008",
+            )
+        )
     return errors

@@ -73,6 +73,7 @@ from drumbeat.crm.services import (
 from drumbeat.events.models import Event, Registration
 from drumbeat.events.services import clean_state
 from drumbeat.lib import hooks
+from drumbeat.lib.timezones import clean_time_zone, derive_zone
 from drumbeat.mailing.models import (
     EmailBlacklist,
     MailingContact,
@@ -93,6 +94,7 @@ _PERSON = {
     "email": ["email", "e-mail", "email address", "e-mail address", "mail"],
     "phone": ["phone", "mobile", "mobile phone", "phone number", "telephone", "tel", "gsm"],
     "country": ["country", "country code"],
+    "time_zone": ["time zone", "timezone", "tz"],
 }
 COLUMNS: dict[str, dict[str, list[str]]] = {
     "contacts": {
@@ -510,6 +512,7 @@ class _Importer:
         "stage": "_stage",
         "event": "_event",
         "state": "_state",
+        "time_zone": "_time_zone",
     }
 
     def _country(self, value: str) -> str:
@@ -540,6 +543,10 @@ class _Importer:
         if pk is None and value:
             raise RowError(f"unknown event {value!r}")
         return pk
+
+    @staticmethod
+    def _time_zone(value: str) -> str:
+        return clean_time_zone(value)
 
     @staticmethod
     def _priority(value: str) -> int:
@@ -640,6 +647,7 @@ class _Importer:
         bar = tqdm(
             total=len(rows), desc="Importing", unit=" rows", file=sys.stderr, disable=not show
         )
+        self._place_in_time(rows)
         with bar, transaction.atomic():
             contact_links = self._contact_links(new + old)
             self._resolve_stages(rows)
@@ -665,6 +673,18 @@ class _Importer:
             ids = [r.existing_id for r in rows]
             label = self.model._meta.label_lower
             transaction.on_commit(lambda: _report_changed(label, ids))
+
+    def _place_in_time(self, rows: list[_Row]) -> None:
+        """Rows without a time zone get the one derived from their phone and country: new
+        rows always, updated rows when the file gives a phone or country."""
+        for row in rows:
+            values = row.values
+            if values.get("time_zone"):
+                continue
+            if row.existing_id is None or {"phone", "country"} & set(values):
+                values["time_zone"] = derive_zone(
+                    values.get("phone") or "", values.get("country") or ""
+                )
 
     def _resolve_stages(self, rows: list[_Row]) -> None:
         """Stage names -> ids (the default stages are created on a fresh database)."""

@@ -193,6 +193,12 @@ BATCH_SIZE = env_int("DRUMBEAT_BATCH_SIZE", 1000)
 # A claimed batch is renewed by its worker while it works; the lease expires (and the batch is
 # recovered by another worker) only this long after its holder stopped renewing it.
 LEASE_SECONDS = env_int("DRUMBEAT_LEASE_SECONDS", 30)
+# Contact pressure (README "Contact pressure"): send windows in the recipient's time zone and
+# frequency caps per channel; Configuration → Contact pressure overrides each of them.
+PRESSURE_EMAIL_WINDOW = env_str("DRUMBEAT_EMAIL_WINDOW")
+PRESSURE_SMS_WINDOW = env_str("DRUMBEAT_SMS_WINDOW")
+PRESSURE_EMAIL_CAP = env_str("DRUMBEAT_EMAIL_CAP")
+PRESSURE_SMS_CAP = env_str("DRUMBEAT_SMS_CAP")
 
 CELERY_BROKER_URL = BROKER_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True

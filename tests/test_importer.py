@@ -414,3 +414,23 @@ def test_a_blacklist_import_refuses_unknown_columns(tmp_path):
         "blacklist-emails", write_csv(tmp_path / "bl.csv", [["email", "name"], ["a@b.org", "A"]])
     )
     assert report.error and "unknown column 'name'" in report.error
+
+
+def test_it_imports_a_time_zone_column_and_derives_the_missing_ones(tmp_path):
+    path = write_csv(
+        tmp_path / "people.csv",
+        [
+            ["Name", "Email", "Phone", "Country", "Time zone"],
+            ["Ann", "ann@example.com", "+33612345678", "", ""],
+            ["Bo", "bo@example.com", "", "Japan", ""],
+            ["Cy", "cy@example.com", "+33612345678", "FR", "America/Chicago"],
+            ["Di", "di@example.com", "", "", "Moon/Base"],
+        ],
+    )
+    report = import_csv("contacts", path)
+    assert report.created == 3
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (5, "unknown time zone 'Moon/Base' (use an IANA name such as Europe/Paris)")
+    ]
+    zones = dict(Contact.objects.values_list("name", "time_zone"))
+    assert zones == {"Ann": "Europe/Paris", "Bo": "Asia/Tokyo", "Cy": "America/Chicago"}

@@ -58,6 +58,11 @@ def test_a_bad_value_fails_the_checks(tmp_path, env, message):
         ("BASE_URL", "example.com", "DRUMBEAT_BASE_URL must start with http"),
         ("BROKER_URL", "ftp://x", "DRUMBEAT_BROKER_URL must be a redis"),
         ("DKIM_SELECTOR", "mail", "DKIM needs all of"),
+        ("PRESSURE_EMAIL_WINDOW", "Mon-Sat 8-20", "DRUMBEAT_EMAIL_WINDOW: 'Mon-Sat 8-20' is not"),
+        ("PRESSURE_SMS_WINDOW", "Mon 20:00-08:00", "DRUMBEAT_SMS_WINDOW: in 'Mon 20:00-08:00'"),
+        ("PRESSURE_EMAIL_CAP", "1/fortnight", "DRUMBEAT_EMAIL_CAP: '1/fortnight' is not a cap"),
+        ("PRESSURE_SMS_CAP", "2/60days", "DRUMBEAT_SMS_CAP: in '2/60days' the period must be"),
+        ("TIME_ZONE", "Paris", "DRUMBEAT_TIME_ZONE must be an IANA time zone"),
     ],
 )
 def test_each_check_names_the_variable(settings, name, value, message):

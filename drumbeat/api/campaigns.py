@@ -80,6 +80,10 @@ CAMPAIGN_EXAMPLE = {
     "state": "running",
     "event_window_days": 30,
     "ignore_machine_events": True,
+    "priority": "normal",
+    "pressure_exempt": False,
+    "email_window": "",
+    "sms_window": "",
     "require_sync": False,
     "last_sync_at": None,
     "archived": False,
@@ -87,6 +91,13 @@ CAMPAIGN_EXAMPLE = {
     "updated_at": "2026-03-01T09:05:00Z",
 }
 CampaignState = Literal["draft", "running", "stopped"]
+# Contact pressure (README "Contact pressure").
+Priority = Literal["high", "normal", "low"]
+PRIORITY_HELP = "Which campaign takes a person's last capped slot when several are due"
+EXEMPT_HELP = "Ignore frequency caps and send windows (transactional flows)"
+WINDOW_HELP = (
+    "Replaces the instance's send window, e.g. 'Mon-Sat 08:00-20:00'; empty: the instance's"
+)
 
 
 class CampaignOut(Schema):
@@ -100,6 +111,10 @@ class CampaignOut(Schema):
     state: CampaignState = Field(description="draft (New), running or stopped")
     event_window_days: int
     ignore_machine_events: bool
+    priority: Priority
+    pressure_exempt: bool
+    email_window: str
+    sms_window: str
     require_sync: bool = Field(description="Workflow modified: Update or Don't update pending")
     last_sync_at: dt.datetime | None
     archived: bool
@@ -122,6 +137,10 @@ class CampaignIn(Schema):
     unique_field: Text(64) | None = Field(None, description="Default: the target's (email)")  # type: ignore[valid-type]
     event_window_days: int = Field(30, ge=1, le=3650)
     ignore_machine_events: bool = True
+    priority: Priority = Field("normal", description=PRIORITY_HELP)
+    pressure_exempt: bool = Field(False, description=EXEMPT_HELP)
+    email_window: Text(200) = Field("", description=WINDOW_HELP)  # type: ignore[valid-type]
+    sms_window: Text(200) = Field("", description=WINDOW_HELP)  # type: ignore[valid-type]
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -145,6 +164,10 @@ class CampaignPatch(Schema):
     unique_field: Text(64) = None  # type: ignore[valid-type]
     event_window_days: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
     ignore_machine_events: bool = None  # type: ignore[assignment]
+    priority: Priority = Field(None, description=PRIORITY_HELP)  # type: ignore[assignment]
+    pressure_exempt: bool = Field(None, description=EXEMPT_HELP)  # type: ignore[assignment]
+    email_window: Text(200) = Field(None, description=WINDOW_HELP)  # type: ignore[valid-type]
+    sms_window: Text(200) = Field(None, description=WINDOW_HELP)  # type: ignore[valid-type]
     archived: bool = Field(None, description="Archiving a running campaign stops it")  # type: ignore[assignment]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Welcome (2026)"}]})
@@ -262,6 +285,10 @@ class ActivityMetricsOut(Schema):
     replied_percent: float
     bounced_percent: float
     complained_percent: float = Field(description="Complained over sent")
+    deferred: int = Field(
+        0, description="Contact pressure: times a send was deferred (quiet hours or a cap)"
+    )
+    skipped: int = Field(0, description="Contact pressure: sends skipped by a frequency cap")
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE["activities"][0]]})
 
@@ -588,6 +615,12 @@ activities_router = Router(tags=["Campaigns"])
 ActivityKind = Literal["email", "sms", "action"]
 Trigger = Literal[tuple(Activity.Trigger.values)]  # type: ignore[valid-type]
 Unit = Literal[tuple(DelayUnit.values)]  # type: ignore[valid-type]
+OnCap = Literal["defer", "skip"]
+LOCAL_HELP = (
+    "HH:MM in the recipient's time zone, for delays in days, weeks or months: '2 days at"
+    " 10:00' is the day after tomorrow at 10:00 where the person is"
+)
+ON_CAP_HELP = "When a frequency cap is reached: defer to the first moment it fits, or skip"
 ACTIVITY_EXAMPLE = {
     "id": 3,
     "campaign": 1,
@@ -602,6 +635,8 @@ ACTIVITY_EXAMPLE = {
     "expiry_amount": None,
     "expiry_unit": "",
     "domain": [],
+    "send_at_local": None,
+    "on_cap": "defer",
     "pending_change": "",
     "created_at": "2026-03-01T09:00:00Z",
     "updated_at": "2026-03-01T09:00:00Z",
@@ -622,6 +657,8 @@ class ActivityOut(Schema):
     expiry_amount: int | None
     expiry_unit: Literal["", "hours", "days", "weeks", "months"]
     domain: list[Any] = Field(description="The activity filter (applies to descendants too)")
+    send_at_local: dt.time | None = Field(description=LOCAL_HELP)
+    on_cap: OnCap = Field(description=ON_CAP_HELP)
     pending_change: Literal["", "added", "redated"]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -658,6 +695,8 @@ class ActivityIn(Schema):
     expiry_amount: int | None = Field(None, ge=1, le=100_000)
     expiry_unit: Literal["", "hours", "days", "weeks", "months"] = ""
     domain: list[Any] = Field(default_factory=list, max_length=500)
+    send_at_local: dt.time | None = Field(None, description=LOCAL_HELP)
+    on_cap: OnCap = Field("defer", description=ON_CAP_HELP)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -697,6 +736,8 @@ class ActivityPatch(Schema):
     expiry_amount: int | None = Field(None, ge=1, le=100_000)
     expiry_unit: Literal["", "hours", "days", "weeks", "months"] = None  # type: ignore[assignment]
     domain: list[Any] = Field(None, max_length=500)  # type: ignore[assignment]
+    send_at_local: dt.time | None = Field(None, description=LOCAL_HELP)
+    on_cap: OnCap = Field(None, description=ON_CAP_HELP)  # type: ignore[assignment]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"delay_amount": 3}]})
 

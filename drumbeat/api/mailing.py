@@ -30,6 +30,7 @@ from .errors import with_errors
 from .fields import Id, QueryText, Text, partial_schema
 from .listing import list_params, page_schema, paginate
 from .lookups import delete_record, get_or_404
+from .records import TIME_ZONE_HELP
 
 # --- mailing lists -----------------------------------------------------------------------------
 
@@ -129,6 +130,7 @@ MAILING_CONTACT_EXAMPLE = {
     "phone": "",
     "company_name": "Navy",
     "country": "US",
+    "time_zone": "America/New_York",
     "tags": ["Newsletter"],
     "subscriptions": [SUBSCRIPTION_EXAMPLE],
     "created_at": "2026-01-10T12:00:00Z",
@@ -168,6 +170,7 @@ class MailingContactOut(Schema):
     phone: str
     company_name: str
     country: str
+    time_zone: str
     tags: list[str]
     subscriptions: list[SubscriptionOut]
     created_at: dt.datetime
@@ -189,6 +192,7 @@ class MailingContactIn(Schema):
     phone: Text(40) = ""  # type: ignore[valid-type]
     company_name: Text(200) = ""  # type: ignore[valid-type]
     country: Text(64) = ""  # type: ignore[valid-type]
+    time_zone: Text(64) = Field("", description=TIME_ZONE_HELP)  # type: ignore[valid-type]
     tags: list[Text(64, 1)] = Field(default_factory=list, max_length=100)  # type: ignore[valid-type]
     subscriptions: list[SubscriptionIn] = Field(default_factory=list, max_length=200)
 

@@ -115,6 +115,10 @@ def delete_tag(request: HttpRequest, id: Id):  # noqa: A002
 
 contacts_router = Router(tags=["Contacts"])
 
+TIME_ZONE_HELP = (
+    "IANA name, e.g. Europe/Paris; empty or absent: derived from the phone number, then the"
+    " country (single-zone countries), else the instance's DRUMBEAT_TIME_ZONE at send time"
+)
 CONTACT_EXAMPLE = {
     "id": 12,
     "name": "Ada Lovelace",
@@ -123,6 +127,7 @@ CONTACT_EXAMPLE = {
     "company_name": "Analytical Engines",
     "country": "BE",
     "city": "Brussels",
+    "time_zone": "Europe/Brussels",
     "tags": ["VIP"],
     "salesperson": 2,
     "active": True,
@@ -138,6 +143,7 @@ class ContactOut(Schema):
     company_name: str
     country: str
     city: str
+    time_zone: str
     tags: list[str]
     salesperson: int | None
     active: bool
@@ -161,6 +167,7 @@ class ContactIn(Schema):
     company_name: Text(200) = ""  # type: ignore[valid-type]
     country: Text(64) = Field("", description="ISO code or English name")  # type: ignore[valid-type]
     city: Text(100) = ""  # type: ignore[valid-type]
+    time_zone: Text(64) = Field("", description=TIME_ZONE_HELP)  # type: ignore[valid-type]
     tags: list[TagName] = Field(default_factory=list, max_length=100)  # type: ignore[valid-type]
     salesperson: Id | None = None
     active: bool = True
@@ -229,6 +236,7 @@ LEAD_EXAMPLE = {
     "contact_name": "Ada Lovelace",
     "email": "ada@example.com",
     "phone": "+32470123456",
+    "time_zone": "Europe/Brussels",
     "salesperson": 2,
     "priority": 2,
     "stage": 1,
@@ -257,6 +265,7 @@ class LeadOut(Schema):
     contact_name: str
     email: str
     phone: str
+    time_zone: str
     salesperson: int | None
     priority: int = Field(ge=0, le=3, description="0 Low, 1 Medium, 2 High, 3 Very high")
     stage: int | None
@@ -294,6 +303,7 @@ class LeadIn(Schema):
     contact_name: Text(200) = ""  # type: ignore[valid-type]
     email: Text(254) = ""  # type: ignore[valid-type]
     phone: Text(40) = ""  # type: ignore[valid-type]
+    time_zone: Text(64) = Field("", description=TIME_ZONE_HELP)  # type: ignore[valid-type]
     salesperson: Id | None = None
     priority: Literal[0, 1, 2, 3] = Field(0, description="0 Low, 1 Medium, 2 High, 3 Very high")
     stage: Id | None = Field(None, description="Default: the first stage of the pipeline")
@@ -381,6 +391,7 @@ REGISTRATION_EXAMPLE = {
     "name": "Ada Lovelace",
     "email": "ada@example.com",
     "phone": "",
+    "time_zone": "Europe/Brussels",
     "contact": 12,
     "state": "confirmed",
     "created_at": "2026-03-01T08:00:00Z",
@@ -419,6 +430,7 @@ class RegistrationOut(Schema):
     name: str
     email: str
     phone: str
+    time_zone: str
     contact: int | None
     state: RegistrationState
     created_at: dt.datetime
@@ -439,6 +451,7 @@ class RegistrationIn(Schema):
     name: Text(200) = Field("", description="Taken from the contact when empty")  # type: ignore[valid-type]
     email: Text(254) = ""  # type: ignore[valid-type]
     phone: Text(40) = ""  # type: ignore[valid-type]
+    time_zone: Text(64) = Field("", description=TIME_ZONE_HELP)  # type: ignore[valid-type]
     contact: Id | None = None
     state: RegistrationState = "confirmed"
 

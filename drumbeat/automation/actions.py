@@ -33,6 +33,7 @@ from django.db.models.functions import Lower, Trim
 
 from drumbeat.lib import hooks
 from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
+from drumbeat.lib.timezones import derive_zone
 
 from .action_config import is_template, writable_field
 from .engine.leases import Lease
@@ -312,14 +313,15 @@ def _mailing_contacts_for(
                 _phone=copy(target.phone_field or "phone"),
                 _company=copy("company_name"),
                 _country=copy("country"),
+                _zone=copy("time_zone"),
                 _created=Value(now, output_field=models.DateTimeField()),
             )
             .order_by("pk")
-            .values_list("_name", "_email", "_phone", "_company", "_country", "_created")
+            .values_list("_name", "_email", "_phone", "_company", "_country", "_zone", "_created")
         )
         insert_select(
             MailingContact,
-            ["name", "email", "phone", "company_name", "country", "created_at"],
+            ["name", "email", "phone", "company_name", "country", "time_zone", "created_at"],
             select,
         )
     contacts = MailingContact.objects.annotate(_email=Lower(Trim("email"))).filter(
@@ -433,6 +435,10 @@ def _create_record(action: ServerAction, target: Target, ids: list[int], now: da
             if p.get("link_field"):
                 values[model._meta.get_field(p["link_field"]).attname] = record_id
             obj = model(**values)
+            if hasattr(obj, "time_zone") and not obj.time_zone:  # as the services would
+                obj.time_zone = derive_zone(
+                    getattr(obj, "phone", "") or "", getattr(obj, "country", "") or ""
+                )
             obj.full_clean(validate_unique=False, validate_constraints=False)
         except Exception as exc:
             results[record_id] = (f"{exc}"[:400], "")

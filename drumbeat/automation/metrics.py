@@ -1,6 +1,6 @@
 """Campaign and activity figures (SPEC §9), computed with aggregates; test traces excluded.
 
-`activity_metrics(campaign)` → {activity_id: ActivityMetrics} in three queries whatever the
+`activity_metrics(campaign)` → {activity_id: ActivityMetrics} in four queries whatever the
 size of the campaign; `campaign_metrics(campaign)` → participant counts and smart figures.
 """
 
@@ -16,6 +16,7 @@ from django.utils import timezone
 from drumbeat.lib import clock
 
 from .models import Activity, Campaign, Participant, Trace
+from .pressure_models import PressureEvent
 
 DAYS = 15
 # The message figures of an activity card; each names a timestamp of Message except "sent",
@@ -39,6 +40,10 @@ class ActivityMetrics:
     replied: int = 0
     bounced: int = 0
     complained: int = 0  # reported as spam (feedback loops, provider complaints)
+    # Contact pressure: deferrals (quiet hours or a frequency cap) and skips, each counted
+    # every time it happened (a trace deferred twice counts twice).
+    deferred: int = 0
+    skipped: int = 0
 
     @property
     def opened_percent(self) -> float:
@@ -78,6 +83,8 @@ class ActivityMetrics:
             "replied_percent": self.replied_percent,
             "bounced_percent": self.bounced_percent,
             "complained_percent": self.complained_percent,
+            "deferred": self.deferred,
+            "skipped": self.skipped,
         }
 
 
@@ -133,7 +140,28 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
             m.sent, m.opened, m.clicked = row["sent"], row["opened"], row["clicked"]
             m.replied, m.bounced = row["replied"], row["bounced"]
             m.complained = row["complained"]
+
+    for activity_id, (deferred, skipped) in pressure_counts(ids).items():
+        if activity_id in result:
+            result[activity_id].deferred, result[activity_id].skipped = deferred, skipped
     return result
+
+
+def pressure_counts(
+    activity_ids: list[int], since: date | None = None, until: date | None = None
+) -> dict[int, tuple[int, int]]:
+    """Activity id → (deferrals, skips) by contact pressure, optionally decided between the
+    days `since` and `until` (both included)."""
+    events = PressureEvent.objects.filter(activity_id__in=activity_ids)
+    if since is not None:
+        events = events.filter(at__date__gte=since)
+    if until is not None:
+        events = events.filter(at__date__lte=until)
+    rows = events.values("activity_id").annotate(
+        deferred=Count("id", filter=Q(kind=PressureEvent.Kind.DEFERRED)),
+        skipped=Count("id", filter=Q(kind=PressureEvent.Kind.SKIPPED)),
+    )
+    return {r["activity_id"]: (r["deferred"], r["skipped"]) for r in rows}
 
 
 def participants_concerned(activity: Activity, figure: str, include_tests: bool = False):

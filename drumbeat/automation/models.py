@@ -52,6 +52,11 @@ class Campaign(models.Model):
     the campaign had participants (SPEC §5.6); `services.apply_update` / `dismiss_update` clear it.
     """
 
+    class Priority(models.TextChoices):
+        HIGH = "high", "High"
+        NORMAL = "normal", "Normal"
+        LOW = "low", "Low"
+
     class State(models.TextChoices):
         DRAFT = "draft", "New"
         RUNNING = "running", "Running"
@@ -80,6 +85,19 @@ class Campaign(models.Model):
     ignore_machine_events = models.BooleanField(
         default=True, help_text="Opens and clicks by link scanners do not trigger children"
     )
+    # Contact pressure (automation/engine/pressure.py): priority among campaigns competing
+    # for a person's capped slots; exempt campaigns ignore caps and send windows; a window
+    # here replaces the instance's for this campaign's messages.
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    pressure_exempt = models.BooleanField(
+        "exempt from caps and quiet hours",
+        default=False,
+        help_text="Transactional flows (e.g. double opt-in confirmations) always send",
+    )
+    email_window = models.CharField(
+        max_length=200, blank=True, help_text="e.g. Mon-Sat 08:00-20:00"
+    )
+    sms_window = models.CharField(max_length=200, blank=True, help_text="e.g. Mon-Fri 09:00-19:00")
     require_sync = models.BooleanField("workflow modified", default=False)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     archived = models.BooleanField(default=False)
@@ -197,6 +215,10 @@ class Activity(models.Model):
         SMS_NOT_CLICK = "sms_not_click", "SMS not clicked"
         SMS_BOUNCE = "sms_bounce", "SMS bounced"
 
+    class OnCap(models.TextChoices):
+        DEFER = "defer", "Defer to the first moment it fits"
+        SKIP = "skip", "Skip (reject the trace)"
+
     class PendingChange(models.TextChoices):
         NONE = "", "None"
         ADDED = "added", "Added"
@@ -224,6 +246,11 @@ class Activity(models.Model):
     expiry_amount = models.PositiveIntegerField(null=True, blank=True)
     expiry_unit = models.CharField(max_length=8, choices=DelayUnit.choices, blank=True)
     domain = models.JSONField("activity filter", default=list, blank=True)
+    # Delays in days/weeks/months may land at this time of the recipient's day.
+    send_at_local = models.TimeField("at (recipient's time)", null=True, blank=True)
+    on_cap = models.CharField(
+        "when a frequency cap is reached", max_length=8, choices=OnCap.choices, default=OnCap.DEFER
+    )
     pending_change = models.CharField(
         max_length=8, choices=PendingChange.choices, default=PendingChange.NONE, blank=True
     )
@@ -559,3 +586,6 @@ class WebhookDelivery(models.Model):
     @property
     def is_failed(self) -> bool:
         return self.state == self.State.FAILED
+
+
+from .pressure_models import PressureEvent, PressureSettings, SendSlot  # noqa: E402, F401

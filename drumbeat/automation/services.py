@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
@@ -17,6 +18,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from drumbeat.lib import clock
+from drumbeat.lib.send_rules import parse_window
 
 from .domains import DomainError, count_matching, filter_records, validate_domain
 from .engine import wakeup
@@ -26,6 +28,7 @@ from .engine.execute import (
     complete_participants,
     execute_traces,
 )
+from .engine.pressure import align_local_times
 from .models import (
     EVENT_TRIGGERS,
     Activity,
@@ -102,13 +105,19 @@ def create_campaign(
     unique_field: str | None = None,
     include_archived: bool = False,
     event_window_days: int = 30,
+    **pressure: Any,
 ) -> Campaign:
+    """Create a New campaign; `pressure` may give priority, pressure_exempt, email_window and
+    sms_window (see `check_pressure_fields`)."""
     if not (name or "").strip():
         raise ValidationError({"name": "A campaign needs a name."})
     if unique_field is None:
         unique_field = get_target(target).default_unique_field if _known(target) else ""
     domain = validate_campaign_fields(target, domain or [], unique_field)
-    return Campaign.objects.create(
+    unknown = set(pressure) - PRESSURE_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown campaign fields: {', '.join(sorted(unknown))}.")
+    campaign = Campaign(
         name=name.strip(),
         target=target,
         owner=owner if getattr(owner, "pk", None) else None,
@@ -116,7 +125,27 @@ def create_campaign(
         unique_field=unique_field,
         include_archived=include_archived,
         event_window_days=event_window_days,
+        **pressure,
     )
+    check_pressure_fields(campaign)
+    campaign.save()
+    return campaign
+
+
+PRESSURE_FIELDS = {"priority", "pressure_exempt", "email_window", "sms_window"}
+
+
+def check_pressure_fields(campaign: Campaign) -> None:
+    """Priority among the choices, windows in the form of DRUMBEAT_EMAIL_WINDOW (or empty)."""
+    if campaign.priority not in Campaign.Priority.values:
+        raise ValidationError({"priority": "Choose high, normal or low."})
+    for name in ("email_window", "sms_window"):
+        text = (getattr(campaign, name) or "").strip()
+        try:
+            parse_window(text)
+        except ValueError as exc:
+            raise ValidationError({name: str(exc)}) from None
+        setattr(campaign, name, text)
 
 
 def _known(target: str) -> bool:
@@ -139,6 +168,7 @@ def update_campaign(campaign: Campaign, **changes: Any) -> Campaign:
         "unique_field",
         "event_window_days",
         "ignore_machine_events",
+        *PRESSURE_FIELDS,
     }
     unknown = set(changes) - allowed
     if unknown:
@@ -162,6 +192,7 @@ def update_campaign(campaign: Campaign, **changes: Any) -> Campaign:
     campaign.domain = validate_campaign_fields(
         campaign.target, campaign.domain, campaign.unique_field
     )
+    check_pressure_fields(campaign)
     campaign.save()
     return campaign
 
@@ -238,6 +269,7 @@ def duplicate_campaign(campaign: Campaign, user: Any = None) -> Campaign:
             unique_field=campaign.unique_field,
             event_window_days=campaign.event_window_days,
             ignore_machine_events=campaign.ignore_machine_events,
+            **{name: getattr(campaign, name) for name in PRESSURE_FIELDS},
         )
         mapping: dict[int, Activity] = {}
         pending = list(campaign.activities.order_by("id"))
@@ -289,6 +321,8 @@ ACTIVITY_FIELDS = {
     "expiry_amount",
     "expiry_unit",
     "domain",
+    "send_at_local",
+    "on_cap",
 }
 
 
@@ -367,6 +401,7 @@ def validate_activity(activity: Activity) -> None:
                 {"server_action": f"{action.name!r} is for another target ({action.target})."}
             )
         activity.template = None
+    _check_timing(activity)
     try:
         validate_domain(campaign.target, activity.domain or [])
     except DomainError as exc:
@@ -398,6 +433,30 @@ def validate_activity(activity: Activity) -> None:
                 f"'{activity.name}' on '{_trigger_label(activity.trigger)}'."
             }
         )
+
+
+def _check_timing(activity: Activity) -> None:
+    """send_at_local: a time (or "HH:MM") with a delay in days, weeks or months; on_cap."""
+    at = activity.send_at_local
+    if isinstance(at, str):
+        text = at.strip()
+        try:
+            at = dt_time.fromisoformat(text) if text else None
+        except ValueError:
+            raise ValidationError({"send_at_local": f"{text!r} is not a time (HH:MM)."}) from None
+    if at is not None and not isinstance(at, dt_time):
+        raise ValidationError({"send_at_local": "A time (HH:MM) or nothing."})
+    if at is not None:
+        at = at.replace(second=0, microsecond=0, tzinfo=None)
+        if activity.kind == Activity.Kind.ACTION:
+            raise ValidationError({"send_at_local": "Only emails and SMS have a local send time."})
+        if activity.delay_unit == DelayUnit.HOURS:
+            raise ValidationError(
+                {"send_at_local": "A local send time needs a delay in days, weeks or months."}
+            )
+    activity.send_at_local = at
+    if activity.on_cap not in Activity.OnCap.values:
+        raise ValidationError({"on_cap": "Choose defer or skip."})
 
 
 def _check_children_still_fit(activity: Activity) -> None:
@@ -439,13 +498,17 @@ def update_activity(activity: Activity, **fields: Any) -> Activity:
     unknown = set(fields) - ACTIVITY_FIELDS
     if unknown:
         raise ValidationError(f"Unknown activity fields: {', '.join(sorted(unknown))}.")
-    before = (activity.delay_amount, activity.delay_unit)
+
+    def timing() -> tuple:
+        return (activity.delay_amount, activity.delay_unit, activity.send_at_local)
+
+    before = timing()
     for name, value in fields.items():
         setattr(activity, name, value)
     validate_activity(activity)
     _check_children_still_fit(activity)
     with transaction.atomic():
-        if (activity.delay_amount, activity.delay_unit) != before:
+        if timing() != before:
             _mark_modified(activity.campaign, activity, Activity.PendingChange.REDATED)
         activity.save()
     return activity
@@ -636,6 +699,16 @@ def apply_update(campaign: Campaign, user: Any = None) -> dict[str, int]:
         plan = plan_update(campaign, now)
         Trace.objects.bulk_create(plan.new_traces, batch_size=500)
         Trace.objects.bulk_update(plan.redated, ["scheduled_at"], batch_size=500)
+        align_local_times(  # activities with a local send time (contact pressure)
+            Trace.objects.filter(
+                activity__campaign=campaign,
+                activity__pending_change__in=[
+                    Activity.PendingChange.ADDED,
+                    Activity.PendingChange.REDATED,
+                ],
+            ),
+            now,
+        )
         # Completed participants who received new traces run again.
         Participant.objects.filter(
             campaign=campaign,

@@ -39,6 +39,7 @@ from .engine.execute import (
     expire_waiting,
     recover_leases,
 )
+from .engine.pressure import purge_slots
 from .engine.wakeup import DISPATCH_DUE
 from .models import Activity, Campaign, Trace
 
@@ -77,6 +78,7 @@ def tick() -> dict:
     now = clock.now()
     recovered = recover_leases(now)
     expired = expire_waiting(now)
+    purge_slots(now)  # contact pressure: slots older than any cap
     campaigns = list(
         Campaign.objects.filter(state=Campaign.State.RUNNING, archived=False).values_list(
             "pk", flat=True

@@ -25,6 +25,13 @@ class Contact(models.Model):
     company_name = models.CharField(max_length=200, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     city = models.CharField(max_length=100, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # rows inserted by raw SQL (bulk loaders) get one too
+        help_text="IANA name, e.g. Europe/Paris; derived from the phone or country when not given",
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     salesperson = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -21,12 +21,13 @@ from drumbeat.accounts.models import User
 from drumbeat.lib import hooks
 from drumbeat.lib.countries import normalize_country
 from drumbeat.lib.normalize import email_error, normalize_email, normalize_phone
+from drumbeat.lib.timezones import clean_time_zone, settle_zone
 
 from .models import Contact, Tag
 
 CONTACT_LABEL = "contacts.contact"
 CONTACT_FIELDS = {"name", "email", "phone", "company_name", "country", "city", "salesperson"}
-CONTACT_FIELDS |= {"active", "created_at"}
+CONTACT_FIELDS |= {"active", "created_at", "time_zone"}
 
 
 # --- shared cleaning ---------------------------------------------------------------------------
@@ -91,10 +92,33 @@ def collect_person(
             cleaned["phone"] = clean_phone(cleaned["phone"], cleaned.get("country") or "")
         except ValueError as exc:
             errors["phone"] = str(exc)
+    if "time_zone" in cleaned:
+        try:
+            cleaned["time_zone"] = clean_time_zone(cleaned["time_zone"])
+        except ValueError as exc:
+            errors["time_zone"] = str(exc)
     for name in ("name", "title", "company_name", "city", "contact_name"):
         if isinstance(cleaned.get(name), str):
             cleaned[name] = cleaned[name].strip()
     return cleaned, errors
+
+
+def place_in_time(cleaned: dict[str, Any], record: Any = None) -> dict[str, Any]:
+    """Add to `cleaned` the time zone to store on a person being created (`record` None) or
+    updated: the one given, else derived from the phone and country (lib/timezones.py
+    `settle_zone`: a derived zone follows a new phone or country, a typed one stays)."""
+    given = cleaned.get("time_zone")
+    if record is not None and given is None and not {"phone", "country"} & set(cleaned):
+        return cleaned
+    phone = cleaned.get("phone", getattr(record, "phone", "") or "")
+    country = cleaned.get("country", getattr(record, "country", "") or "")
+    before = None
+    if record is not None:
+        before = (record.phone or "", getattr(record, "country", "") or "", record.time_zone)
+    zone = settle_zone(given, phone or "", country or "", before)
+    if record is None or zone != record.time_zone:
+        cleaned["time_zone"] = zone
+    return cleaned
 
 
 def check_fields(model: type, fields: dict[str, Any], allowed: set[str]) -> None:
@@ -195,8 +219,9 @@ def _contact_fields(fields: dict[str, Any]) -> dict[str, Any]:
 @transaction.atomic
 def create_contact(*, name: str, tags: Iterable[str | Tag] = (), **fields: Any) -> Contact:
     """Create a contact. Fields: name (required), email, phone, company_name, country (code or
-    English name), city, salesperson (User), active, created_at; `tags` are names or Tags."""
-    cleaned = _contact_fields({"name": name, **fields})
+    English name), city, time_zone (IANA name; derived from the phone or country when not
+    given), salesperson (User), active, created_at; `tags` are names or Tags."""
+    cleaned = place_in_time(_contact_fields({"name": name, **fields}))
     contact = Contact.objects.create(**cleaned)
     tag_list = get_or_create_tags(tags)
     if tag_list:
@@ -213,7 +238,7 @@ def update_contact(
     given, replaces the contact's tags."""
     if "phone" in fields and "country" not in fields:
         fields["country"] = contact.country  # read the number in the contact's country
-    cleaned = _contact_fields(fields)
+    cleaned = place_in_time(_contact_fields(fields), contact)
     for name, value in cleaned.items():
         setattr(contact, name, value)
     if cleaned:

@@ -31,6 +31,13 @@ class Lead(models.Model):
     contact_name = models.CharField(max_length=200, blank=True)
     email = models.CharField(max_length=254, blank=True, db_index=True)
     phone = models.CharField(max_length=32, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # rows inserted by raw SQL (bulk loaders) get one too
+        help_text="IANA name, e.g. Europe/Paris; derived from the phone or country when not given",
+    )
     salesperson = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

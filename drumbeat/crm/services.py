@@ -21,6 +21,7 @@ from drumbeat.contacts.services import (
     collect_person,
     find_contacts_by_email,
     get_or_create_tags,
+    place_in_time,
     report_changed,
 )
 
@@ -28,7 +29,7 @@ from .models import Lead, Stage
 
 LEAD_LABEL = "crm.lead"
 LEAD_FIELDS = {"title", "contact", "contact_name", "email", "phone", "salesperson", "priority"}
-LEAD_FIELDS |= {"stage", "expected_revenue", "active", "created_at"}
+LEAD_FIELDS |= {"stage", "expected_revenue", "active", "created_at", "time_zone"}
 DEFAULT_STAGES = [("New", 10, False), ("Qualified", 20, False), ("Proposition", 30, False)]
 DEFAULT_STAGES += [("Won", 40, True)]
 
@@ -109,6 +110,9 @@ def create_lead(*, title: str, tags: Iterable[str | Tag] = (), **fields: Any) ->
         cleaned.setdefault("email", contact.email)
         cleaned.setdefault("phone", contact.phone)
         cleaned.setdefault("salesperson", contact.salesperson)
+        if cleaned.get("phone") == contact.phone:
+            cleaned.setdefault("time_zone", contact.time_zone)
+    place_in_time(cleaned)
     if "stage" not in cleaned:
         cleaned["stage"] = ensure_default_stages()[0]
     lead = Lead.objects.create(**cleaned)
@@ -122,7 +126,7 @@ def create_lead(*, title: str, tags: Iterable[str | Tag] = (), **fields: Any) ->
 @transaction.atomic
 def update_lead(lead: Lead, *, tags: Iterable[str | Tag] | None = None, **fields: Any) -> Lead:
     """Change the given fields of `lead`; `tags`, when given, replaces its tags."""
-    cleaned = _lead_fields(fields)
+    cleaned = place_in_time(_lead_fields(fields), lead)
     for name, value in cleaned.items():
         setattr(lead, name, value)
     if cleaned:

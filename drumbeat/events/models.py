@@ -30,6 +30,13 @@ class Registration(models.Model):
     name = models.CharField("attendee name", max_length=200)
     email = models.CharField(max_length=254, blank=True, db_index=True)
     phone = models.CharField(max_length=32, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # rows inserted by raw SQL (bulk loaders) get one too
+        help_text="IANA name, e.g. Europe/Paris; derived from the phone or country when not given",
+    )
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="registrations"
     )

@@ -18,6 +18,7 @@ from drumbeat.contacts.services import (
     check_fields,
     check_lengths,
     collect_person,
+    place_in_time,
     report_changed,
 )
 
@@ -26,6 +27,7 @@ from .models import Event, Registration
 REGISTRATION_LABEL = "events.registration"
 EVENT_FIELDS = {"name", "date_begin", "date_end", "location", "description", "active"}
 REGISTRATION_FIELDS = {"event", "name", "email", "phone", "contact", "state", "created_at"}
+REGISTRATION_FIELDS |= {"time_zone"}
 
 
 def clean_state(value: Any) -> str:
@@ -111,7 +113,9 @@ def register_attendee(*, event: Event, name: str = "", **fields: Any) -> Registr
         name = name or contact.name
         fields.setdefault("email", contact.email)
         fields.setdefault("phone", contact.phone)
-    cleaned = _registration_fields({"event": event, "name": name, **fields})
+        if fields.get("phone") == contact.phone:
+            fields.setdefault("time_zone", contact.time_zone)
+    cleaned = place_in_time(_registration_fields({"event": event, "name": name, **fields}))
     registration = Registration.objects.create(**cleaned)
     report_changed(REGISTRATION_LABEL, [registration.pk])
     return registration
@@ -119,7 +123,7 @@ def register_attendee(*, event: Event, name: str = "", **fields: Any) -> Registr
 
 @transaction.atomic
 def update_registration(registration: Registration, **fields: Any) -> Registration:
-    cleaned = _registration_fields(fields)
+    cleaned = place_in_time(_registration_fields(fields), registration)
     for name, value in cleaned.items():
         setattr(registration, name, value)
     if cleaned:

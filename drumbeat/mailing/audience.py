@@ -32,6 +32,7 @@ from drumbeat.contacts.services import (
     clean_person,
     clean_phone,
     get_or_create_tags,
+    place_in_time,
     report_changed,
 )
 from drumbeat.lib.normalize import normalize_email
@@ -42,6 +43,7 @@ from .models import EmailBlacklist, MailingContact, MailingList, PhoneBlacklist,
 MAILING_CONTACT_LABEL = "mailing.mailingcontact"
 LIST_FIELDS = {"name", "is_public", "description", "active"}
 MAILING_CONTACT_FIELDS = {"name", "email", "phone", "company_name", "country", "created_at"}
+MAILING_CONTACT_FIELDS |= {"time_zone"}
 
 
 # --- lists -------------------------------------------------------------------------------------
@@ -122,7 +124,7 @@ def create_mailing_contact(
 ) -> MailingContact:
     """Create a mailing contact (email required; name, phone, company_name, country,
     created_at optional) subscribed to `lists`."""
-    cleaned = _mailing_contact_fields({"email": email, **fields})
+    cleaned = place_in_time(_mailing_contact_fields({"email": email, **fields}))
     contact = MailingContact.objects.create(**cleaned)
     tag_list = get_or_create_tags(tags)
     if tag_list:
@@ -139,7 +141,7 @@ def update_mailing_contact(
     """Change the given fields; `tags`, when given, replaces the contact's tags."""
     if "phone" in fields and "country" not in fields:
         fields["country"] = contact.country
-    cleaned = _mailing_contact_fields(fields)
+    cleaned = place_in_time(_mailing_contact_fields(fields), contact)
     for name, value in cleaned.items():
         setattr(contact, name, value)
     if cleaned:

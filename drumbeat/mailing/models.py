@@ -29,6 +29,13 @@ class MailingContact(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     company_name = models.CharField(max_length=200, blank=True)
     country = models.CharField(max_length=2, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # rows inserted by raw SQL (bulk loaders) get one too
+        help_text="IANA name, e.g. Europe/Paris; derived from the phone or country when not given",
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="mailing_contacts")
     lists = models.ManyToManyField(
         MailingList, through="Subscription", related_name="contacts", blank=True

@@ -12,6 +12,7 @@ from drumbeat.contacts.models import Contact
 from drumbeat.crm.models import Lead, Stage
 from drumbeat.events.models import Event, Registration
 from drumbeat.lib.countries import country_choices
+from drumbeat.lib.timezones import available_zones
 from drumbeat.mailing.models import MailingList
 from drumbeat.timeline.models import Task
 
@@ -107,6 +108,21 @@ class CountryField(forms.ChoiceField):
         )
 
 
+class TimeZoneField(forms.ChoiceField):
+    """IANA zones; empty: worked out from the phone or country when saved."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            choices=lambda: (
+                [("", "Automatic (from phone or country)")]
+                + [(z, z) for z in sorted(available_zones())]
+            ),
+            required=False,
+            label="Time zone",
+            **kwargs,
+        )
+
+
 class ContactForm(forms.Form):
     name = forms.CharField(max_length=200)
     email = forms.CharField(max_length=254, required=False, widget=forms.EmailInput)
@@ -114,6 +130,7 @@ class ContactForm(forms.Form):
     company_name = forms.CharField(max_length=200, required=False, label="Company")
     country = CountryField()
     city = forms.CharField(max_length=100, required=False)
+    time_zone = TimeZoneField()
     salesperson = user_choices_field()
     tags = TagsField()
 
@@ -124,6 +141,7 @@ class LeadForm(forms.Form):
     contact_name = forms.CharField(max_length=200, required=False)
     email = forms.CharField(max_length=254, required=False, widget=forms.EmailInput)
     phone = forms.CharField(max_length=32, required=False, widget=forms.TextInput({"type": "tel"}))
+    time_zone = TimeZoneField()
     salesperson = user_choices_field()
     priority = forms.TypedChoiceField(choices=Lead.Priority.choices, coerce=int, initial=0)
     stage = forms.ModelChoiceField(
@@ -148,6 +166,7 @@ class RegistrationForm(forms.Form):
     name = forms.CharField(max_length=200, label="Attendee name", required=False)
     email = forms.CharField(max_length=254, required=False, widget=forms.EmailInput)
     phone = forms.CharField(max_length=32, required=False, widget=forms.TextInput({"type": "tel"}))
+    time_zone = TimeZoneField()
     contact = ContactChoiceField()
     state = forms.ChoiceField(choices=Registration.State.choices, initial="confirmed")
 
@@ -169,6 +188,7 @@ class MailingContactForm(forms.Form):
     phone = forms.CharField(max_length=32, required=False, widget=forms.TextInput({"type": "tel"}))
     company_name = forms.CharField(max_length=200, required=False, label="Company")
     country = CountryField()
+    time_zone = TimeZoneField()
     tags = TagsField()
     lists = forms.ModelMultipleChoiceField(
         MailingList.objects.filter(active=True),

@@ -68,6 +68,7 @@ SECTIONS = (
                 admin_only=True,
                 also_matches=("/configuration/webhook-deliveries/",),
             ),
+            Item("Contact pressure", "pressure_settings", admin_only=True),
             Item("Settings", "settings_overview", admin_only=True),
         ),
     ),

@@ -18,6 +18,7 @@ from drumbeat.crm import services as lead_services
 from drumbeat.crm.models import Lead
 from drumbeat.events import services as event_services
 from drumbeat.events.models import Event, Registration
+from drumbeat.lib.timezones import derive_zone
 from drumbeat.mailing import audience
 from drumbeat.mailing.models import (
     EmailBlacklist,
@@ -109,6 +110,10 @@ class RecordKind:
             if isinstance(value, models.Manager):
                 value = list(value.all())
             result[name] = value
+        if result.get("time_zone") and result["time_zone"] == derive_zone(
+            getattr(record, "phone", "") or "", getattr(record, "country", "") or ""
+        ):
+            result["time_zone"] = ""  # derived: shown as automatic, so it keeps following
         return result
 
 

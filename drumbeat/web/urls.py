@@ -8,6 +8,7 @@ from . import (
     views_config,
     views_filters,
     views_import,
+    views_pressure,
     views_records,
     views_reporting,
     views_webhooks,
@@ -35,6 +36,9 @@ urlpatterns = [
         name="campaign_from_template",
     ),
     path("campaigns/<int:pk>/", views_campaigns.campaign_detail, name="campaign_detail"),
+    path(
+        "campaigns/<int:pk>/pressure/", views_pressure.campaign_pressure, name="campaign_pressure"
+    ),
     path(
         "campaigns/<int:pk>/settings/", views_campaigns.campaign_settings, name="campaign_settings"
     ),
@@ -151,6 +155,7 @@ urlpatterns = [
     path("settings/users/new/", views_admin.user_create, name="user_create"),
     path("settings/users/<int:pk>/", views_admin.user_edit, name="user_edit"),
     path("settings/tokens/", views_admin.token_list, name="token_list"),
+    path("configuration/pressure/", views_pressure.pressure_settings, name="pressure_settings"),
     path("settings/tokens/<int:pk>/revoke/", views_admin.token_revoke, name="token_revoke"),
     path("configuration/webhooks/", views_webhooks.webhook_list, name="webhook_list"),
     path("configuration/webhooks/new/", views_webhooks.webhook_create, name="webhook_create"),

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from drumbeat.accounts.models import User
 from drumbeat.automation import campaign_templates, metrics, services
 from drumbeat.automation.domains import DomainError, parse_domain
+from drumbeat.automation.engine.pressure import effective_values
 from drumbeat.automation.models import (
     Activity,
     Campaign,
@@ -171,6 +172,28 @@ class CampaignForm(forms.Form):
     ignore_machine_events = forms.BooleanField(
         required=False, label="Ignore opens and clicks by link scanners"
     )
+    priority = forms.ChoiceField(
+        choices=Campaign.Priority.choices,
+        required=False,
+        help_text="Takes a person's last capped slot before lower-priority campaigns.",
+    )
+    pressure_exempt = forms.BooleanField(
+        required=False,
+        label="Exempt from frequency caps and quiet hours",
+        help_text="For transactional flows such as double opt-in confirmations.",
+    )
+    email_window = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Email send window",
+        help_text="e.g. Mon-Sat 08:00-20:00 in the recipient's time; empty: the instance's.",
+    )
+    sms_window = forms.CharField(
+        max_length=200,
+        required=False,
+        label="SMS send window",
+        help_text="e.g. Mon-Fri 09:00-19:00; empty: the instance's.",
+    )
     domain = forms.CharField(required=False, label="Filter")
 
     def __init__(self, *args, campaign: Campaign, **kwargs):
@@ -181,12 +204,19 @@ class CampaignForm(forms.Form):
         if not campaign.is_draft:
             self.fields["target"].disabled = True
             self.fields["target"].help_text = "The target can only change while New."
+        instance = effective_values()
+        for name in ("email_window", "sms_window"):
+            placeholder = f"the instance's: {instance[name] or 'always open'}"
+            self.fields[name].widget.attrs["placeholder"] = placeholder
 
     def clean_domain(self):
         try:
             return parse_domain(self.cleaned_data.get("domain") or "[]")
         except DomainError as exc:
             raise ValidationError(str(exc))
+
+    def clean_priority(self):
+        return self.cleaned_data.get("priority") or Campaign.Priority.NORMAL
 
 
 def _campaign_context(request: HttpRequest, campaign: Campaign) -> dict:
@@ -235,6 +265,10 @@ def campaign_settings(request: HttpRequest, pk: int) -> HttpResponse:
         "include_archived": campaign.include_archived,
         "event_window_days": campaign.event_window_days,
         "ignore_machine_events": campaign.ignore_machine_events,
+        "priority": campaign.priority,
+        "pressure_exempt": campaign.pressure_exempt,
+        "email_window": campaign.email_window,
+        "sms_window": campaign.sms_window,
         "domain": json.dumps(campaign.domain),
     }
     form = CampaignForm(request.POST or None, initial=initial, campaign=campaign)
@@ -380,6 +414,18 @@ class ActivityForm(forms.Form):
     expiry_unit = forms.ChoiceField(
         choices=[("", "—"), *DelayUnit.choices], required=False, label="Unit"
     )
+    send_at_local = forms.TimeField(
+        required=False,
+        label="At (recipient's time)",
+        widget=forms.TimeInput({"type": "time"}, format="%H:%M"),
+        help_text="Optional, for delays in days, weeks or months.",
+    )
+    on_cap = forms.ChoiceField(
+        choices=Activity.OnCap.choices,
+        initial=Activity.OnCap.DEFER,
+        required=False,
+        label="When a frequency cap is reached",
+    )
     domain = forms.CharField(required=False, label="Activity filter")
 
     def __init__(self, *args, campaign: Campaign, parent: Activity | None, **kwargs):
@@ -399,6 +445,9 @@ class ActivityForm(forms.Form):
             return parse_domain(self.cleaned_data.get("domain") or "[]")
         except DomainError as exc:
             raise ValidationError(str(exc))
+
+    def clean_on_cap(self):
+        return self.cleaned_data.get("on_cap") or Activity.OnCap.DEFER
 
     def clean(self):
         data = super().clean()
@@ -488,6 +537,8 @@ def activity_edit(request: HttpRequest, pk: int, activity_id: int) -> HttpRespon
         "delay_unit": activity.delay_unit,
         "expiry_amount": activity.expiry_amount,
         "expiry_unit": activity.expiry_unit,
+        "send_at_local": activity.send_at_local,
+        "on_cap": activity.on_cap,
         "domain": json.dumps(activity.domain),
     }
     form = ActivityForm(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
@@ -137,6 +138,7 @@ def _record_extras(kind: RecordKind, record) -> dict:
 def record_detail(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     kind_, record = get_record_for_user(request, kind, pk)
     context = {"kind": kind_, "record": record, **_record_extras(kind_, record)}
+    context["default_time_zone"] = settings.TIME_ZONE
     if kind_.slug in {"email-blacklist", "phone-blacklist"}:
         context["reason_form"] = ReasonForm()
     return render(request, "web/records/detail.html", context)

@@ -235,8 +235,10 @@ def trace_report(request: HttpRequest) -> HttpResponse:
         )
         entry["counts"][row["state"]] = row["n"]
     rows = sorted(pivot.values(), key=lambda e: (e["campaign"], e["name"]))
-    for entry in rows:
+    pressure = metrics.pressure_counts(list(pivot), since, until)  # contact pressure
+    for activity_id, entry in pivot.items():
         entry["cells"] = [entry["counts"][s] for s in states]
+        entry["cells"] += list(pressure.get(activity_id, (0, 0)))
     totals = qs.order_by().values("state").annotate(n=Count("id"))
     total_by_state = {r["state"]: r["n"] for r in totals}
     chart = hbars(
@@ -252,7 +254,7 @@ def trace_report(request: HttpRequest) -> HttpResponse:
         "page": page,
         "paginator": page.paginator,
         "pivot": rows,
-        "state_labels": [label for _, label in Trace.State.choices],
+        "state_labels": [label for _, label in Trace.State.choices] + ["Deferred", "Skipped"],
         "chart": chart,
         "state": request.GET.get("state", ""),
         "states": Trace.State.choices,

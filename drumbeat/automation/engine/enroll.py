@@ -190,6 +190,10 @@ def insert_begin_traces(
             ["participant", "activity", "state", "scheduled_at", "reason", "is_test", "created_at"],
             select,
         )
+        if activity.send_at_local is not None:
+            from .pressure import align_local_times
+
+            align_local_times(Trace.objects.filter(activity=activity, created_at=now), now)
     return created
 
 

@@ -251,13 +251,16 @@ def _apply(decided: dict[int, tuple[str, datetime, Child]]) -> bool:
                 id__in=[c.id for c in children], state=Trace.State.SCHEDULED
             ).update(state=Trace.State.CANCELLED, reason=REASONS[kind], executed_at=now)
         if dated:
+            activities = list(Activity.objects.filter(pk__in=list(dated)))
             when = {
-                pk: at + activity.delay
-                for activity in Activity.objects.filter(pk__in=list(dated))
-                for pk, at in dated[activity.pk]
+                pk: at + activity.delay for activity in activities for pk, at in dated[activity.pk]
             }
             where = "state = %s AND scheduled_at IS NULL"
             done = set_times(Trace, "scheduled_at", when, where, [Trace.State.SCHEDULED.value])
+            if any(a.send_at_local for a in activities):
+                from .pressure import align_local_times
+
+                align_local_times(Trace.objects.filter(id__in=done), now)
             due_now = any(when[pk] <= now for pk in done)
         if changed:
             participants = {c.participant_id for children in cancel.values() for c in children}

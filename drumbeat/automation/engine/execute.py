@@ -35,6 +35,7 @@ from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, Trace
 from ..outbound import emit_completed, emit_trace_outcomes
 from ..targets import FILTERABLE, get_target
+from . import pressure
 from .leases import Lease, lease_length, new_claim_id
 from .sql import id_set, insert_select
 
@@ -396,6 +397,11 @@ def _send_messages(
             r.pk: r
             for r in target.model._default_manager.filter(pk__in=id_set(c.record_id for c in live))
         }
+        with lease.holding(c.id for c in live):
+            if not lease.lost:  # deferrals and slots are written for the rows still held
+                live = pressure.screen(activity, live, records, field, now, outcomes)
+        if lease.lost:
+            return
         recipients = [
             sending.Recipient(
                 trace_id=c.id,
@@ -446,6 +452,7 @@ def _send_messages(
             reached.append(c.id)
     with lease.holding([*outcomes, *retry]):
         if not lease.lost:
+            pressure.release_unsent(outcomes, retry)
             finish_traces(activity, outcomes, reached, now, retry, participant_of)
 
 
@@ -490,6 +497,8 @@ def finish_traces(
     with_children = False
     if reached:
         with_children = create_children(activity, reached, now) > 0
+        if with_children:
+            pressure.align_children(activity, reached, now)
         if activity.kind != Activity.Kind.ACTION:
             from .events import replay_early_events
 
@@ -701,13 +710,14 @@ def _recover(activity: Activity, lease: Lease, now: datetime) -> None:
 
 
 def due_activities(now: datetime) -> list[Activity]:
-    """Activities of running campaigns with at least one due trace."""
+    """Activities of running campaigns with at least one due trace, those of high-priority
+    campaigns first (engine/pressure.py: they take the capped slots they compete for)."""
     due = Trace.objects.filter(activity=OuterRef("pk"), state=S.SCHEDULED, scheduled_at__lte=now)
     return list(
         Activity.objects.filter(campaign__state=Campaign.State.RUNNING)
         .filter(Exists(due))
         .select_related("campaign", "server_action", "template")
-        .order_by("campaign_id", "id")
+        .order_by(pressure.priority_rank(), "campaign_id", "id")  # high-priority campaigns first
     )
 
 

@@ -31,6 +31,7 @@ from .execute import (
     next_due_at,
     recover_leases,
 )
+from .pressure import purge_slots
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def run_once(
     result = PassResult()
     result.recovered = recover_leases(now)
     result.expired = expire_waiting(now)
+    purge_slots(now)  # contact pressure: slots older than any cap
     if enrol:
         enrolled = enroll_running_campaigns(now)
         result.enrolled, result.removed = enrolled.enrolled, enrolled.removed

@@ -1,7 +1,7 @@
 """Campaign and activity figures (SPEC §9), computed with aggregates; test traces excluded.
 
-`activity_metrics(campaign)` → {activity_id: ActivityMetrics} in three queries whatever the
-size of the campaign; `campaign_metrics(campaign)` → participant counts and smart figures.
+`activity_metrics(campaign)` → {activity_id: ActivityMetrics} in three queries (four with a
+goal: conversions after each activity) whatever the size of the campaign; `campaign_metrics(campaign)` → participant counts and smart figures.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -39,6 +39,12 @@ class ActivityMetrics:
     replied: int = 0
     bounced: int = 0
     complained: int = 0  # reported as spam (feedback loops, provider complaints)
+    # Participants who reached the campaign's goal after this activity ran (0 without a goal).
+    conversions: int = 0
+
+    @property
+    def conversion_percent(self) -> float:
+        return percent(self.conversions, self.processed)
 
     @property
     def opened_percent(self) -> float:
@@ -78,6 +84,8 @@ class ActivityMetrics:
             "replied_percent": self.replied_percent,
             "bounced_percent": self.bounced_percent,
             "complained_percent": self.complained_percent,
+            "conversions": self.conversions,
+            "conversion_percent": self.conversion_percent,
         }
 
 
@@ -94,6 +102,15 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
     ):
         m = result[row["activity_id"]]
         m.processed, m.rejected = row["processed"], row["rejected"]
+    if campaign.has_goal:
+        for row in (
+            traces.filter(
+                state=Trace.State.PROCESSED, participant__converted_at__gte=F("executed_at")
+            )
+            .values("activity_id")
+            .annotate(n=Count("participant", distinct=True))
+        ):
+            result[row["activity_id"]].conversions = row["n"]
 
     # Days are those of the configured time zone, as TruncDate groups them.
     today = timezone.localtime(now).date()

@@ -1,7 +1,8 @@
 """Campaign and activity figures (SPEC §9), computed with aggregates; test traces excluded.
 
 `activity_metrics(campaign)` → {activity_id: ActivityMetrics} in three queries (four with a
-goal: conversions after each activity) whatever the size of the campaign; `campaign_metrics(campaign)` → participant counts and smart figures.
+goal: conversions after each activity) whatever the size of the campaign;
+`campaign_metrics(campaign)` → participant counts and smart figures.
 """
 
 from __future__ import annotations

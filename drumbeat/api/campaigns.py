@@ -58,11 +58,12 @@ def state_change(action: Callable[..., R], *args: Any, **kwargs: Any) -> R:
 
 
 def _domain_field(fields: dict[str, Any]) -> None:
-    if "domain" in fields:
-        try:
-            fields["domain"] = parse_api_domain(fields["domain"])
-        except ValueError as exc:
-            raise ValidationError({"domain": str(exc)})
+    for name in ("domain", "goal_domain"):
+        if fields.get(name) is not None:
+            try:
+                fields[name] = parse_api_domain(fields[name])
+            except ValueError as exc:
+                raise ValidationError({name: str(exc)})
 
 
 # --- campaigns ---------------------------------------------------------------------------------
@@ -80,6 +81,9 @@ CAMPAIGN_EXAMPLE = {
     "state": "running",
     "event_window_days": 30,
     "ignore_machine_events": True,
+    "goal_domain": [["tags.name", "=", "Customer"]],
+    "goal_window_days": 30,
+    "exit_on_goal": True,
     "require_sync": False,
     "last_sync_at": None,
     "archived": False,
@@ -100,6 +104,9 @@ class CampaignOut(Schema):
     state: CampaignState = Field(description="draft (New), running or stopped")
     event_window_days: int
     ignore_machine_events: bool
+    goal_domain: list[Any] = Field(description="The goal: a filter meaning success; [] = none")
+    goal_window_days: int | None = Field(description="Days after enrolment the goal counts")
+    exit_on_goal: bool = Field(description="A participant reaching the goal leaves the workflow")
     require_sync: bool = Field(description="Workflow modified: Update or Don't update pending")
     last_sync_at: dt.datetime | None
     archived: bool
@@ -122,6 +129,9 @@ class CampaignIn(Schema):
     unique_field: Text(64) | None = Field(None, description="Default: the target's (email)")  # type: ignore[valid-type]
     event_window_days: int = Field(30, ge=1, le=3650)
     ignore_machine_events: bool = True
+    goal_domain: list[Any] = Field(default_factory=list, max_length=500)
+    goal_window_days: int | None = Field(None, ge=1, le=3650)
+    exit_on_goal: bool = False
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -145,6 +155,9 @@ class CampaignPatch(Schema):
     unique_field: Text(64) = None  # type: ignore[valid-type]
     event_window_days: int = Field(None, ge=1, le=3650)  # type: ignore[assignment]
     ignore_machine_events: bool = None  # type: ignore[assignment]
+    goal_domain: list[Any] = Field(None, max_length=500)  # type: ignore[assignment]
+    goal_window_days: int | None = Field(None, ge=1, le=3650)
+    exit_on_goal: bool = None  # type: ignore[assignment]
     archived: bool = Field(None, description="Archiving a running campaign stops it")  # type: ignore[assignment]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Welcome (2026)"}]})
@@ -207,6 +220,7 @@ METRICS_EXAMPLE = {
         "total": 100,
         "participants": 100,
         "tests": 1,
+        "conversions": 9,
         "templates": 1,
         "clicks": 12,
     },
@@ -229,6 +243,8 @@ METRICS_EXAMPLE = {
             "replied_percent": 1.0,
             "bounced_percent": 2.0,
             "complained_percent": 0.0,
+            "conversions": 12,
+            "conversion_percent": 12.0,
         }
     ],
 }
@@ -247,7 +263,7 @@ class DailyOut(Schema):
 class ActivityMetricsOut(Schema):
     activity: int
     name: str
-    kind: Literal["email", "sms", "action"]
+    kind: Literal["email", "sms", "action", "split"]
     processed: int
     rejected: int
     daily: list[DailyOut] = Field(description="The last 15 days, oldest first")
@@ -262,6 +278,8 @@ class ActivityMetricsOut(Schema):
     replied_percent: float
     bounced_percent: float
     complained_percent: float = Field(description="Complained over sent")
+    conversions: int = Field(description="Reached the goal after this activity ran")
+    conversion_percent: float
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE["activities"][0]]})
 
@@ -273,6 +291,7 @@ class CampaignFiguresOut(Schema):
     total: int
     participants: int
     tests: int
+    conversions: int = Field(description="Participants who reached the goal")
     templates: int
     clicks: int
 
@@ -436,6 +455,7 @@ PARTICIPANT_EXAMPLE = {
     "is_test": True,
     "enrolled_at": "2026-03-01T09:10:00Z",
     "completed_at": None,
+    "converted_at": None,
 }
 ParticipantState = Literal["running", "completed", "removed"]
 TraceState = Literal["scheduled", "processing", "processed", "rejected", "cancelled", "error"]
@@ -450,6 +470,7 @@ class ParticipantOut(Schema):
     is_test: bool
     enrolled_at: dt.datetime
     completed_at: dt.datetime | None
+    converted_at: dt.datetime | None = Field(description="When it reached the campaign's goal")
     record_name: str | None = Field(description="Display name; null when the record is gone")
 
     model_config = ConfigDict(json_schema_extra={"examples": [PARTICIPANT_EXAMPLE]})
@@ -525,6 +546,7 @@ class CampaignTemplateOut(Schema):
     description: str
     target: str
     icon: str
+    split: str = Field(description="What its optional split compares ('' = none)")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -536,6 +558,7 @@ class CampaignTemplateOut(Schema):
                     "click it.",
                     "target": "contacts.contact",
                     "icon": "tag",
+                    "split": "",
                 }
             ]
         }
@@ -544,6 +567,7 @@ class CampaignTemplateOut(Schema):
 
 class InstantiateIn(Schema):
     name: Text(200, 1) | None = Field(None, description="Default: the template's title")  # type: ignore[valid-type]
+    split: bool = Field(False, description="With the template's optional split (see `split`)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Hot contacts 2026"}]})
 
@@ -559,6 +583,7 @@ def list_campaign_templates(request: HttpRequest):
             "description": t.description,
             "target": t.target,
             "icon": t.icon,
+            "split": t.split,
         }
         for t in campaign_templates.list_templates()
     ]
@@ -577,7 +602,8 @@ def instantiate_campaign_template(
     payload: InstantiateIn | None = None,
 ):
     name = payload.name if payload is not None else None
-    campaign = campaign_templates.instantiate(key, current_user(request), name=name)
+    split = payload.split if payload is not None else False
+    campaign = campaign_templates.instantiate(key, current_user(request), name=name, split=split)
     return Status(201, campaign)
 
 
@@ -585,7 +611,7 @@ def instantiate_campaign_template(
 
 activities_router = Router(tags=["Campaigns"])
 
-ActivityKind = Literal["email", "sms", "action"]
+ActivityKind = Literal["email", "sms", "action", "split"]
 Trigger = Literal[tuple(Activity.Trigger.values)]  # type: ignore[valid-type]
 Unit = Literal[tuple(DelayUnit.values)]  # type: ignore[valid-type]
 ACTIVITY_EXAMPLE = {
@@ -603,9 +629,20 @@ ACTIVITY_EXAMPLE = {
     "expiry_unit": "",
     "domain": [],
     "pending_change": "",
+    "branches": [],
+    "branch": "",
+    "winner": "",
+    "winner_at": None,
     "created_at": "2026-03-01T09:00:00Z",
     "updated_at": "2026-03-01T09:00:00Z",
 }
+
+
+class BranchIn(Schema):
+    name: Text(40, 1)  # type: ignore[valid-type]
+    weight: int = Field(ge=1, le=1000, description="Relative: 45/45/10 sends 10 % to the third")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "A", "weight": 50}]})
 
 
 class ActivityOut(Schema):
@@ -623,6 +660,10 @@ class ActivityOut(Schema):
     expiry_unit: Literal["", "hours", "days", "weeks", "months"]
     domain: list[Any] = Field(description="The activity filter (applies to descendants too)")
     pending_change: Literal["", "added", "redated"]
+    branches: list[BranchIn] = Field(description="A split's branches (2-5); [] otherwise")
+    branch: str = Field(description="Under a split: the branch this activity is on")
+    winner: str = Field(description="A split's declared winner ('' = none)")
+    winner_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -658,6 +699,10 @@ class ActivityIn(Schema):
     expiry_amount: int | None = Field(None, ge=1, le=100_000)
     expiry_unit: Literal["", "hours", "days", "weeks", "months"] = ""
     domain: list[Any] = Field(default_factory=list, max_length=500)
+    branches: list[BranchIn] = Field(
+        default_factory=list, max_length=5, description="Required for kind 'split': 2-5"
+    )
+    branch: Text(40) = Field("", description="Required under a split: one of its branches")  # type: ignore[valid-type]
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -680,6 +725,25 @@ class ActivityIn(Schema):
                     "parent": 3,
                     "delay_amount": 2,
                 },
+                {
+                    "campaign": 1,
+                    "name": "Welcome test",
+                    "kind": "split",
+                    "branches": [
+                        {"name": "A", "weight": 45},
+                        {"name": "B", "weight": 45},
+                        {"name": "Holdout", "weight": 10},
+                    ],
+                },
+                {
+                    "campaign": 1,
+                    "name": "Short welcome",
+                    "kind": "email",
+                    "template": 5,
+                    "trigger": "activity",
+                    "parent": 12,
+                    "branch": "B",
+                },
             ]
         }
     )
@@ -697,6 +761,8 @@ class ActivityPatch(Schema):
     expiry_amount: int | None = Field(None, ge=1, le=100_000)
     expiry_unit: Literal["", "hours", "days", "weeks", "months"] = None  # type: ignore[assignment]
     domain: list[Any] = Field(None, max_length=500)  # type: ignore[assignment]
+    branches: list[BranchIn] = Field(None, max_length=5)  # type: ignore[assignment]
+    branch: Text(40) = None  # type: ignore[valid-type]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"delay_amount": 3}]})
 

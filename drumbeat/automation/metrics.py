@@ -182,20 +182,22 @@ def campaign_metrics(campaign: Campaign) -> dict[str, int]:
     rows = (
         Participant.objects.filter(campaign=campaign)
         .values("state", "is_test")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), converted=Count("id", filter=Q(converted_at__isnull=False)))
     )
     counts = {state: 0 for state in Participant.State.values}
-    tests = 0
+    tests = conversions = 0
     for row in rows:
         if row["is_test"]:
             tests += row["n"]
         else:
             counts[row["state"]] += row["n"]
+            conversions += row["converted"]
     return {
         **counts,
         "total": counts["running"] + counts["completed"],
         "participants": counts["running"] + counts["completed"],
         "tests": tests,
+        "conversions": conversions,  # participants who reached the goal (removed ones too)
         "templates": campaign.activities.filter(template__isnull=False)
         .values("template_id")
         .distinct()

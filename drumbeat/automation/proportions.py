@@ -8,8 +8,10 @@
   two-proportion z-test (pooled) when every expected count of the 2×2 table is at least 5;
   otherwise Fisher's exact test (two-sided: the tables at most as likely as the observed one).
   With several variants against one control the 5 % level is shared among them
-  (Bonferroni: each test at 0.05 / comparisons). The verdict is "not enough data yet" until
-  each group has MIN_PARTICIPANTS and the two together MIN_CONVERSIONS conversions.
+  (Bonferroni: each test at 0.05 / comparisons). The verdict is "not enough data yet" until the
+  test can say something: while a group has fewer than MIN_PARTICIPANTS participants, or while
+  even the most lopsided split of the conversions counted so far between the two groups would
+  not be significant (`can_be_significant`: too few conversions to detect any difference).
 
 Pure functions of counts: no database, no dependency (`math` only).
 """
@@ -21,8 +23,7 @@ from dataclasses import dataclass
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
 ALPHA = 0.05
-MIN_PARTICIPANTS = 30
-MIN_CONVERSIONS = 5
+MIN_PARTICIPANTS = 20
 MIN_EXPECTED = 5  # below this expected count in a cell, the z-test's normal approximation fails
 
 Z_TEST = "two-proportion z-test"
@@ -143,12 +144,27 @@ def needs_exact_test(control: tuple[int, int], variant: tuple[int, int]) -> bool
     )
 
 
+def can_be_significant(control: tuple[int, int], variant: tuple[int, int], alpha: float) -> bool:
+    """Whether some table with these group sizes and this total of conversions would be
+    significant: the two most lopsided ones (as many conversions as possible in one group,
+    the rest in the other) tested with Fisher's exact test."""
+    (x1, n1), (x2, n2) = control, variant
+    total = x1 + x2
+    if total == 0 or total == n1 + n2:
+        return False
+    lopsided = [
+        ((min(total, n1), n1), (total - min(total, n1), n2)),
+        ((total - min(total, n2), n1), (min(total, n2), n2)),
+    ]
+    return min(fisher_exact(a, b) for a, b in lopsided) < alpha
+
+
 def compare(control: tuple[int, int], variant: tuple[int, int], comparisons: int = 1) -> Comparison:
     """Test variant (conversions, participants) against control at the shared 5 % level."""
     alpha = ALPHA / max(1, comparisons)
-    (x1, n1), (x2, n2) = control, variant
+    n1, n2 = control[1], variant[1]
     test = FISHER if n1 and n2 and needs_exact_test(control, variant) else Z_TEST
-    if min(n1, n2) < MIN_PARTICIPANTS or x1 + x2 < MIN_CONVERSIONS:
+    if min(n1, n2) < MIN_PARTICIPANTS or not can_be_significant(control, variant, alpha):
         diff = difference(control, variant) if n1 and n2 else (None, None)
         return Comparison(diff[0], diff[1], test, None, alpha, NOT_ENOUGH)
     d, interval = difference(control, variant)

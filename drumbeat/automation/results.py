@@ -149,6 +149,7 @@ class SplitResult:
 class ActivityResult:
     activity: Activity
     figures: Figures
+    depth: int = 0  # in the workflow tree (results list activities in tree order)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -234,18 +235,31 @@ def campaign_results(campaign: Campaign) -> CampaignResults:
         campaign,
         Figures(participants=totals["participants"], conversions=totals["conversions"]),
     )
-    results.activities = activity_results(campaign, activities)
     children: dict[int | None, list[Activity]] = {}
     for activity in activities:
         children.setdefault(activity.parent_id, []).append(activity)
+    results.activities = activity_results(campaign, tree_order(children))
     for split in (a for a in activities if a.is_split):
         results.splits.append(split_result(campaign, split, children))
     results.tests = test_participants(campaign)
     return results
 
 
-def activity_results(campaign: Campaign, activities: list[Activity]) -> list[ActivityResult]:
-    """Figures per activity, in one query."""
+def tree_order(children: dict[int | None, list[Activity]]) -> list[tuple[Activity, int]]:
+    """The activities depth first (each followed by its children), with their depth."""
+    found: list[tuple[Activity, int]] = []
+    stack = [(a, 0) for a in reversed(children.get(None, []))]
+    while stack:
+        activity, depth = stack.pop()
+        found.append((activity, depth))
+        stack.extend((c, depth + 1) for c in reversed(children.get(activity.pk, [])))
+    return found
+
+
+def activity_results(
+    campaign: Campaign, activities: list[tuple[Activity, int]]
+) -> list[ActivityResult]:
+    """Figures per activity (given with their depth), in one query."""
     processed = Q(state=Trace.State.PROCESSED)
     rows = {
         row["activity_id"]: row
@@ -262,10 +276,10 @@ def activity_results(campaign: Campaign, activities: list[Activity]) -> list[Act
         )
     }
     found = []
-    for activity in activities:
+    for activity, depth in activities:
         row = rows.get(activity.pk, {})
         figures = Figures(**{k: row.get(k, 0) for k in Figures.__dataclass_fields__})
-        found.append(ActivityResult(activity, figures))
+        found.append(ActivityResult(activity, figures, depth))
     return found
 
 

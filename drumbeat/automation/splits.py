@@ -224,3 +224,17 @@ def assignments_of(participant_ids: Iterable[int]) -> dict[int, dict[int, str]]:
     ).values_list("participant_id", "split_id", "branch"):
         found.setdefault(pid, {})[split_id] = branch
     return found
+
+
+def branch_counts(campaign) -> dict[int, dict[str, int]]:
+    """{split id: {branch: participants sent down it}} of a campaign, tests left out."""
+    from django.db.models import Count
+
+    found: dict[int, dict[str, int]] = {}
+    for row in (
+        SplitAssignment.objects.filter(split__campaign=campaign, participant__is_test=False)
+        .values("split_id", "branch")
+        .annotate(n=Count("id"))
+    ):
+        found.setdefault(row["split_id"], {})[row["branch"]] = row["n"]
+    return found

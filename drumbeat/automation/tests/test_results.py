@@ -175,12 +175,20 @@ def test_several_variants_share_the_five_percent_level():
 
 
 def test_it_says_not_enough_data_yet_until_the_test_can_say_something():
-    # Fewer than 30 participants in a group.
-    early = proportions.compare((1, 20), (9, 20))
+    # Fewer than 20 participants in a group.
+    early = proportions.compare((1, 15), (9, 15))
     assert (early.verdict, early.p_value) == ("not enough data yet", None)
-    assert early.difference == approx(0.40)
-    # Enough participants but 4 conversions in all (fewer than 5).
+    assert early.difference == approx(8 / 15)  # 9/15 - 1/15
+    # 500 per group but 4 conversions in all: even all 4 in one group could not be significant.
+    # The most lopsided table, 0 and 4, has P = C(500,4)/C(1000,4)
+    # = (500·499·498·497)/(1000·999·998·997) = 0.0622617 on each side: p = 0.1245 > 0.05.
+    assert not proportions.can_be_significant((0, 500), (4, 500), 0.05)
     assert proportions.compare((0, 500), (4, 500)).verdict == "not enough data yet"
+    # 30 per group and 6 conversions: 0 and 6 would give p = 0.0237 (see the Fisher test
+    # above) < 0.05, so 3 and 3 gets a verdict (no difference, p = 1).
+    assert proportions.can_be_significant((3, 30), (3, 30), 0.05)
+    even = proportions.compare((3, 30), (3, 30))
+    assert (even.verdict, even.p_value) == ("no significant difference", approx(1.0))
     # An empty group: no rate, no difference.
     nothing = proportions.compare((0, 0), (3, 40))
     assert (nothing.verdict, nothing.difference) == ("not enough data yet", None)

@@ -833,14 +833,17 @@ def run_trace_now(trace: Trace, user: Any = None, branch: str | None = None) -> 
         raise ValidationError("Only a scheduled trace can be run.")
     if trace.participant.state != Participant.State.RUNNING:
         raise ValidationError("The participant is no longer running.")
-    if branch:
-        choose_test_branch(trace, branch)
+    chosen = choose_test_branch(trace, branch) if branch else False
     detail = f"branch {branch}" if branch else ""
     log_action(
         trace.activity.campaign, user, CampaignLog.Action.RUN_TRACE, trace=trace, detail=detail
     )
     execute_traces([trace.pk])
     trace.refresh_from_db()
+    if chosen and trace.state != Trace.State.PROCESSED:  # rejected or expired: no branch
+        SplitAssignment.objects.filter(
+            participant_id=trace.participant_id, split_id=trace.activity_id
+        ).delete()
     return trace
 
 

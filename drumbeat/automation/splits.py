@@ -204,8 +204,9 @@ def declare_winner(split: Activity, branch: str | None, user: Any = None) -> Act
     return split
 
 
-def choose_test_branch(trace: Trace, branch: str) -> None:
-    """Send a test participant down `branch` at the split of `trace` (its next run keeps it)."""
+def choose_test_branch(trace: Trace, branch: str) -> bool:
+    """Send a test participant down `branch` at the split of `trace` (its next run keeps it);
+    False when it already had a branch there (kept)."""
     split = trace.activity
     if not split.is_split:
         raise ValidationError({"branch": f"'{split.name}' is not a split."})
@@ -213,7 +214,7 @@ def choose_test_branch(trace: Trace, branch: str) -> None:
         raise ValidationError("Only a test participant can be sent down a chosen branch.")
     if branch not in split.branch_names:
         raise ValidationError({"branch": f"'{split.name}' has no branch {branch!r}."})
-    _insert(split.pk, [[trace.participant_id, branch, False]], clock.now())
+    return _insert(split.pk, [[trace.participant_id, branch, False]], clock.now()) > 0
 
 
 def assignments_of(participant_ids: Iterable[int]) -> dict[int, dict[int, str]]:

@@ -197,7 +197,13 @@ def test_a_test_participant_goes_down_the_branch_chosen_on_the_test_screen(clock
         services.run_trace_now(trace, bob, branch=branch)
         assert assigned(split) == {participant.pk: branch}
         assert [t.activity for t in Trace.objects.filter(parent=trace)] == [child]
-    real = make_contacts(1)[0]
+    # A test record the filter rejects gets no branch, even a chosen one.
+    Contact.objects.filter(pk=ann.pk).update(active=False)
+    participant = services.launch_test(campaign, ann.pk, bob)
+    (trace,) = Trace.objects.filter(participant=participant, activity=split)
+    assert services.run_trace_now(trace, bob, branch="B").state == "rejected"
+    assert not SplitAssignment.objects.filter(participant=participant).exists()
+    real = Contact.objects.create(name="Real", email="real@example.com")
     services.start_campaign(campaign, bob)
     trace = Trace.objects.get(activity=split, participant__record_id=real.pk)
     with pytest.raises(ValidationError, match="Only a test participant"):

@@ -74,8 +74,13 @@ def check_campaign_goal(
     reached = filter_records(campaign.target, campaign.goal_domain, True, now).filter(
         pk=OuterRef("record_id")
     )
+    matching = candidates.filter(Exists(reached))
+    # A read first: on SQLite the write transaction below holds the database's only write
+    # lock, which a scan of a big campaign that finds nobody must not take.
+    if not matching.exists():
+        return 0
     with transaction.atomic():
-        converted = _mark_converted(candidates.filter(Exists(reached)), now)
+        converted = _mark_converted(matching, now)
         if not converted:
             return 0
         exited = exit_participants(converted, now) if campaign.exit_on_goal else []

@@ -5,9 +5,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from drumbeat.automation import services
-from drumbeat.automation.goals import check_goals
+from drumbeat.automation.goals import check_campaign_goal, check_goals
 from drumbeat.automation.models import Participant, Trace, WebhookDelivery, WebhookEndpoint
 from drumbeat.contacts import services as contact_services
 from drumbeat.contacts.models import Contact
@@ -175,3 +177,27 @@ def test_opens_by_link_scanners_are_kept_apart_from_those_of_people(clock, bob, 
         third: (START + 2 * HOUR, START + 2 * HOUR),
     }
     assert Message.objects.filter(opened_at__isnull=False).count() == 3
+
+
+def goal_check_statements(bob, size: int, name: str) -> int:
+    Contact.objects.bulk_create(
+        Contact(name=f"{name} {i}", email=f"{name.lower()}{i}@example.com", city=name)
+        for i in range(size)
+    )
+    campaign = make_campaign(
+        bob, name=name, domain=[["city", "=", name]], goal_domain=CUSTOMER, exit_on_goal=True
+    )
+    add_action(campaign, delay_amount=5)
+    services.start_campaign(campaign, bob)
+    customer = contact_services.get_or_create_tags(["Customer"])[0]
+    customer.contacts.add(*Contact.objects.filter(city=name))
+    with CaptureQueriesContext(connection) as ctx:
+        assert check_campaign_goal(campaign) == size
+    assert (
+        Trace.objects.filter(participant__campaign=campaign, reason="goal reached").count() == size
+    )
+    return len(ctx.captured_queries)
+
+
+def test_a_goal_check_of_10_or_1000_conversions_takes_the_same_statements(clock, bob):
+    assert goal_check_statements(bob, 10, "Small") == goal_check_statements(bob, 1000, "Large")

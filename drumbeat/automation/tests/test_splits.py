@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from drumbeat.automation import services, splits
 from drumbeat.automation.engine import execute
@@ -284,3 +286,26 @@ def test_branches_with_activities_or_participants_cannot_be_removed(clock, bob):
     more = [*HALF, {"name": "C", "weight": 20}]
     split.refresh_from_db()
     assert services.update_activity(split, branches=more).branch_names == ["A", "B", "C"]
+
+
+def split_batch_statements(bob, size: int, name: str) -> int:
+    Contact.objects.bulk_create(
+        Contact(name=f"{name} {i}", email=f"{name.lower()}{i}@example.com", city=name)
+        for i in range(size)
+    )
+    campaign = make_campaign(bob, name=name, domain=[["city", "=", name]])
+    split = add_split(campaign, name=f"{name} split")
+    for branch in ("A", "B"):
+        add_action(campaign, parent=split, name=f"{name} {branch}", branch=branch, delay_amount=1)
+    services.start_campaign(campaign, bob)
+    with CaptureQueriesContext(connection) as ctx:
+        execute.execute_batch(split, START, limit=5000)
+    assert SplitAssignment.objects.filter(split=split).count() == size
+    assert Trace.objects.filter(activity__parent=split).count() == size
+    return len(ctx.captured_queries)
+
+
+def test_a_split_batch_of_10_or_1000_takes_the_same_statements(clock, bob):
+    # One UPDATE … RETURNING takes the batch; then one INSERT of the assignments, one INSERT
+    # per child activity (joined with the assignments), one UPDATE of completed participants.
+    assert split_batch_statements(bob, 10, "Small") == split_batch_statements(bob, 1000, "Large")

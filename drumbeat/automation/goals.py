@@ -48,9 +48,16 @@ def campaigns_with_goals(target: str | None = None) -> list[Campaign]:
 
 
 def check_goals(now: datetime | None = None) -> int:
-    """Check the goal of every campaign that has one; returns the participants converted."""
+    """Check the goal of every campaign that has one; returns the participants converted.
+    A campaign whose check fails is logged and skipped: the pass goes on."""
     now = now or clock.now()
-    return sum(check_campaign_goal(campaign, now) for campaign in campaigns_with_goals())
+    converted = 0
+    for campaign in campaigns_with_goals():
+        try:
+            converted += check_campaign_goal(campaign, now)
+        except Exception:
+            log.exception("goal check of campaign %s failed", campaign.pk)
+    return converted
 
 
 def check_campaign_goal(

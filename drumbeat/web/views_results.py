@@ -235,7 +235,6 @@ def split_view(split: results.SplitResult) -> dict:
 def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_campaign_for_user(request, pk)
     found = results.campaign_results(campaign)
-    names = dict(campaign.activities.filter(kind=Activity.Kind.SPLIT).values_list("name", "pk"))
     target = get_target(campaign.target)
     records = target.model._default_manager.in_bulk([t.participant.record_id for t in found.tests])
     tests = [
@@ -273,7 +272,6 @@ def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
                 for a in found.activities
             ],
             "tests": tests,
-            "split_ids": names,
             "min_participants": proportions.MIN_PARTICIPANTS,
         }
     )

@@ -14,7 +14,11 @@ service a form or a user would call (`create_contact`, `add_tags`, `create_lead`
 when a campaign starts (about a third) are enrolled by its start.
 
 The recipients' reactions — opens, clicks, replies and bounces at plausible rates and delays —
-are recorded through mailing's own event functions at the moment they happen. A happening that
+are recorded through mailing's own event functions at the moment they happen. The leads
+campaign runs its template's experiment (a split: welcome email, a shorter one with a
+livelier call to action, or nothing; goal: the lead is won): salespeople win leads day after
+day (`Newcomers.win_leads`, through the CRM service), more often those who opened or clicked
+a welcome email, so its Results tab compares the branches on real conversions. A happening that
 makes work due at once wakes the engine (a pass without the filter sync), as `wakeup.wake()`
 does. Every trace, message, click, tag, task and note in the result was written by the engine
 and the channels, none around them. A fourth campaign is left New, ready to test. Idempotent
@@ -59,6 +63,10 @@ OPEN_RATE = 0.40
 CLICK_RATE = 0.11  # of sent messages (a subset of the opens)
 REPLY_RATE = 0.02
 BOUNCE_RATE = 0.018
+# Emails whose call to action draws more clicks than the others (by template name).
+CLICK_APPEAL = {"Prioritize Hot leads: short welcome email": 1.8}
+# How much likelier a salesperson wins a lead who opened / clicked its welcome email.
+WIN_WEIGHT_OPENED, WIN_WEIGHT_CLICKED = 3, 10
 BROWSERS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/130.0 Safari/537.36",
@@ -76,6 +84,7 @@ class DemoCampaign:
     name: str
     extra_domain: list
     starts_after: dt.timedelta  # from the beginning of the replayed period
+    split: bool = False  # with the template's optional experiment
 
 
 READERS_COUNTRY, PROSPECT_COUNTRIES = "BE", ["FR", "NL", "DE"]
@@ -97,6 +106,7 @@ RUNNING = [
         "Prioritize Hot leads: new leads",
         [["stage.name", "=", "New"]],
         dt.timedelta(days=2, hours=8),
+        split=True,
     ),
 ]
 READY = DemoCampaign("welcome_flow", "Welcome Flow", [], dt.timedelta(0))
@@ -164,13 +174,13 @@ class Replay:
                 campaign_id__in=self.campaign_ids, pk__gt=self.last_message_id, state="sent"
             )
             .order_by("pk")
-            .values_list("pk", "sent_at")
+            .values_list("pk", "sent_at", "template__name")
         )
-        for pk, sent_at in rows:
+        for pk, sent_at, template in rows:
             self.last_message_id = pk
-            self._draw(pk, sent_at)
+            self._draw(pk, sent_at, CLICK_APPEAL.get(template, 1.0))
 
-    def _draw(self, pk: int, sent_at: dt.datetime) -> None:
+    def _draw(self, pk: int, sent_at: dt.datetime, appeal: float = 1.0) -> None:
         rng = self.rng
         if rng.random() < BOUNCE_RATE:
             self.react(sent_at + dt.timedelta(minutes=rng.randint(1, 25)), "bounce", pk)
@@ -179,9 +189,9 @@ class Replay:
             return
         opened = sent_at + self._open_delay()
         conversion = rng.random()
-        if conversion < CLICK_RATE / OPEN_RATE:
+        if conversion < appeal * CLICK_RATE / OPEN_RATE:
             self.react(opened + dt.timedelta(seconds=rng.randint(20, 900)), "click", pk)
-        elif conversion < (CLICK_RATE + REPLY_RATE) / OPEN_RATE:
+        elif conversion < (appeal * CLICK_RATE + REPLY_RATE) / OPEN_RATE:
             self.react(opened, "open", pk)
             self.react(opened + dt.timedelta(minutes=rng.randint(10, 360)), "reply", pk)
         else:
@@ -254,7 +264,8 @@ class Newcomers:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.sellers = salespeople()
-        self.new_stage = {s.name: s for s in crm_services.ensure_default_stages()}["New"]
+        stages = {s.name: s for s in crm_services.ensure_default_stages()}
+        self.new_stage, self.won_stage = stages["New"], stages["Won"]
         self.readers = self._contacts_without("Newsletter", [READERS_COUNTRY])
         self.prospects = self._contacts_without("Prospect", PROSPECT_COUNTRIES)
         self.contact_ids = list(
@@ -350,6 +361,29 @@ class Newcomers:
             self._new_lead(at)
         return n
 
+    def win_leads(self, at: dt.datetime, n: int = 1) -> int:
+        """A salesperson marks leads won, more likely those who opened or clicked an email
+        (the campaign's goal: each win is a conversion if the lead takes part)."""
+        candidates = list(
+            Lead.objects.filter(stage=self.new_stage, salesperson__isnull=False, active=True)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        if not candidates:
+            return 0
+        weight = dict.fromkeys(candidates, 1)
+        for record_id, clicked in Message.objects.filter(
+            record_model="crm.lead", record_id__in=candidates, opened_at__isnull=False
+        ).values_list("record_id", "clicked_at"):
+            weight[record_id] = max(
+                weight[record_id], WIN_WEIGHT_CLICKED if clicked else WIN_WEIGHT_OPENED
+            )
+        won = set()
+        for _ in range(min(n, len(candidates))):
+            won.add(self.rng.choices(candidates, weights=[weight[c] for c in candidates])[0])
+        crm_services.move_leads_to_stage(sorted(won), self.won_stage)
+        return len(won)
+
     def _new_lead(self, at: dt.datetime) -> None:
         rng = self.rng
         contact = None
@@ -405,6 +439,7 @@ INFLOWS = [
     Inflow("contacts tagged", Newcomers.mark_prospects, 1.5, (4, 10), 0.2, OFFICE, True),
     Inflow("new leads", Newcomers.new_leads, 2.0, (1, 1), 0.4, HOME),
     Inflow("new leads", Newcomers.new_leads, 1.5, (2, 6), 0.1, OFFICE),
+    Inflow("leads won", Newcomers.win_leads, 2.5, (1, 2), 0.2, OFFICE, True),
 ]
 
 
@@ -422,7 +457,9 @@ def _in_this_process() -> Iterator[None]:
 
 
 def _create(demo: DemoCampaign, owner: User | None) -> Campaign:
-    campaign = campaign_templates.instantiate(demo.template, owner, name=demo.name)
+    campaign = campaign_templates.instantiate(
+        demo.template, owner, name=demo.name, split=demo.split
+    )
     if demo.extra_domain:
         services.update_campaign(campaign, domain=[*campaign.domain, *demo.extra_domain])
     return campaign
@@ -480,7 +517,8 @@ def seed_campaigns(progress: bool = False, now: dt.datetime | None = None) -> di
         f"campaigns: {counts['campaigns']} campaigns, {counts['messages']} emails, "
         f"{n('open', 0)} opens, {n('click', 0)} clicks, {n('reply', 0)} replies, "
         f"{n('bounce', 0)} bounces; joined meanwhile: {n('new contacts', 0)} new contacts, "
-        f"{n('contacts tagged', 0)} contacts tagged, {n('new leads', 0)} new leads "
+        f"{n('contacts tagged', 0)} contacts tagged, {n('new leads', 0)} new leads; "
+        f"{n('leads won', 0)} leads won "
         f"({time.monotonic() - started:.1f} s)"
     )
     return counts

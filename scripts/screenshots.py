@@ -139,6 +139,9 @@ def pages(page, base: str) -> list[tuple[str, str]]:
         result.append(("campaign-workflow", href))
         result.append(("campaign-settings", href + "settings/"))
         result.append(("campaign-tests", href + "tests/"))
+    split = first("/campaigns/", 'a.kanban-card:has-text("Prioritize Hot leads")')
+    if split:  # the demo runs this template with its split and goal
+        result.append(("campaign-results", split + "results/"))
     test = first("/reporting/participants/?tests=1", "table .row-link")
     if test:
         result.append(("test-screen", test))

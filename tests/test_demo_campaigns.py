@@ -11,7 +11,8 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from drumbeat import demo
-from drumbeat.automation.models import Campaign, Participant, Trace
+from drumbeat.automation import results
+from drumbeat.automation.models import Campaign, Participant, SplitAssignment, Trace
 from drumbeat.contacts.models import Contact
 from drumbeat.crm.models import Lead
 from drumbeat.demo_campaigns import DAYS, NAMES, seed_campaigns
@@ -70,6 +71,33 @@ def test_the_demo_campaigns_have_a_history_made_by_the_engine(settings, tmp_path
     assert hot and hot <= set(Contact.objects.filter(id__in=clicked).values_list("id", flat=True))
     assert Lead.objects.filter(priority=3).exists()
     assert Task.objects.filter(summary="Call back: replied to the catalog offer").exists()
+
+    # The leads campaign runs its template's split; won leads are its conversions, and the
+    # Results compare the branches with the holdout.
+    leads = campaigns[NAMES[2]]
+    assert leads.goal_domain == [["stage.is_won", "=", True]] and leads.exit_on_goal
+    (split,) = results.campaign_results(leads).splits
+    assert split.control == "Holdout" and split.metric == "conversions"
+    by_name = {b.name: b for b in split.branches}
+    assert set(by_name) == {"Welcome email", "Short email", "Holdout"}
+    assert all(b.figures.participants > 0 for b in split.branches)
+    assert by_name["Holdout"].figures.sends == 0 < by_name["Short email"].figures.sends
+    assert sum(b.figures.conversions for b in split.branches) > 0
+    assert all(b.comparison is not None for b in split.branches if not b.is_control)
+    assigned = SplitAssignment.objects.filter(split=split.split).count()
+    assert (
+        assigned
+        == Participant.objects.filter(
+            campaign=leads, is_test=False, assignments__split=split.split
+        ).count()
+    )
+    converted = Participant.objects.filter(campaign=leads, converted_at__isnull=False)
+    assert converted.exists()
+    assert set(
+        Lead.objects.filter(id__in=converted.values("record_id")).values_list(
+            "stage__is_won", flat=True
+        )
+    ) == {True}
 
     before = (Campaign.objects.count(), Message.objects.count(), Trace.objects.count())
     assert seed_campaigns() == {}

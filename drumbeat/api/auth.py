@@ -81,7 +81,8 @@ ROLE_MATRIX = f"""
 | delete {RECORDS} | no | yes |
 | create / update / delete email and phone blacklist entries | no | yes |
 | templates, server actions, campaigns, activities, links: create / update / delete | yes | yes |
-| campaign actions (start, stop, update, duplicate, tests), campaign templates | yes | yes |
+| campaign actions (start, stop, update, duplicate, tests, declare-winner), results | yes | yes |
+| campaign templates | yes | yes |
 | trace actions (run, cancel, retry, simulate) | yes | yes |
 | `POST targets/{{key}}/count` | yes | yes |
 | API tokens: list / create / revoke **own** tokens | yes | yes |

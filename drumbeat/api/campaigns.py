@@ -58,11 +58,12 @@ def state_change(action: Callable[..., R], *args: Any, **kwargs: Any) -> R:
 
 
 def _domain_field(fields: dict[str, Any]) -> None:
-    if "domain" in fields:
-        try:
-            fields["domain"] = parse_api_domain(fields["domain"])
-        except ValueError as exc:
-            raise ValidationError({"domain": str(exc)})
+    for name in ("domain", "goal_domain"):
+        if fields.get(name) is not None:
+            try:
+                fields[name] = parse_api_domain(fields[name])
+            except ValueError as exc:
+                raise ValidationError({name: str(exc)})
 
 
 # --- campaigns ---------------------------------------------------------------------------------
@@ -84,6 +85,9 @@ CAMPAIGN_EXAMPLE = {
     "pressure_exempt": False,
     "email_window": "",
     "sms_window": "",
+    "goal_domain": [["tags.name", "=", "Customer"]],
+    "goal_window_days": 30,
+    "exit_on_goal": True,
     "require_sync": False,
     "last_sync_at": None,
     "archived": False,
@@ -115,6 +119,9 @@ class CampaignOut(Schema):
     pressure_exempt: bool
     email_window: str
     sms_window: str
+    goal_domain: list[Any] = Field(description="The goal: a filter meaning success; [] = none")
+    goal_window_days: int | None = Field(description="Days after enrolment the goal counts")
+    exit_on_goal: bool = Field(description="A participant reaching the goal leaves the workflow")
     require_sync: bool = Field(description="Workflow modified: Update or Don't update pending")
     last_sync_at: dt.datetime | None
     archived: bool
@@ -141,6 +148,9 @@ class CampaignIn(Schema):
     pressure_exempt: bool = Field(False, description=EXEMPT_HELP)
     email_window: Text(200) = Field("", description=WINDOW_HELP)  # type: ignore[valid-type]
     sms_window: Text(200) = Field("", description=WINDOW_HELP)  # type: ignore[valid-type]
+    goal_domain: list[Any] = Field(default_factory=list, max_length=500)
+    goal_window_days: int | None = Field(None, ge=1, le=3650)
+    exit_on_goal: bool = False
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -168,6 +178,9 @@ class CampaignPatch(Schema):
     pressure_exempt: bool = Field(None, description=EXEMPT_HELP)  # type: ignore[assignment]
     email_window: Text(200) = Field(None, description=WINDOW_HELP)  # type: ignore[valid-type]
     sms_window: Text(200) = Field(None, description=WINDOW_HELP)  # type: ignore[valid-type]
+    goal_domain: list[Any] = Field(None, max_length=500)  # type: ignore[assignment]
+    goal_window_days: int | None = Field(None, ge=1, le=3650)
+    exit_on_goal: bool = None  # type: ignore[assignment]
     archived: bool = Field(None, description="Archiving a running campaign stops it")  # type: ignore[assignment]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Welcome (2026)"}]})
@@ -230,6 +243,7 @@ METRICS_EXAMPLE = {
         "total": 100,
         "participants": 100,
         "tests": 1,
+        "conversions": 9,
         "templates": 1,
         "clicks": 12,
     },
@@ -252,6 +266,8 @@ METRICS_EXAMPLE = {
             "replied_percent": 1.0,
             "bounced_percent": 2.0,
             "complained_percent": 0.0,
+            "conversions": 12,
+            "conversion_percent": 12.0,
         }
     ],
 }
@@ -270,7 +286,7 @@ class DailyOut(Schema):
 class ActivityMetricsOut(Schema):
     activity: int
     name: str
-    kind: Literal["email", "sms", "action"]
+    kind: Literal["email", "sms", "action", "split"]
     processed: int
     rejected: int
     daily: list[DailyOut] = Field(description="The last 15 days, oldest first")
@@ -289,6 +305,8 @@ class ActivityMetricsOut(Schema):
         0, description="Contact pressure: times a send was deferred (quiet hours or a cap)"
     )
     skipped: int = Field(0, description="Contact pressure: sends skipped by a frequency cap")
+    conversions: int = Field(description="Reached the goal after this activity ran")
+    conversion_percent: float
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE["activities"][0]]})
 
@@ -300,6 +318,7 @@ class CampaignFiguresOut(Schema):
     total: int
     participants: int
     tests: int
+    conversions: int = Field(description="Participants who reached the goal")
     templates: int
     clicks: int
 
@@ -463,6 +482,7 @@ PARTICIPANT_EXAMPLE = {
     "is_test": True,
     "enrolled_at": "2026-03-01T09:10:00Z",
     "completed_at": None,
+    "converted_at": None,
 }
 ParticipantState = Literal["running", "completed", "removed"]
 TraceState = Literal["scheduled", "processing", "processed", "rejected", "cancelled", "error"]
@@ -477,6 +497,7 @@ class ParticipantOut(Schema):
     is_test: bool
     enrolled_at: dt.datetime
     completed_at: dt.datetime | None
+    converted_at: dt.datetime | None = Field(description="When it reached the campaign's goal")
     record_name: str | None = Field(description="Display name; null when the record is gone")
 
     model_config = ConfigDict(json_schema_extra={"examples": [PARTICIPANT_EXAMPLE]})
@@ -552,6 +573,7 @@ class CampaignTemplateOut(Schema):
     description: str
     target: str
     icon: str
+    split: str = Field(description="What its optional split compares ('' = none)")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -563,6 +585,7 @@ class CampaignTemplateOut(Schema):
                     "click it.",
                     "target": "contacts.contact",
                     "icon": "tag",
+                    "split": "",
                 }
             ]
         }
@@ -571,6 +594,7 @@ class CampaignTemplateOut(Schema):
 
 class InstantiateIn(Schema):
     name: Text(200, 1) | None = Field(None, description="Default: the template's title")  # type: ignore[valid-type]
+    split: bool = Field(False, description="With the template's optional split (see `split`)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Hot contacts 2026"}]})
 
@@ -586,6 +610,7 @@ def list_campaign_templates(request: HttpRequest):
             "description": t.description,
             "target": t.target,
             "icon": t.icon,
+            "split": t.split,
         }
         for t in campaign_templates.list_templates()
     ]
@@ -604,7 +629,8 @@ def instantiate_campaign_template(
     payload: InstantiateIn | None = None,
 ):
     name = payload.name if payload is not None else None
-    campaign = campaign_templates.instantiate(key, current_user(request), name=name)
+    split = payload.split if payload is not None else False
+    campaign = campaign_templates.instantiate(key, current_user(request), name=name, split=split)
     return Status(201, campaign)
 
 
@@ -612,7 +638,7 @@ def instantiate_campaign_template(
 
 activities_router = Router(tags=["Campaigns"])
 
-ActivityKind = Literal["email", "sms", "action"]
+ActivityKind = Literal["email", "sms", "action", "split"]
 Trigger = Literal[tuple(Activity.Trigger.values)]  # type: ignore[valid-type]
 Unit = Literal[tuple(DelayUnit.values)]  # type: ignore[valid-type]
 OnCap = Literal["defer", "skip"]
@@ -638,9 +664,20 @@ ACTIVITY_EXAMPLE = {
     "send_at_local": None,
     "on_cap": "defer",
     "pending_change": "",
+    "branches": [],
+    "branch": "",
+    "winner": "",
+    "winner_at": None,
     "created_at": "2026-03-01T09:00:00Z",
     "updated_at": "2026-03-01T09:00:00Z",
 }
+
+
+class BranchIn(Schema):
+    name: Text(40, 1)  # type: ignore[valid-type]
+    weight: int = Field(ge=1, le=1000, description="Relative: 45/45/10 sends 10 % to the third")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "A", "weight": 50}]})
 
 
 class ActivityOut(Schema):
@@ -660,6 +697,10 @@ class ActivityOut(Schema):
     send_at_local: dt.time | None = Field(description=LOCAL_HELP)
     on_cap: OnCap = Field(description=ON_CAP_HELP)
     pending_change: Literal["", "added", "redated"]
+    branches: list[BranchIn] = Field(description="A split's branches (2-5); [] otherwise")
+    branch: str = Field(description="Under a split: the branch this activity is on")
+    winner: str = Field(description="A split's declared winner ('' = none)")
+    winner_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -697,6 +738,10 @@ class ActivityIn(Schema):
     domain: list[Any] = Field(default_factory=list, max_length=500)
     send_at_local: dt.time | None = Field(None, description=LOCAL_HELP)
     on_cap: OnCap = Field("defer", description=ON_CAP_HELP)
+    branches: list[BranchIn] = Field(
+        default_factory=list, max_length=5, description="Required for kind 'split': 2-5"
+    )
+    branch: Text(40) = Field("", description="Required under a split: one of its branches")  # type: ignore[valid-type]
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -719,6 +764,25 @@ class ActivityIn(Schema):
                     "parent": 3,
                     "delay_amount": 2,
                 },
+                {
+                    "campaign": 1,
+                    "name": "Welcome test",
+                    "kind": "split",
+                    "branches": [
+                        {"name": "A", "weight": 45},
+                        {"name": "B", "weight": 45},
+                        {"name": "Holdout", "weight": 10},
+                    ],
+                },
+                {
+                    "campaign": 1,
+                    "name": "Short welcome",
+                    "kind": "email",
+                    "template": 5,
+                    "trigger": "activity",
+                    "parent": 12,
+                    "branch": "B",
+                },
             ]
         }
     )
@@ -738,6 +802,8 @@ class ActivityPatch(Schema):
     domain: list[Any] = Field(None, max_length=500)  # type: ignore[assignment]
     send_at_local: dt.time | None = Field(None, description=LOCAL_HELP)
     on_cap: OnCap = Field(None, description=ON_CAP_HELP)  # type: ignore[assignment]
+    branches: list[BranchIn] = Field(None, max_length=5)  # type: ignore[assignment]
+    branch: Text(40) = None  # type: ignore[valid-type]
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"delay_amount": 3}]})
 

@@ -6,7 +6,18 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 
-from . import campaigns, content, mailing, messages, pressure, records, targets, tokens, webhooks
+from . import (
+    campaigns,
+    content,
+    mailing,
+    messages,
+    pressure,
+    records,
+    results,
+    targets,
+    tokens,
+    webhooks,
+)
 from .auth import AUTH, ROLE_MATRIX
 from .errors import install_error_handlers
 from .webhooks_doc import WEBHOOK_PATHS
@@ -72,6 +83,7 @@ api.add_router("/server-actions", content.actions_router)
 api.add_router("/campaigns", campaigns.campaigns_router)
 api.add_router("/campaigns", pressure.campaign_router)
 api.add_router("/pressure-settings", pressure.settings_router)
+api.add_router("/campaigns", results.router)  # results, declare-winner
 api.add_router("/campaign-templates", campaigns.campaign_templates_router)
 api.add_router("/activities", campaigns.activities_router)
 api.add_router("/participants", campaigns.participants_router)

@@ -15,6 +15,11 @@ class AutomationConfig(AppConfig):
 
         hooks.listen_records_changed(enroll_changed_records)
         hooks.listen_message_event(handle_message_event)
+        from .engagement import record_human_event
+        from .goals import check_changed_records
+
+        hooks.listen_records_changed(check_changed_records)  # after enrolment: new ones too
+        hooks.listen_message_event(record_human_event)
         from .outbound import emit_message_event, emit_unsubscribed
 
         hooks.listen_message_event(emit_message_event)  # outbound webhooks

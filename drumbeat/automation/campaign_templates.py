@@ -9,6 +9,11 @@ kind, tags and lists by name) and re-created when deleted. A reused server actio
 configuration no longer validates (its tag or list was deleted) is repaired. Unknown keys raise
 `UnknownTemplate` (a KeyError).
 
+Prioritize Hot leads has an optional experiment (`instantiate(..., split=True)`, the cards'
+`split` text): its goal is a won lead (within 30 days, then the lead leaves the workflow) and a
+split sends 40 % of the leads the welcome email, 40 % a shorter one and keeps 20 % as a holdout
+that receives nothing, each email with the SPEC's open / not-opened priorities.
+
 Email bodies live in `email_designs/`: `layout.html` (responsive, table-based, with the
 unsubscribe and view-online links) wraps one content file per email.
 """
@@ -64,6 +69,7 @@ class CampaignTemplate:
     description: str
     target: str  # target registry key
     icon: str  # icon name of the web UI
+    split: str = ""  # what the optional split compares ("" = the template has none)
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,7 @@ def _email(
     trigger: str = Activity.Trigger.BEGIN,
     delay: tuple[int, str] = (0, "hours"),
     parent: Activity | None = None,
+    branch: str = "",
 ) -> Activity:
     return services.create_activity(
         campaign,
@@ -185,6 +192,7 @@ def _email(
         template=ensure_email_template(design, campaign.target),
         trigger=trigger,
         parent=parent,
+        branch=branch,
         delay_amount=delay[0],
         delay_unit=delay[1],
     )
@@ -340,8 +348,57 @@ def build_schedule_calls(campaign: Campaign) -> None:
     _action(campaign, "Schedule call", call, delay=(2, "hours"))
 
 
-def build_prioritize_hot_leads(campaign: Campaign) -> None:
-    email = _email(campaign, "Send welcome email", LEAD_WELCOME, delay=(1, "hours"))
+LEAD_WELCOME_SHORT = EmailDesign(
+    "Prioritize Hot leads: short welcome email",
+    "lead_welcome_short.html",
+    '20 minutes this week, {{ record.contact_name or "there" }}?',
+    "No slides, just your questions.",
+)
+WON = [["stage.is_won", "=", True]]
+SPLIT_BRANCHES = [
+    {"name": "Welcome email", "weight": 40},
+    {"name": "Short email", "weight": 40},
+    {"name": "Holdout", "weight": 20},
+]
+
+
+def build_prioritize_hot_leads(campaign: Campaign, split: bool = False) -> None:
+    if not split:
+        _welcome_lead(campaign, LEAD_WELCOME, "Send welcome email", delay=(1, "hours"))
+        return
+    services.update_campaign(
+        campaign,
+        domain=[*campaign.domain, ["stage.is_won", "=", False]],  # won ones have converted
+        goal_domain=WON,
+        goal_window_days=30,
+        exit_on_goal=True,
+    )
+    test = services.create_activity(
+        campaign,
+        name="Welcome email test",
+        kind=Activity.Kind.SPLIT,
+        branches=SPLIT_BRANCHES,
+        trigger=T.BEGIN,
+        delay_amount=1,
+        delay_unit="hours",
+    )
+    _welcome_lead(campaign, LEAD_WELCOME, "Send welcome email", parent=test, branch="Welcome email")
+    _welcome_lead(
+        campaign, LEAD_WELCOME_SHORT, "Send short welcome", parent=test, branch="Short email"
+    )
+
+
+def _welcome_lead(
+    campaign: Campaign,
+    design: EmailDesign,
+    name: str,
+    delay: tuple[int, str] = (0, "hours"),
+    parent: Activity | None = None,
+    branch: str = "",
+) -> None:
+    """The welcome email of a lead, then its priority: Very high on open, Low if not opened."""
+    trigger = T.BEGIN if parent is None else T.ACTIVITY
+    email = _email(campaign, name, design, trigger, delay, parent, branch)
     high = ensure_action(
         "Set priority Very high",
         LEAD,
@@ -362,7 +419,7 @@ def build_prioritize_hot_leads(campaign: Campaign) -> None:
 class _Setup:
     template: CampaignTemplate
     domain: list  # the campaign's filter
-    build: Callable[[Campaign], None]  # adds the activities (and what they use)
+    build: Callable[..., None]  # adds the activities (and what they use); split=True option
     lists: tuple[str, ...] = ()  # lists the filter refers to, ensured to exist
 
 
@@ -436,6 +493,8 @@ _SETUPS = [
             "Send an email to new leads and assign them a high priority if they open it.",
             LEAD,
             "star",
+            split="Test the welcome email: 40 % get it, 40 % a shorter one, 20 % nothing; "
+            "goal: the lead is won.",
         ),
         [["salesperson", "!=", False]],
         build_prioritize_hot_leads,
@@ -463,13 +522,18 @@ def template_domain(key: str) -> list:
     return copy.deepcopy(_BY_KEY[key].domain)
 
 
-def instantiate(key: str, user: Any = None, name: str | None = None) -> Campaign:
+def instantiate(
+    key: str, user: Any = None, name: str | None = None, split: bool = False
+) -> Campaign:
     """Create the New campaign of template `key` for `user` (its responsible), with its
-    activities and the templates, actions, tags and lists they use."""
+    activities and the templates, actions, tags and lists they use. `split`: with the
+    template's optional experiment (ValidationError for a template that has none)."""
     setup = _BY_KEY.get(key)
     if setup is None:
         raise UnknownTemplate(key)
     template = setup.template
+    if split and not template.split:
+        raise ValidationError({"split": f"The template {template.title!r} has no split."})
     with transaction.atomic():
         for list_name in setup.lists:
             ensure_list(list_name)
@@ -480,5 +544,5 @@ def instantiate(key: str, user: Any = None, name: str | None = None) -> Campaign
             domain=template_domain(key),
             unique_field="email",
         )
-        setup.build(campaign)
+        setup.build(campaign, split=True) if split else setup.build(campaign)
     return campaign

@@ -1,7 +1,8 @@
 """Campaign and activity figures (SPEC §9), computed with aggregates; test traces excluded.
 
-`activity_metrics(campaign)` → {activity_id: ActivityMetrics} in four queries whatever the
-size of the campaign; `campaign_metrics(campaign)` → participant counts and smart figures.
+`activity_metrics(campaign)` → {activity_id: ActivityMetrics} in four queries (five with a
+goal: conversions after each activity) whatever the size of the campaign;
+`campaign_metrics(campaign)` → participant counts and smart figures.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -44,6 +45,12 @@ class ActivityMetrics:
     # every time it happened (a trace deferred twice counts twice).
     deferred: int = 0
     skipped: int = 0
+    # Participants who reached the campaign's goal after this activity ran (0 without a goal).
+    conversions: int = 0
+
+    @property
+    def conversion_percent(self) -> float:
+        return percent(self.conversions, self.processed)
 
     @property
     def opened_percent(self) -> float:
@@ -85,6 +92,8 @@ class ActivityMetrics:
             "complained_percent": self.complained_percent,
             "deferred": self.deferred,
             "skipped": self.skipped,
+            "conversions": self.conversions,
+            "conversion_percent": self.conversion_percent,
         }
 
 
@@ -101,6 +110,15 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
     ):
         m = result[row["activity_id"]]
         m.processed, m.rejected = row["processed"], row["rejected"]
+    if campaign.has_goal:
+        for row in (
+            traces.filter(
+                state=Trace.State.PROCESSED, participant__converted_at__gte=F("executed_at")
+            )
+            .values("activity_id")
+            .annotate(n=Count("participant", distinct=True))
+        ):
+            result[row["activity_id"]].conversions = row["n"]
 
     # Days are those of the configured time zone, as TruncDate groups them.
     today = timezone.localtime(now).date()
@@ -192,20 +210,22 @@ def campaign_metrics(campaign: Campaign) -> dict[str, int]:
     rows = (
         Participant.objects.filter(campaign=campaign)
         .values("state", "is_test")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), converted=Count("id", filter=Q(converted_at__isnull=False)))
     )
     counts = {state: 0 for state in Participant.State.values}
-    tests = 0
+    tests = conversions = 0
     for row in rows:
         if row["is_test"]:
             tests += row["n"]
         else:
             counts[row["state"]] += row["n"]
+            conversions += row["converted"]
     return {
         **counts,
         "total": counts["running"] + counts["completed"],
         "participants": counts["running"] + counts["completed"],
         "tests": tests,
+        "conversions": conversions,  # participants who reached the goal (removed ones too)
         "templates": campaign.activities.filter(template__isnull=False)
         .values("template_id")
         .distinct()

@@ -98,6 +98,14 @@ class Campaign(models.Model):
         max_length=200, blank=True, help_text="e.g. Mon-Sat 08:00-20:00"
     )
     sms_window = models.CharField(max_length=200, blank=True, help_text="e.g. Mon-Fri 09:00-19:00")
+    # The goal (automation/goals.py): a filter on the target meaning success; empty = no goal.
+    goal_domain = models.JSONField("goal", default=list, blank=True)
+    goal_window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Only a goal reached this many days after enrolment counts"
+    )
+    exit_on_goal = models.BooleanField(
+        default=False, help_text="A participant who reaches the goal leaves the workflow"
+    )
     require_sync = models.BooleanField("workflow modified", default=False)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     archived = models.BooleanField(default=False)
@@ -114,6 +122,10 @@ class Campaign(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.state == self.State.DRAFT
+
+    @property
+    def has_goal(self) -> bool:
+        return bool(self.goal_domain)
 
     @property
     def is_running(self) -> bool:
@@ -194,12 +206,17 @@ class Activity(models.Model):
 
     `pending_change` marks activities added or re-timed on a campaign that already has
     participants, until the user chooses Update or Don't update (SPEC §5.6).
+
+    A `split` sends each participant down one of its `branches` ([{"name", "weight"}], 2-5),
+    once (automation/splits.py); its children name their branch in `branch`. `winner`, once
+    declared, takes every new participant.
     """
 
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
         SMS = "sms", "SMS"
         ACTION = "action", "Server action"
+        SPLIT = "split", "Split"
 
     class Trigger(models.TextChoices):
         BEGIN = "begin", "Beginning of workflow"
@@ -254,6 +271,12 @@ class Activity(models.Model):
     pending_change = models.CharField(
         max_length=8, choices=PendingChange.choices, default=PendingChange.NONE, blank=True
     )
+    branches = models.JSONField(default=list, blank=True, help_text="A split's branches")
+    branch = models.CharField(
+        max_length=40, blank=True, help_text="Under a split: the branch this activity is on"
+    )
+    winner = models.CharField(max_length=40, blank=True, help_text="A split's declared winner")
+    winner_at = models.DateTimeField(null=True, blank=True)
     # The delay in hours (a month counts 30 days), kept for ordering activities by delay.
     delay_hours = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -288,6 +311,18 @@ class Activity(models.Model):
         """Children created undated, waiting for their parent's message event."""
         return self.trigger in EVENT_TRIGGERS
 
+    @property
+    def is_split(self) -> bool:
+        return self.kind == self.Kind.SPLIT
+
+    @property
+    def sends_message(self) -> bool:
+        return self.kind in (self.Kind.EMAIL, self.Kind.SMS)
+
+    @property
+    def branch_names(self) -> list[str]:
+        return [str(b.get("name", "")) for b in self.branches or []]
+
 
 # Triggers whose traces wait (undated) for an event on the parent's message.
 EVENT_TRIGGERS = {
@@ -303,8 +338,9 @@ EVENT_TRIGGERS = {
 class Participant(models.Model):
     """A record enrolled in a campaign (at most once per campaign, tests included).
 
-    running -> completed (no scheduled trace left, or stopped manually)
-    running -> removed (record deleted or no longer matching); completed -> running (Update).
+    running -> completed (no scheduled trace left, stopped manually, or reached the goal of a
+    campaign with exit_on_goal); running -> removed (record deleted or no longer matching);
+    completed -> running (Update). `converted_at` is independent of the state.
     """
 
     class State(models.TextChoices):
@@ -322,6 +358,8 @@ class Participant(models.Model):
     is_test = models.BooleanField(default=False)
     enrolled_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the campaign's goal was first found reached (automation/goals.py); set once.
+    converted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-enrolled_at", "-id"]
@@ -396,6 +434,10 @@ class Trace(models.Model):
     claim_id = models.BigIntegerField(null=True, blank=True)
     # Set when an effectful action (send, webhook) may have begun: never run twice.
     started_at = models.DateTimeField(null=True, blank=True)
+    # The first open (or click, or reply) and the first click of its message by a person, not
+    # a link scanner (automation/engagement.py): the rates that results compare.
+    human_opened_at = models.DateTimeField(null=True, blank=True)
+    human_clicked_at = models.DateTimeField(null=True, blank=True)
     message = models.ForeignKey(
         "mailing.Message",
         null=True,
@@ -456,6 +498,32 @@ class Trace(models.Model):
         return self.state not in (self.State.SCHEDULED, self.State.PROCESSING)
 
 
+class SplitAssignment(models.Model):
+    """The branch a participant was sent down at a split: one row per (participant, split),
+    written once (automation/splits.py). A participant crossing several splits has one row for
+    each. `randomized` is False for those sent to a declared winner (left out of comparisons).
+    """
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
+    split = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="assignments")
+    branch = models.CharField(max_length=40)
+    randomized = models.BooleanField(default=True)
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "split"], name="uniq_assignment_per_split"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} → {self.branch}"
+
+
 class CampaignLog(models.Model):
     """Who changed a campaign's state or acted on a trace by hand, and when (SPEC §10)."""
 
@@ -473,6 +541,7 @@ class CampaignLog(models.Model):
         RETRY_TRACE = "retry_trace", "Trace retried"
         STOP_PARTICIPANT = "stop_participant", "Participant stopped"
         SIMULATE_EVENT = "simulate_event", "Event simulated"
+        DECLARE_WINNER = "declare_winner", "Winner declared"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="logs")
     user = models.ForeignKey(
@@ -501,6 +570,7 @@ class CampaignLog(models.Model):
 class WebhookEvent(models.TextChoices):
     PARTICIPANT_ENROLLED = "participant.enrolled", "Participant enrolled"
     PARTICIPANT_COMPLETED = "participant.completed", "Participant completed"
+    PARTICIPANT_CONVERTED = "participant.converted", "Participant converted"
     TRACE_PROCESSED = "trace.processed", "Trace processed"
     TRACE_ERROR = "trace.error", "Trace error"
     MESSAGE_OPENED = "message.opened", "Message opened"

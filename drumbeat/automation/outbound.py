@@ -201,6 +201,43 @@ def emit_completed(participant_ids: QuerySet | list[int], now: datetime) -> int:
     return emit(WebhookEvent.PARTICIPANT_COMPLETED, rows)
 
 
+def emit_converted(campaign, participant_ids: list[int], exited: list[int], now: datetime) -> int:
+    """`participant.converted` for the participants of `campaign` that reached its goal at
+    `now` (`exited`: those of them that left the workflow), with their split branches."""
+
+    def rows() -> Iterable[dict]:
+        from .engine.sql import id_set
+        from .models import SplitAssignment
+
+        branches: dict[int, list[dict]] = {}
+        for row in (
+            SplitAssignment.objects.filter(participant_id__in=id_set(participant_ids))
+            .order_by("id")
+            .values("participant_id", "split_id", "split__name", "branch")
+        ):
+            branches.setdefault(row["participant_id"], []).append(
+                {"split_id": row["split_id"], "split": row["split__name"], "branch": row["branch"]}
+            )
+        left = set(exited)
+        found = (
+            Participant.objects.filter(id__in=id_set(participant_ids))
+            .order_by("pk")
+            .values("id", "campaign_id", "record_id", "unique_key", "is_test", "enrolled_at")
+        )
+        return [
+            {
+                **row,
+                "target": campaign.target,
+                "converted_at": now,
+                "exited": row["id"] in left,
+                "branches": branches.get(row["id"], []),
+            }
+            for row in found
+        ]
+
+    return emit(WebhookEvent.PARTICIPANT_CONVERTED, rows)
+
+
 def emit_trace_outcomes(activity, outcomes: dict[int, tuple[str, str]], now: datetime) -> None:
     """`trace.processed` / `trace.error` for a batch's results (trace id → (state, reason))."""
     for state, event in (

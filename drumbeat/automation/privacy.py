@@ -45,6 +45,7 @@ from drumbeat.mailing.models import (
 from drumbeat.timeline.models import Note, Task
 
 from .models import Participant, Trace
+from .splits import assignments_of
 from .targets import Target, all_targets
 
 ANONYMOUS_RECIPIENT = "forgotten@anonymised.invalid"
@@ -216,8 +217,10 @@ def export_person(email: str) -> dict[str, Any]:
             "is_test",
             "enrolled_at",
             "completed_at",
+            "converted_at",
         )
     )
+    branches = assignments_of(p["id"] for p in participants)
     traces: dict[int, list[dict[str, Any]]] = {}
     for trace in (
         Trace.objects.filter(participant_id__in=[p["id"] for p in participants])
@@ -235,6 +238,7 @@ def export_person(email: str) -> dict[str, Any]:
         traces.setdefault(trace.pop("participant_id"), []).append(trace)
     for participant in participants:
         participant["traces"] = traces.get(participant["id"], [])
+        participant["split_branches"] = branches.get(participant["id"], {})
     result["participants"] = participants
 
     timeline = _timeline_q(ids)

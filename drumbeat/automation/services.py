@@ -37,8 +37,10 @@ from .models import (
     DelayUnit,
     Participant,
     ServerAction,
+    SplitAssignment,
     Trace,
 )
+from .splits import check_branch_changes, choose_test_branch, clean_branches
 from .targets import get_target
 
 T = Activity.Trigger
@@ -105,6 +107,9 @@ def create_campaign(
     unique_field: str | None = None,
     include_archived: bool = False,
     event_window_days: int = 30,
+    goal_domain: list | None = None,
+    goal_window_days: int | None = None,
+    exit_on_goal: bool = False,
     **pressure: Any,
 ) -> Campaign:
     """Create a New campaign; `pressure` may give priority, pressure_exempt, email_window and
@@ -117,6 +122,7 @@ def create_campaign(
     unknown = set(pressure) - PRESSURE_FIELDS
     if unknown:
         raise ValidationError(f"Unknown campaign fields: {', '.join(sorted(unknown))}.")
+    goal_domain, goal_window_days = clean_goal(target, goal_domain, goal_window_days)
     campaign = Campaign(
         name=name.strip(),
         target=target,
@@ -125,6 +131,9 @@ def create_campaign(
         unique_field=unique_field,
         include_archived=include_archived,
         event_window_days=event_window_days,
+        goal_domain=goal_domain,
+        goal_window_days=goal_window_days,
+        exit_on_goal=bool(exit_on_goal),
         **pressure,
     )
     check_pressure_fields(campaign)
@@ -168,6 +177,9 @@ def update_campaign(campaign: Campaign, **changes: Any) -> Campaign:
         "unique_field",
         "event_window_days",
         "ignore_machine_events",
+        "goal_domain",
+        "goal_window_days",
+        "exit_on_goal",
         *PRESSURE_FIELDS,
     }
     unknown = set(changes) - allowed
@@ -183,6 +195,7 @@ def update_campaign(campaign: Campaign, **changes: Any) -> Campaign:
         campaign.target = changes.pop("target")
         if _known(campaign.target):
             campaign.domain = []
+            campaign.goal_domain = []
             campaign.unique_field = get_target(campaign.target).default_unique_field
     changes.pop("target", None)
     for name, value in changes.items():
@@ -193,8 +206,23 @@ def update_campaign(campaign: Campaign, **changes: Any) -> Campaign:
         campaign.target, campaign.domain, campaign.unique_field
     )
     check_pressure_fields(campaign)
+    campaign.goal_domain, campaign.goal_window_days = clean_goal(
+        campaign.target, campaign.goal_domain, campaign.goal_window_days
+    )
+    campaign.exit_on_goal = bool(campaign.exit_on_goal)
     campaign.save()
     return campaign
+
+
+def clean_goal(target: str, goal_domain: Any, goal_window_days: Any) -> tuple[list, int | None]:
+    """The goal filter (validated on the target; empty: no goal) and window (whole days >= 1,
+    or None for no window)."""
+    try:
+        validate_domain(target, goal_domain or [])
+    except DomainError as exc:
+        raise ValidationError({"goal_domain": str(exc)}) from None
+    window = _whole(goal_window_days, "goal_window_days", allow_none=True, minimum=1)
+    return goal_domain or [], window
 
 
 def start_campaign(campaign: Campaign, user: Any = None) -> Campaign:
@@ -269,6 +297,9 @@ def duplicate_campaign(campaign: Campaign, user: Any = None) -> Campaign:
             unique_field=campaign.unique_field,
             event_window_days=campaign.event_window_days,
             ignore_machine_events=campaign.ignore_machine_events,
+            goal_domain=campaign.goal_domain,
+            goal_window_days=campaign.goal_window_days,
+            exit_on_goal=campaign.exit_on_goal,
             **{name: getattr(campaign, name) for name in PRESSURE_FIELDS},
         )
         mapping: dict[int, Activity] = {}
@@ -293,6 +324,7 @@ def duplicate_campaign(campaign: Campaign, user: Any = None) -> Campaign:
                 activity.template = template
                 activity.server_action = _copy_server_action(activity.server_action)
                 activity.pending_change = Activity.PendingChange.NONE
+                activity.winner, activity.winner_at = "", None
                 activity.save()
                 mapping[old_id] = activity
                 pending.remove(activity)
@@ -323,6 +355,8 @@ ACTIVITY_FIELDS = {
     "domain",
     "send_at_local",
     "on_cap",
+    "branches",
+    "branch",
 }
 
 
@@ -345,6 +379,8 @@ def _whole(value: Any, field: str, allow_none: bool = False, minimum: int = 0) -
 
 
 def _fits(parent: Activity, trigger: str) -> bool:
+    if parent.is_split:
+        return trigger == T.ACTIVITY
     if trigger in EMAIL_TRIGGERS:
         return parent.kind == Activity.Kind.EMAIL
     if trigger in SMS_TRIGGERS:
@@ -368,7 +404,7 @@ def validate_activity(activity: Activity) -> None:
     if not (activity.name or "").strip():
         raise ValidationError({"name": "An activity needs a name."})
     if activity.kind not in Activity.Kind.values:
-        raise ValidationError({"kind": "Choose email, SMS or server action."})
+        raise ValidationError({"kind": "Choose email, SMS, server action or split."})
     if activity.trigger not in Activity.Trigger.values:
         raise ValidationError({"trigger": f"Unknown trigger {activity.trigger!r}."})
     activity.delay_amount = _whole(activity.delay_amount, "delay_amount")
@@ -392,6 +428,9 @@ def validate_activity(activity: Activity) -> None:
                 {"template": f"{template.name!r} is for another target ({template.target})."}
             )
         activity.server_action = None
+    elif activity.is_split:
+        activity.branches = clean_branches(activity.branches)
+        activity.template = activity.server_action = None
     else:
         action = activity.server_action
         if action is None:
@@ -402,12 +441,15 @@ def validate_activity(activity: Activity) -> None:
             )
         activity.template = None
     _check_timing(activity)
+    if not activity.is_split:
+        activity.branches, activity.winner, activity.winner_at = [], "", None
     try:
         validate_domain(campaign.target, activity.domain or [])
     except DomainError as exc:
         raise ValidationError({"domain": str(exc)}) from None
     activity.domain = activity.domain or []
     parent = activity.parent
+    _check_branch(activity, parent)
     if activity.trigger == T.BEGIN:
         if parent is not None:
             raise ValidationError({"parent": "A 'beginning of workflow' activity has no parent."})
@@ -448,7 +490,7 @@ def _check_timing(activity: Activity) -> None:
         raise ValidationError({"send_at_local": "A time (HH:MM) or nothing."})
     if at is not None:
         at = at.replace(second=0, microsecond=0, tzinfo=None)
-        if activity.kind == Activity.Kind.ACTION:
+        if not activity.sends_message:
             raise ValidationError({"send_at_local": "Only emails and SMS have a local send time."})
         if activity.delay_unit == DelayUnit.HOURS:
             raise ValidationError(
@@ -459,7 +501,30 @@ def _check_timing(activity: Activity) -> None:
         raise ValidationError({"on_cap": "Choose defer or skip."})
 
 
+def _check_branch(activity: Activity, parent: Activity | None) -> None:
+    """Under a split an activity names one of its branches; elsewhere none."""
+    activity.branch = str(activity.branch or "").strip()
+    if parent is None or not parent.is_split:
+        if activity.branch:
+            raise ValidationError({"branch": "Only an activity under a split has a branch."})
+        return
+    if activity.trigger != T.ACTIVITY:
+        raise ValidationError(
+            {"trigger": f"An activity under the split '{parent.name}' uses the trigger 'activity'."}
+        )
+    if activity.branch not in parent.branch_names:
+        raise ValidationError(
+            {"branch": f"Choose a branch of '{parent.name}': {', '.join(parent.branch_names)}."}
+        )
+
+
 def _check_children_still_fit(activity: Activity) -> None:
+    if activity.is_split:
+        check_branch_changes(activity, activity.branch_names)
+    elif activity.children.exclude(branch="").exists():
+        raise ValidationError(
+            {"kind": f"'{activity.name}' has activities on branches: it must stay a split."}
+        )
     for child in activity.children.all():
         if not _fits(activity, child.trigger):
             raise ValidationError(
@@ -635,9 +700,15 @@ def plan_update(campaign: Campaign, now: datetime | None = None) -> UpdatePlan:
             .exclude(children__activity=activity)
             .values_list("id", "participant_id", "executed_at", "is_test")
         )
-        stamps = (
-            _message_stamps([p[0] for p in parents]) if activity.parent.kind != "action" else {}
-        )
+        if activity.parent.is_split:
+            assigned = {
+                pid
+                for (pid,) in SplitAssignment.objects.filter(
+                    split_id=activity.parent_id, branch=activity.branch
+                ).values_list("participant_id")
+            }
+            parents = [p for p in parents if p[1] in assigned]
+        stamps = _message_stamps([p[0] for p in parents]) if activity.parent.sends_message else {}
         for trace_id, pid, executed_at, is_test in parents:
             stamp = stamps.get(trace_id, {})
             if stamp.get("bounced_at") and activity.trigger not in (T.MAIL_BOUNCE, T.SMS_BOUNCE):
@@ -827,15 +898,24 @@ def simulate_event(trace: Trace, kind: str, user: Any = None) -> None:
 # --- manual control (SPEC §5.4) --------------------------------------------------------------
 
 
-def run_trace_now(trace: Trace, user: Any = None) -> Trace:
-    """Execute a scheduled trace at once, whatever its date or the campaign state."""
+def run_trace_now(trace: Trace, user: Any = None, branch: str | None = None) -> Trace:
+    """Execute a scheduled trace at once, whatever its date or the campaign state. `branch`:
+    a test participant's split trace sends it down that branch (test mode walks each one)."""
     if trace.state != Trace.State.SCHEDULED:
         raise ValidationError("Only a scheduled trace can be run.")
     if trace.participant.state != Participant.State.RUNNING:
         raise ValidationError("The participant is no longer running.")
-    log_action(trace.activity.campaign, user, CampaignLog.Action.RUN_TRACE, trace=trace)
+    chosen = choose_test_branch(trace, branch) if branch else False
+    detail = f"branch {branch}" if branch else ""
+    log_action(
+        trace.activity.campaign, user, CampaignLog.Action.RUN_TRACE, trace=trace, detail=detail
+    )
     execute_traces([trace.pk])
     trace.refresh_from_db()
+    if chosen and trace.state != Trace.State.PROCESSED:  # rejected or expired: no branch
+        SplitAssignment.objects.filter(
+            participant_id=trace.participant_id, split_id=trace.activity_id
+        ).delete()
     return trace
 
 
@@ -859,7 +939,7 @@ def retry_trace(trace: Trace, user: Any = None) -> Trace:
         raise ValidationError("Only a trace in error can be retried.")
     now = clock.now()
     with transaction.atomic():
-        if trace.activity.kind != Activity.Kind.ACTION:
+        if trace.activity.sends_message:
             from drumbeat.mailing.models import Message
 
             # The exactly-once key is the trace: a failed message makes way for the retry.

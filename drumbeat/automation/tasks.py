@@ -5,7 +5,8 @@ embedded loop, driven by `celery -A drumbeat beat` (the tick) and any number of 
   children, send `enrol_campaign` for each running campaign and `execute_due` for each
   activity with due traces (these expire after two ticks if no worker took them: the next
   ticks send them again, so a long busy spell does not pile them up).
-- `drumbeat.enrol_campaign(id)`: enrol one campaign, then send `execute_due` for its due work.
+- `drumbeat.enrol_campaign(id)`: check the goal of one campaign, enrol it, then send
+  `execute_due` for its due work.
 - `drumbeat.execute_due(activity_id)`: claim and execute batches of one activity until none is
   left (or DRAIN_SECONDS passed: then it sends itself again, so activities take turns). When
   more than one batch is due it first sends one more `execute_due` for the same activity, so
@@ -41,6 +42,7 @@ from .engine.execute import (
 )
 from .engine.pressure import purge_slots
 from .engine.wakeup import DISPATCH_DUE
+from .goals import check_campaign_goal
 from .models import Activity, Campaign, Trace
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ def enrol_campaign(campaign_id: int) -> dict:
     if campaign is None or not campaign.is_running:
         return {"enrolled": 0, "dispatched": 0}
     now = clock.now()
+    check_campaign_goal(campaign, now)  # before the sync removes those who reached it
     result = enroll_campaign(campaign, now=now)
     due = Trace.objects.filter(
         activity=OuterRef("pk"), state=Trace.State.SCHEDULED, scheduled_at__lte=now

@@ -95,3 +95,73 @@ def _nice(peak: int) -> int:
         if peak <= step:
             return step
     return ((peak // 100000) + 1) * 100000
+
+
+def interval_bars(
+    rows: list[tuple[str, float | None, float | None, float | None, str]],
+    title: str,
+    width: int = 560,
+) -> SafeString:
+    """Horizontal bars of rates (0-1) with their interval as a whisker, one row per
+    (label, rate, low, high, css class); a row without a rate shows "no data"."""
+    if not rows:
+        return mark_safe("")
+    row_h, label_w, right = 34, 130, 110
+    top, bottom = 6, 22
+    height = top + row_h * len(rows) + bottom
+    peak = max([0.01, *(r[3] or r[1] or 0 for r in rows)])
+    scale = next((s for s in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8) if peak <= s), 1.0)
+    plot_w = width - label_w - right
+
+    def x(value: float) -> float:
+        return label_w + plot_w * min(value, scale) / scale
+
+    parts = [
+        f'<svg class="chart interval-chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
+    for i in range(5):
+        gx = x(scale * i / 4)
+        parts.append(
+            f'<line class="grid" x1="{gx:.1f}" x2="{gx:.1f}" y1="{top}" '
+            f'y2="{height - bottom}"/><text class="axis" x="{gx:.1f}" y="{height - 7}" '
+            f'text-anchor="middle">{round(100 * scale * i / 4)}%</text>'
+        )
+    for i, (label, rate, low, high, css) in enumerate(rows):
+        y = top + i * row_h
+        short = label if len(label) <= 20 else label[:19] + "…"
+        parts.append(
+            format_html(
+                '<text class="axis label" x="{}" y="{}" text-anchor="end">{}</text>',
+                label_w - 8,
+                y + row_h / 2 + 4,
+                short,
+            )
+        )
+        if rate is None:
+            parts.append(
+                f'<text class="axis" x="{label_w + 4}" y="{y + row_h / 2 + 4:.1f}">no data</text>'
+            )
+            continue
+        parts.append(
+            f'<rect class="{css}" x="{label_w}" y="{y + 8}" width="{max(x(rate) - label_w, 1):.1f}"'
+            f' height="{row_h - 16}" rx="2"><title>{escape(label)}: {100 * rate:.1f}%</title>'
+            "</rect>"
+        )
+        if low is not None and high is not None:
+            mid = y + row_h / 2
+            parts.append(
+                f'<path class="whisker" d="M{x(low):.1f} {mid:.1f}H{x(high):.1f}'
+                f"M{x(low):.1f} {mid - 6:.1f}V{mid + 6:.1f}M{x(high):.1f} {mid - 6:.1f}"
+                f'V{mid + 6:.1f}"><title>95 % interval {100 * low:.1f}–{100 * high:.1f}%'
+                "</title></path>"
+            )
+        text = f"{100 * rate:.1f}%"
+        if low is not None and high is not None:
+            text += f" ({100 * low:.0f}–{100 * high:.0f})"
+        parts.append(
+            f'<text class="axis value" x="{width - right + 8}" y="{y + row_h / 2 + 4:.1f}">'
+            f"{text}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))

@@ -11,6 +11,7 @@ from . import (
     views_pressure,
     views_records,
     views_reporting,
+    views_results,
     views_webhooks,
 )
 from .outbox import outbox, outbox_entry
@@ -66,6 +67,13 @@ urlpatterns = [
         "campaigns/<int:pk>/activities/<int:activity_id>/filter/",
         views_campaigns.activity_filter,
         name="activity_filter",
+    ),
+    path("campaigns/<int:pk>/results/", views_results.campaign_results, name="campaign_results"),
+    path("campaigns/<int:pk>/goal/", views_results.goal_edit, name="campaign_goal"),
+    path(
+        "campaigns/<int:pk>/splits/<int:split_id>/winner/",
+        views_results.declare_winner,
+        name="split_winner",
     ),
     path("campaigns/<int:pk>/tests/", views_campaigns.campaign_test_launch, name="campaign_tests"),
     path(

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from drumbeat.accounts.models import User
-from drumbeat.automation import campaign_templates, metrics, services
+from drumbeat.automation import campaign_templates, metrics, services, splits
 from drumbeat.automation.domains import DomainError, parse_domain
 from drumbeat.automation.engine.pressure import effective_values
 from drumbeat.automation.models import (
@@ -32,6 +32,7 @@ from drumbeat.automation.targets import get_target, target_choices
 from drumbeat.mailing.models import Message, Template
 
 from .access import get_campaign_for_user
+from .branch_fields import add_branch_fields, branch_initial, collect_branches
 from .charts import daily_bars
 from .forms import apply_service_errors
 
@@ -56,6 +57,8 @@ def allowed_triggers(parent: Activity | None) -> list[tuple[str, str]]:
     """The triggers a child of `parent` may use (SPEC §4), as (value, button label)."""
     if parent is None:
         return [("begin", "Beginning of workflow")]
+    if parent.is_split:
+        return [("activity", "Right after the split")]
     triggers = [("activity", "Add another activity")]
     if parent.kind == Activity.Kind.EMAIL:
         triggers += EMAIL_CHILD_TRIGGERS
@@ -75,6 +78,9 @@ def delay_caption(activity: Activity) -> str:
     trigger = activity.trigger
     if trigger == "begin":
         return "At enrolment" if not activity.delay_amount else f"{delay} after enrolment"
+    if trigger == "activity" and activity.branch:
+        start = f"On branch {activity.branch}"
+        return f"{start}, at once" if not activity.delay_amount else f"{start}, after {delay}"
     if trigger == "activity":
         parent = activity.parent.name if activity.parent else "the parent"
         return f"Right after {parent}" if not activity.delay_amount else f"{delay} after {parent}"
@@ -130,7 +136,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def campaign_from_template(request: HttpRequest, key: str) -> HttpResponse:
     try:
-        campaign = campaign_templates.instantiate(key, request.user)
+        split = request.POST.get("split") == "1"
+        campaign = campaign_templates.instantiate(key, request.user, split=split)
     except campaign_templates.UnknownTemplate:
         raise Http404("No such campaign template.")
     except ValidationError as exc:
@@ -343,6 +350,7 @@ def workflow_tree(campaign: Campaign) -> list[dict]:
         )
     )
     figures = metrics.activity_metrics(campaign)
+    assigned = splits.branch_counts(campaign)
     nodes = {
         a.pk: {
             "activity": a,
@@ -360,6 +368,8 @@ def workflow_tree(campaign: Campaign) -> list[dict]:
         else:
             roots.append(nodes[a.pk])
     for node in nodes.values():
+        if node["activity"].is_split:
+            node["branches"] = split_branches(node, assigned.get(node["activity"].pk, {}))
         daily = node["figures"].daily
         node["has_chart_data"] = any(p or r for _, p, r in daily)
         if not node["has_chart_data"]:
@@ -375,11 +385,36 @@ def workflow_tree(campaign: Campaign) -> list[dict]:
     return roots
 
 
+def split_branches(node: dict, assigned: dict[str, int]) -> list[dict]:
+    """A split node's branches, each with its share, participants and child nodes."""
+    split = node["activity"]
+    under: dict[str, list[dict]] = {name: [] for name in split.branch_names}
+    for child in node["children"]:
+        under.setdefault(child["activity"].branch, []).append(child)
+    control = splits.control_branch(split, under)
+    shares = splits.shares(split)
+    return [
+        {
+            "name": name,
+            "share": shares.get(name, 0),
+            "participants": assigned.get(name, 0),
+            "children": under[name],
+            "is_control": name == control,
+            "is_winner": name == split.winner,
+        }
+        for name in split.branch_names
+    ]
+
+
 @login_required
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_campaign_for_user(request, pk)
     context = _campaign_context(request, campaign)
     context.update({"tab": "workflow", "tree": workflow_tree(campaign)})
+    if campaign.has_goal:
+        from .views_results import describe_domain
+
+        context["goal_text"] = describe_domain(campaign.target, campaign.goal_domain)
     return render(request, "web/campaigns/workflow.html", context)
 
 
@@ -427,9 +462,16 @@ class ActivityForm(forms.Form):
         label="When a frequency cap is reached",
     )
     domain = forms.CharField(required=False, label="Activity filter")
+    branch = forms.ChoiceField(required=False, choices=(), label="Branch")
 
     def __init__(self, *args, campaign: Campaign, parent: Activity | None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.branch_rows = add_branch_fields(self)
+        if parent is not None and parent.is_split:
+            self.fields["branch"].choices = [(n, n) for n in parent.branch_names]
+            self.fields["branch"].required = True
+        else:
+            del self.fields["branch"]
         templates = Template.objects.filter(target=campaign.target)
         self.fields["template"].queryset = templates
         self.fields["template"].widget.kinds = dict(templates.values_list("pk", "kind"))
@@ -453,6 +495,7 @@ class ActivityForm(forms.Form):
         data = super().clean()
         if data.get("expiry_amount") and not data.get("expiry_unit"):
             self.add_error("expiry_unit", "Choose the unit of the expiry.")
+        data["branches"] = collect_branches(self) if data.get("kind") == "split" else []
         return data
 
 
@@ -482,7 +525,7 @@ def _has_url(name: str) -> bool:
 
 
 def _activity_values(data: dict) -> dict:
-    values = dict(data)
+    values = {k: v for k, v in data.items() if not k.startswith("branch_")}
     if not values.get("expiry_amount"):
         values["expiry_amount"], values["expiry_unit"] = None, ""
     return values
@@ -502,6 +545,10 @@ def activity_create(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if trigger in NOT_TRIGGERS:
         initial.update(delay_amount=7, delay_unit="days")
+    if request.GET.get("kind") in Activity.Kind.values:
+        initial["kind"] = request.GET["kind"]
+    if parent is not None and parent.is_split:
+        initial["branch"] = request.GET.get("branch", "")
     form = ActivityForm(request.POST or None, initial=initial, campaign=campaign, parent=parent)
     if request.method == "POST" and form.is_valid():
         try:
@@ -540,6 +587,8 @@ def activity_edit(request: HttpRequest, pk: int, activity_id: int) -> HttpRespon
         "send_at_local": activity.send_at_local,
         "on_cap": activity.on_cap,
         "domain": json.dumps(activity.domain),
+        "branch": activity.branch,
+        **branch_initial(activity.branches),
     }
     form = ActivityForm(
         request.POST or None, initial=initial, campaign=campaign, parent=activity.parent
@@ -668,10 +717,13 @@ def trace_tree(participant: Participant) -> tuple[list[dict], bool]:
     messages = Message.objects.filter(trace_id__in=[t.pk for t in traces])
     by_trace = {m.trace_id: m for m in messages.prefetch_related("inbound_events")}
     nodes = {t.pk: {"trace": t, "message": by_trace.get(t.pk), "children": []} for t in traces}
+    branch_of = splits.assignments_of([participant.pk]).get(participant.pk, {})
     roots = []
     for t in traces:
         node = nodes[t.pk]
         node["caption"] = delay_caption(t.activity)
+        if t.activity.is_split:
+            node["branch"] = branch_of.get(t.activity_id)
         if t.parent_id in nodes:
             nodes[t.parent_id]["children"].append(node)
         else:
@@ -719,8 +771,10 @@ def trace_action(request: HttpRequest, trace_id: int, action: str) -> HttpRespon
     get_campaign_for_user(request, trace.activity.campaign_id)
     try:
         if action == "run":
-            services.run_trace_now(trace, request.user)
-            messages.success(request, f"“{trace.activity.name}” ran.")
+            branch = request.POST.get("branch") or None
+            services.run_trace_now(trace, request.user, branch=branch)
+            down = f" down branch {branch}" if branch else ""
+            messages.success(request, f"“{trace.activity.name}” ran{down}.")
         elif action == "cancel":
             services.cancel_trace(trace, request.user)
             messages.success(request, f"“{trace.activity.name}” cancelled.")

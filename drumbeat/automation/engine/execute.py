@@ -32,7 +32,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from drumbeat.lib import clock
 
 from ..domains import combine_domains, filter_records
-from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, Trace
+from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, SplitAssignment, Trace
 from ..outbound import emit_completed, emit_trace_outcomes
 from ..targets import FILTERABLE, get_target
 from . import pressure
@@ -156,7 +156,7 @@ def effective_limit(activity: Activity, limit: int | None = None) -> int:
     fixed statements stay negligible while several workers share an activity evenly);
     database-only actions LOCKED_BATCH_FACTOR x the batch size (a trace costs microseconds
     there, so the per-batch statements and the commit are what a bigger batch saves)."""
-    if limit is None and activity.kind != Activity.Kind.ACTION:
+    if limit is None and activity.sends_message:
         limit = min(batch_size(), MESSAGE_BATCH)
     if limit is None and is_database_only(activity):
         limit = batch_size() * LOCKED_BATCH_FACTOR
@@ -174,7 +174,10 @@ def _effectful(activity: Activity) -> bool:
 
 
 def is_database_only(activity: Activity) -> bool:
-    """A server action with no effect outside the database: its batch runs in one transaction."""
+    """A server action with no effect outside the database, or a split: its batch runs in one
+    transaction."""
+    if activity.is_split:
+        return True
     if activity.kind != Activity.Kind.ACTION or activity.server_action is None:
         return False
     return not _effectful(activity)
@@ -322,8 +325,31 @@ def execute_claimed(
     lease = lease or Lease.unclaimed()
     if activity.kind == Activity.Kind.ACTION:
         _run_server_action(activity, live, outcomes, now, participant_of, from_state, lease)
+    elif activity.is_split:
+        _run_split(activity, live, outcomes, now, participant_of, from_state)
     else:
         _send_messages(activity, live, outcomes, now, participant_of, lease)
+
+
+def _run_split(
+    activity: Activity,
+    live: list[Claimed],
+    outcomes: dict[int, tuple[str, str]],
+    now: datetime,
+    participant_of: dict[int, int],
+    from_state: str,
+) -> None:
+    """A split assigns each participant a branch (kept once made); `create_children` then
+    gives each participant the children of its branch only."""
+    from ..splits import assign_branches
+
+    with transaction.atomic():
+        assign_branches(activity, [c.participant_id for c in live], now)
+        for c in live:
+            outcomes[c.id] = (S.PROCESSED, "")
+        finish_traces(
+            activity, outcomes, [c.id for c in live], now, None, participant_of, from_state
+        )
 
 
 def _run_server_action(
@@ -488,7 +514,7 @@ def finish_traces(
         Trace.objects.filter(id__in=ids).update(
             state=S.SCHEDULED, scheduled_at=at, claim_expires_at=None, started_at=None
         )
-    if reached and activity.kind != Activity.Kind.ACTION:
+    if reached and activity.sends_message:
         from drumbeat.mailing.models import Message
 
         Trace.objects.filter(id__in=id_set(reached)).update(
@@ -499,7 +525,7 @@ def finish_traces(
         with_children = create_children(activity, reached, now) > 0
         if with_children:
             pressure.align_children(activity, reached, now)
-        if activity.kind != Activity.Kind.ACTION:
+        if activity.sends_message:
             from .events import replay_early_events
 
             replay_early_events(reached)
@@ -512,8 +538,9 @@ def finish_traces(
         )
         return
     # A reached trace with children leaves its participant running (each child activity got
-    # a trace for every reached parent); a retried trace is scheduled again.
-    busy = set(reached) if with_children else set()
+    # a trace for every reached parent; not under a split, whose holdout gets no child); a
+    # retried trace is scheduled again.
+    busy = set(reached) if with_children and not activity.is_split else set()
     candidates = {participant_of[t] for t in outcomes if t not in busy and t in participant_of}
     if candidates:
         complete_participants(sorted(candidates), now)
@@ -523,7 +550,8 @@ def create_children(activity: Activity, parent_ids: list[int], now: datetime) ->
     """One child trace per child activity for each parent trace: one INSERT … SELECT each.
 
     Dated triggers are due at now + delay; event triggers wait undated until their event or
-    the end of their window (expiry, else the campaign's event window).
+    the end of their window (expiry, else the campaign's event window). Under a split, a child
+    is created only for the participants assigned to its branch.
     """
     created = 0
     campaign = activity.campaign
@@ -535,9 +563,14 @@ def create_children(activity: Activity, parent_ids: list[int], now: datetime) ->
         else:
             scheduled_at = now + child.delay
             window_ends_at = None
+        parents = Trace.objects.filter(id__in=id_set(parent_ids))
+        if activity.is_split:
+            on_branch = SplitAssignment.objects.filter(
+                participant_id=OuterRef("participant_id"), split_id=activity.pk, branch=child.branch
+            )
+            parents = parents.filter(Exists(on_branch))
         select = (
-            Trace.objects.filter(id__in=id_set(parent_ids))
-            .annotate(
+            parents.annotate(
                 _activity=Value(child.pk),
                 _state=Value(S.SCHEDULED.value),
                 _at=Value(scheduled_at, output_field=models.DateTimeField()),
@@ -674,7 +707,7 @@ def _recover(activity: Activity, lease: Lease, now: datetime) -> None:
     outcomes: dict[int, tuple[str, str]] = {}
     again: list[int] = []
     retry: dict[int, datetime] = {}
-    if activity.kind == Activity.Kind.ACTION:
+    if not activity.sends_message:
         for trace_id, started_at in rows.items():
             if started_at is not None:
                 outcomes[trace_id] = (S.ERROR, REASON_INTERRUPTED)

@@ -20,6 +20,7 @@ from django.db import close_old_connections
 
 from drumbeat.lib import clock
 
+from ..goals import check_goals
 from ..outbound import deliver_all
 from . import wakeup
 from .enroll import enroll_running_campaigns
@@ -49,11 +50,12 @@ class PassResult:
     enrolled: int = 0
     removed: int = 0
     batches: int = 0
+    converted: int = 0
 
     def __str__(self) -> str:
         return (
             f"enrolled {self.enrolled}, removed {self.removed}, batches {self.batches}, "
-            f"expired {self.expired}, recovered {self.recovered}"
+            f"expired {self.expired}, recovered {self.recovered}, converted {self.converted}"
         )
 
 
@@ -80,10 +82,12 @@ def drain(now: datetime, stop: threading.Event | None = None) -> int:
 def run_once(
     now: datetime | None = None, stop: threading.Event | None = None, enrol: bool = True
 ) -> PassResult:
-    """One full pass: recover leases, expire waiting children, enrol, execute all due work.
+    """One full pass: recover leases, expire waiting children, check goals, enrol, execute all
+    due work.
 
-    `enrol=False` skips the full filter sync (the loop does it every ENROL_INTERVAL; records
-    created through the app are enrolled at once by the `records_changed` listener anyway).
+    `enrol=False` skips the goal check and the full filter sync (the loop does them every
+    ENROL_INTERVAL; records created or changed through the app are enrolled and checked at
+    once by the `records_changed` listeners anyway).
     """
     now = now or clock.now()
     result = PassResult()
@@ -91,6 +95,9 @@ def run_once(
     result.expired = expire_waiting(now)
     purge_slots(now)  # contact pressure: slots older than any cap
     if enrol:
+        # Before the sync: it removes participants whose record no longer matches, often
+        # because the record just reached the goal.
+        result.converted = check_goals(now)
         enrolled = enroll_running_campaigns(now)
         result.enrolled, result.removed = enrolled.enrolled, enrolled.removed
     result.batches = drain(now, stop)
@@ -115,6 +122,7 @@ def sync_forever(stop: threading.Event, interval: float = ENROL_INTERVAL) -> Non
     while not stop.is_set():
         try:
             close_old_connections()
+            check_goals()
             result = enroll_running_campaigns()
             if result.enrolled or result.removed:
                 log.info("filter sync: enrolled %d, removed %d", result.enrolled, result.removed)

@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from drumbeat.automation import services, splits
 from drumbeat.automation.engine import execute
-from drumbeat.automation.engine.execute import LEASE, recover_leases
+from drumbeat.automation.engine.execute import recover_leases
+from drumbeat.automation.engine.leases import LEASE
 from drumbeat.automation.models import Activity, CampaignLog, Participant, SplitAssignment, Trace
 from drumbeat.contacts.models import Contact
 

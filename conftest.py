@@ -4,10 +4,18 @@ Two passes make up `make test`: the whole suite on SQLite, then the database-tou
 (`@pytest.mark.postgres`) and the PostgreSQL-only ones again with DATABASE_URL pointing at
 PostgreSQL. Without PostgreSQL the second pass is skipped with a reason, except with CI=true
 where a missing service is a failure.
+
+The browser tests of every package share one Chromium per test process (`browser`, `page`
+below): Playwright's sync API allows a single instance per thread, so a second
+`sync_playwright()` in the same process fails with "Sync API inside the asyncio loop".
+Whatever was skipped for want of a service or the browser is summed up at the end of the run
+with the command that fixes it.
 """
 
 import os
 import shutil
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +24,19 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 pytest.register_assert_rewrite("drumbeat.automation.tests.fixtures")
 
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_INSTALL = "sudo apt-get install -y chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Generous: the machine may be busy with other test processes; waits are on conditions.
+BROWSER_TIMEOUT_MS = 30_000
 
 
 def pytest_configure(config):
@@ -63,6 +84,51 @@ def pytest_sessionstart(session):
         if IS_CI:
             pytest.exit(f"PostgreSQL is required with CI=true but unreachable: {exc}", returncode=1)
         pytest.exit(f"PostgreSQL unreachable, skipping the PostgreSQL pass: {exc}", returncode=0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per reason something was skipped, so a run without CI=true is never silently
+    partial."""
+    reasons = Counter(_skip_reason(report) for report in terminalreporter.stats.get("skipped", []))
+    if not reasons:
+        return
+    terminalreporter.section("skipped on this machine", yellow=True)
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"SKIPPED {count} test(s): {reason}", yellow=True)
+    if not IS_CI:
+        terminalreporter.write_line("With CI=true these skips are failures.")
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, one per test process, shared by every package's browser tests."""
+    if not Path(CHROMIUM).exists():
+        if IS_CI:
+            pytest.fail(f"{CHROMIUM} is required with CI=true: run `{CHROMIUM_INSTALL}`")
+        pytest.skip(f"{CHROMIUM} is not installed: run `{CHROMIUM_INSTALL}` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context per test (no cookies carried over), waiting up to 30 s."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
+    yield page
+    context.close()
 
 
 @pytest.fixture(scope="session")

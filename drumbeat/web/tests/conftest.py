@@ -1,13 +1,13 @@
-"""Fixtures of the web tests: personas, logged-in clients, records, and the browser.
+"""Fixtures of the web tests: personas, logged-in clients, records, and the login helper.
 
 alice is an administrator, bob a marketing user. Browser tests drive Debian's Chromium
-through Playwright against pytest-django's live_server (DESIGN §7).
+through Playwright against pytest-django's live_server, with the `browser` and `page`
+fixtures of the root conftest.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
@@ -17,15 +17,6 @@ from django.utils import timezone
 from drumbeat.accounts.models import User
 from drumbeat.contacts.services import create_contact
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
 
 
@@ -82,29 +73,7 @@ def contacts(db, bob):
 
 
 # --- browser -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"{CHROMIUM} is required with CI=true")
-        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
+# `browser` and `page` are shared by every package's browser tests: see the root conftest.py.
 
 
 def login(page, live_server, username: str, password: str = PASSWORD) -> None:

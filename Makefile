@@ -6,7 +6,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_HOME := $(CURDIR)/.test-data
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres lint format bench clean
+.PHONY: demo test test-sqlite test-postgres chromium lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,22 @@ demo: $(VENV)/.installed
 
 test: test-sqlite test-postgres
 
-test-sqlite: $(VENV)/.installed-test
+# What the suite needs from the system (scripts/system_needs.py): Debian's Chromium for the
+# browser tests, installed here as root (else the exact command to run is printed and make stops).
+chromium: $(VENV)/.installed-test
+	@$(BIN)/python -m scripts.system_needs chromium
+
+test-sqlite: $(VENV)/.installed-test chromium
 	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
 	DRUMBEAT_HOME=$(TEST_HOME) $(BIN)/pytest $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.installed-test
-	mkdir -p $(TEST_HOME)
-	DRUMBEAT_HOME=$(TEST_HOME) DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "postgres or postgres_only" $(PYTEST_ARGS)
+# PostgreSQL (and Redis) must be running: if not, the check says how to start them; without
+# CI=true the pass is then skipped (exit 3 of the check), with CI=true make stops.
+test-postgres: $(VENV)/.installed-test chromium
+	@$(BIN)/python -m scripts.system_needs services $(PG_TEST_URL); status=$$?; \
+	  if [ $$status -eq 3 ]; then exit 0; fi; [ $$status -eq 0 ] || exit $$status; \
+	  mkdir -p $(TEST_HOME) && DRUMBEAT_HOME=$(TEST_HOME) DATABASE_URL=$(PG_TEST_URL) \
+	  $(BIN)/pytest -m "postgres or postgres_only" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

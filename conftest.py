@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from scripts.system_needs import CHROMIUM, chromium_install_command, fix_for, postgres_start_command
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API + live_server
 # Shared builders with assertion helpers, imported by several test packages.
 pytest.register_assert_rewrite("drumbeat.automation.tests.fixtures")
 
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_INSTALL = "sudo apt-get install -y chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -81,9 +81,10 @@ def pytest_sessionstart(session):
     try:
         psycopg.connect(url, connect_timeout=5).close()
     except psycopg.OperationalError as exc:
+        fix = f"start it with `{postgres_start_command()}`, or run only `make test-sqlite`"
         if IS_CI:
-            pytest.exit(f"PostgreSQL is required with CI=true but unreachable: {exc}", returncode=1)
-        pytest.exit(f"PostgreSQL unreachable, skipping the PostgreSQL pass: {exc}", returncode=0)
+            pytest.exit(f"PostgreSQL is required with CI=true but unreachable: {exc}; {fix}", 1)
+        pytest.exit(f"PostgreSQL unreachable, PostgreSQL pass SKIPPED: {exc}; {fix}", 0)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -95,6 +96,8 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("skipped on this machine", yellow=True)
     for reason, count in reasons.most_common():
         terminalreporter.write_line(f"SKIPPED {count} test(s): {reason}", yellow=True)
+        if fix := fix_for(reason):
+            terminalreporter.write_line(f"    to run them: {fix}")
     if not IS_CI:
         terminalreporter.write_line("With CI=true these skips are failures.")
 
@@ -111,8 +114,8 @@ def browser():
     """Debian's Chromium, one per test process, shared by every package's browser tests."""
     if not Path(CHROMIUM).exists():
         if IS_CI:
-            pytest.fail(f"{CHROMIUM} is required with CI=true: run `{CHROMIUM_INSTALL}`")
-        pytest.skip(f"{CHROMIUM} is not installed: run `{CHROMIUM_INSTALL}` (make test does)")
+            pytest.fail(f"{CHROMIUM} is required with CI=true: run `{chromium_install_command()}`")
+        pytest.skip(f"{CHROMIUM} is not installed (make test installs it as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -1,4 +1,5 @@
-"""The Celery app of the distributed runner (DESIGN §5): `celery -A drumbeat worker|beat`.
+"""The Celery app of the distributed runner (docs/architecture.md#processes): `celery -A drumbeat
+worker|beat`.
 
 Configured from Django settings (the `CELERY_` names in settings.py; the broker is
 `DRUMBEAT_BROKER_URL`). Beat emits `drumbeat.tick` every `DRUMBEAT_TICK_SECONDS`; workers run

@@ -1,6 +1,7 @@
 """The campaign part of the demo: campaigns with 15 days of history made by the real engine.
 
-`seed_campaigns()` builds three campaigns from the templates of SPEC §7 and replays the last
+`seed_campaigns()` builds three campaigns from the campaign templates
+(docs/product.md#campaign-templates) and replays the last
 `DAYS` days under `drumbeat.lib.clock.replay`: the clock moves hour by hour and, like the
 runner that sleeps until the next due trace, the engine makes its pass (`run_once`: send, run
 actions; the filter sync in the day's first pass) whenever work is due; emails go to the

@@ -321,7 +321,7 @@ def test_it_updates_leads_and_keeps_the_stage_when_the_cell_is_empty(tmp_path):
     assert (lead.salesperson.username, str(lead.expected_revenue)) == ("sofia", "99.90")
 
 
-# --- blacklists (SPEC §8.2) ----------------------------------------------------------------------
+# --- blacklists (docs/product.md#blacklists) ------------------------------------------------------
 
 
 def test_it_imports_blacklisted_emails_normalised_and_reports_bad_lines(tmp_path):

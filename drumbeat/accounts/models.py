@@ -10,7 +10,7 @@ TOKEN_PREFIX = "dbt_"
 
 class User(AbstractUser):
     """A Drumbeat user: a marketing user builds and runs campaigns; an administrator also
-    manages users, settings, blacklists and API tokens (SPEC §10)."""
+    manages users, settings, blacklists and API tokens (docs/product.md#users-and-access)."""
 
     class Role(models.TextChoices):
         MARKETING = "marketing", "Marketing user"

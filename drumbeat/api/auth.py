@@ -1,4 +1,4 @@
-"""Who is calling the API, and what they may do (SPEC §10).
+"""Who is calling the API, and what they may do (docs/product.md#users-and-access).
 
 Two ways in: `Authorization: Bearer <token>` (tokens from `drumbeat token create` or the token
 routes; the last-used time is recorded) and the browser session of a logged-in user, for the

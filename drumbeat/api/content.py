@@ -1,7 +1,8 @@
 """What campaigns are built from: email/SMS templates and server actions.
 
 Templates are checked with the sandboxed renderer before they are stored (syntax, fields the
-target allows); server actions validate their typed parameters on save (SPEC §4.2).
+target allows); server actions validate their typed parameters on save
+(docs/product.md#server-actions).
 """
 
 from __future__ import annotations
@@ -227,9 +228,7 @@ class ServerActionIn(Schema):
     name: Text(200, 1)  # type: ignore[valid-type]
     target: TargetKey  # type: ignore[valid-type]
     kind: ActionKind  # type: ignore[valid-type]
-    params: dict[str, Any] = Field(
-        default_factory=dict, description="The kind's configuration (SPEC §4.2)"
-    )
+    params: dict[str, Any] = Field(default_factory=dict, description="The kind's configuration")
     parent: Id | None = None
     sequence: int = Field(10, ge=0, le=1_000_000)
 

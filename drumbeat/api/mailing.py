@@ -1,7 +1,7 @@
 """Mailing lists, mailing contacts with their subscriptions, and the two blacklists.
 
 Writes go through `drumbeat.mailing.audience`. Blacklists are administrators' business
-(SPEC §10); deleting an entry lifts the blacklisting and keeps its history.
+(docs/product.md#users-and-access); deleting an entry lifts the blacklisting and keeps its history.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The REST API at /api/v1 (DESIGN §6): one NinjaAPI, its routers, authentication, errors."""
+"""The REST API at /api/v1 (docs/architecture.md#interfaces): one NinjaAPI, its routers,
+authentication, errors."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ They return `{{"count": …, "items": […]}}`. JSON field names are the model f
 `POST /api/v1/webhooks/sms-status` report delivery events of the email and SMS providers;
 `POST /api/v1/webhooks/sms-inbound` hands over the SMS people send to our numbers (STOP…).
 
-**Roles** (SPEC §10):
+**Roles**:
 {ROLE_MATRIX}
 """
 

@@ -1,4 +1,5 @@
-"""API tokens: everyone manages their own; administrators manage everyone's (SPEC §10)."""
+"""API tokens: everyone manages their own; administrators manage everyone's
+(docs/product.md#users-and-access)."""
 
 from __future__ import annotations
 

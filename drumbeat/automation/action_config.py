@@ -1,4 +1,5 @@
-"""What each kind of server action is configured with, and its validation (SPEC §4.2).
+"""What each kind of server action is configured with, and its validation
+(docs/product.md#server-actions).
 
 `validate_params(action)` returns the cleaned params or raises `ActionConfigError` naming the
 key at fault. Keys per kind:

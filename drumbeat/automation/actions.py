@@ -1,4 +1,5 @@
-"""Running server actions on a batch of records (SPEC §4.2), in bulk where the action allows.
+"""Running server actions on a batch of records (docs/product.md#server-actions), in bulk where the
+action allows.
 
 `run_action(action, record_ids, now)` returns {record_id: (error or None, note)} for the
 records that failed or carry a note; records absent from the result succeeded. Bulk actions

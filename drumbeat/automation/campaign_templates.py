@@ -1,10 +1,11 @@
-"""The six campaign templates of SPEC §7: the cards of the dashboard and what they create.
+"""The six campaign templates (docs/product.md#campaign-templates): the cards of the dashboard and
+what they create.
 
-`list_templates()` gives the cards (key, title, description, target, icon), in SPEC order.
-`instantiate(key, user)` creates a New campaign exactly as SPEC §7 specifies — target, unique
-field, filter, activities with their triggers and delays — together with the email templates,
-server actions, tags and lists it uses. Those shared pieces are created once and reused: they
-are found again by name (email templates by name and target, server actions by name, target and
+`list_templates()` gives the cards (key, title, description, target, icon), in dashboard order.
+`instantiate(key, user)` creates a New campaign as docs/product.md#campaign-templates describes —
+target, unique field, filter, activities with their triggers and delays — together with the email
+templates, server actions, tags and lists it uses. Those shared pieces are created once and reused:
+they are found again by name (email templates by name and target, server actions by name, target and
 kind, tags and lists by name) and re-created when deleted. A reused server action whose
 configuration no longer validates (its tag or list was deleted) is repaired. Unknown keys raise
 `UnknownTemplate` (a KeyError).
@@ -12,7 +13,7 @@ configuration no longer validates (its tag or list was deleted) is repaired. Unk
 Prioritize Hot leads has an optional experiment (`instantiate(..., split=True)`, the cards'
 `split` text): its goal is a won lead (within 30 days, then the lead leaves the workflow) and a
 split sends 40 % of the leads the welcome email, 40 % a shorter one and keeps 20 % as a holdout
-that receives nothing, each email with the SPEC's open / not-opened priorities.
+that receives nothing, each email with the card's open / not-opened priorities.
 
 Email bodies live in `email_designs/`: `layout.html` (responsive, table-based, with the
 unsubscribe and view-online links) wraps one content file per email.
@@ -505,7 +506,7 @@ KEYS = tuple(_BY_KEY)
 
 
 def list_templates() -> list[CampaignTemplate]:
-    """The six cards, in the order of SPEC §7."""
+    """The six cards, in their order on the dashboard."""
     return [s.template for s in _SETUPS]
 
 

@@ -1,5 +1,5 @@
 """The filter language: Odoo-style domains as JSON, validated against the target registry and
-compiled to a Django `Q` that always evaluates in SQL (SPEC §2, DESIGN §4).
+compiled to a Django `Q` that always evaluates in SQL (docs/product.md#filters).
 
     [["email", "!=", false], "|", ["country", "=", "BE"], ["tags.name", "=", "VIP"]]
 

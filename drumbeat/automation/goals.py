@@ -1,4 +1,4 @@
-"""Campaign goals: a filter on the target record that means success (SPEC beyond §3).
+"""Campaign goals: a filter on the target record that means success (docs/experiments.md#goals).
 
 A campaign with a goal (`goal_domain` not empty) marks each participant whose record matches it
 converted (`Participant.converted_at`), once: the UPDATE only touches participants not yet

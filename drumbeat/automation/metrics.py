@@ -1,4 +1,5 @@
-"""Campaign and activity figures (SPEC §9), computed with aggregates; test traces excluded.
+"""Campaign and activity figures (docs/product.md#figures-and-reporting), computed with aggregates;
+test traces excluded.
 
 `activity_metrics(campaign)` → {activity_id: ActivityMetrics} in four queries (five with a
 goal: conversions after each activity) whatever the size of the campaign;
@@ -204,7 +205,7 @@ def participants_concerned(activity: Activity, figure: str, include_tests: bool 
 
 
 def campaign_metrics(campaign: Campaign) -> dict[str, int]:
-    """Participant counts by state and the smart figures of SPEC §3."""
+    """Participant counts by state and the campaign's figures (docs/product.md#campaigns)."""
     from drumbeat.mailing.models import Click
 
     rows = (

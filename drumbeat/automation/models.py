@@ -49,7 +49,8 @@ class Campaign(models.Model):
 
     draft (New) -> running <-> stopped. Archiving is a flag, independent of the state.
     `require_sync` is the "workflow modified" banner: activities were added or re-timed while
-    the campaign had participants (SPEC §5.6); `services.apply_update` / `dismiss_update` clear it.
+    the campaign had participants (docs/product.md#changing-a-running-campaign);
+    `services.apply_update` / `dismiss_update` clear it.
     """
 
     class Priority(models.TextChoices):
@@ -137,7 +138,8 @@ class Campaign(models.Model):
 
 
 class ServerAction(models.Model):
-    """A typed action run on records of one target (SPEC §4.2); never free code.
+    """A typed action run on records of one target (docs/product.md#server-actions); never free
+    code.
 
     `params` is validated per `kind` on save (see `action_config.py` for each kind's keys).
     A `multi` action runs its `children` in `sequence` order.
@@ -205,7 +207,8 @@ class Activity(models.Model):
     """One step of a campaign's workflow. `begin` activities have no parent; all others do.
 
     `pending_change` marks activities added or re-timed on a campaign that already has
-    participants, until the user chooses Update or Don't update (SPEC §5.6).
+    participants, until the user chooses Update or Don't update
+    (docs/product.md#changing-a-running-campaign).
 
     A `split` sends each participant down one of its `branches` ([{"name", "weight"}], 2-5),
     once (automation/splits.py); its children name their branch in `branch`. `winner`, once
@@ -423,7 +426,8 @@ class Trace(models.Model):
     )
     state = models.CharField(max_length=12, choices=State.choices, default=State.SCHEDULED)
     scheduled_at = models.DateTimeField(null=True, blank=True)
-    # For undated children: cancelled when their event has not come by then (SPEC §4 fix).
+    # For undated children: cancelled when their event has not come by then
+    # (docs/product.md#executing-a-step).
     window_ends_at = models.DateTimeField(null=True, blank=True)
     executed_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=500, blank=True)
@@ -525,7 +529,8 @@ class SplitAssignment(models.Model):
 
 
 class CampaignLog(models.Model):
-    """Who changed a campaign's state or acted on a trace by hand, and when (SPEC §10)."""
+    """Who changed a campaign's state or acted on a trace by hand, and when
+    (docs/product.md#users-and-access)."""
 
     class Action(models.TextChoices):
         START = "start", "Started"

@@ -1,8 +1,9 @@
-"""Campaign, workflow and trace operations (SPEC §3–§6). Views, API and commands call these.
+"""Campaign, workflow and trace operations (docs/product.md: campaigns to test mode). Views, API and
+commands call these.
 
 Refusals raise `django.core.exceptions.ValidationError` with a message for the user (a dict
 keyed by field where one field is at fault). Every campaign state change and manual trace
-action is logged in `CampaignLog` with the user and the time (SPEC §10).
+action is logged in `CampaignLog` with the user and the time (docs/product.md#users-and-access).
 """
 
 from __future__ import annotations
@@ -393,8 +394,8 @@ def _trigger_label(trigger: str) -> str:
 
 
 def validate_activity(activity: Activity) -> None:
-    """SPEC §4 rules; raises ValidationError naming the field (and both activities on a
-    parent/trigger mismatch)."""
+    """docs/product.md#workflows-and-activities rules; raises ValidationError naming the field (and
+    both activities on a parent/trigger mismatch)."""
     campaign = activity.campaign
     for name in ("template", "server_action", "parent"):
         try:
@@ -631,7 +632,7 @@ def applied_count(activity: Activity) -> int:
     return count_matching(campaign.target, applied_domain(activity), campaign.include_archived)
 
 
-# --- workflow modified (SPEC §5.6) -----------------------------------------------------------
+# --- workflow modified (docs/product.md#changing-a-running-campaign) ------------------------------
 
 
 @dataclass
@@ -764,7 +765,8 @@ def pending_update_counts(campaign: Campaign) -> dict[str, int]:
 
 
 def apply_update(campaign: Campaign, user: Any = None) -> dict[str, int]:
-    """Update: apply the modified workflow to existing participants (SPEC §5.6)."""
+    """Update: apply the modified workflow to existing participants
+    (docs/product.md#changing-a-running-campaign)."""
     now = clock.now()
     with transaction.atomic():
         plan = plan_update(campaign, now)
@@ -812,7 +814,7 @@ def _clear_pending(campaign: Campaign, now: datetime) -> None:
     campaign.save(update_fields=["require_sync", "last_sync_at", "updated_at"])
 
 
-# --- test mode (SPEC §6) ---------------------------------------------------------------------
+# --- test mode (docs/product.md#test-mode) --------------------------------------------------------
 
 
 def launch_test(campaign: Campaign, record_id: int, user: Any = None) -> Participant:
@@ -895,7 +897,7 @@ def simulate_event(trace: Trace, kind: str, user: Any = None) -> None:
         events.mark_bounced(message.pk, now, kind="hard", reason="simulated bounce")
 
 
-# --- manual control (SPEC §5.4) --------------------------------------------------------------
+# --- manual control (docs/product.md#manual-control) ----------------------------------------------
 
 
 def run_trace_now(trace: Trace, user: Any = None, branch: str | None = None) -> Trace:

@@ -1,5 +1,6 @@
-"""Celery tasks of the distributed runner (DESIGN §5): the same engine functions as the
-embedded loop, driven by `celery -A drumbeat beat` (the tick) and any number of workers.
+"""Celery tasks of the distributed runner (docs/architecture.md#processes): the same engine
+functions as the embedded loop, driven by `celery -A drumbeat beat` (the tick) and any number of
+workers.
 
 - `drumbeat.tick` (beat, every DRUMBEAT_TICK_SECONDS): recover expired leases, expire waiting
   children, send `enrol_campaign` for each running campaign and `execute_due` for each

@@ -1,7 +1,8 @@
 """The explicit hooks between layers.
 
 Lower layers (contacts, crm, events, mailing) report what happened; `automation` listens. This
-keeps the import direction one-way (DESIGN §2): the reporters never import the engine.
+keeps the import direction one-way (docs/architecture.md#import-direction): the reporters never
+import the engine.
 
 - `records_changed(label, ids)`: records of model `label` were created or updated through a
   service; running campaigns on that target enrol them at once.

@@ -1,4 +1,4 @@
-"""Content-Security-Policy on every response (SPEC §10, issue 9).
+"""Content-Security-Policy on every response (docs/product.md#users-and-access, issue 9).
 
 Drumbeat's own pages load scripts and styles from our origin only: no inline script runs, no
 plugin loads, no page may frame us, forms post back to us. Inline `style` attributes are
@@ -47,7 +47,7 @@ EMAIL_VIEW_POLICY = "; ".join(
     ]
 )
 
-# Public routes that render user-authored email HTML (DESIGN §6).
+# Public routes that render user-authored email HTML (docs/architecture.md#interfaces).
 EMAIL_VIEW_PREFIXES = ("/v/",)
 
 

@@ -10,7 +10,7 @@ Rules worth knowing:
 - `subscribe` is an explicit (re)subscription: it clears an opt-out. Bulk additions
   (`subscribe_many`, `add_people_to_list`) never override someone's opt-out;
 - blacklisting and unblacklisting keep the latest reason on the row and post the history to the
-  blacklist entry's timeline; unblacklisting requires a reason (SPEC §8.2).
+  blacklist entry's timeline; unblacklisting requires a reason (docs/product.md#blacklists).
 """
 
 from __future__ import annotations

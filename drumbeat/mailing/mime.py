@@ -1,7 +1,7 @@
 """Fast construction of multipart/alternative emails as bytes (CRLF line ends throughout).
 
-The stdlib `email` package builds about 500 messages/s per core and Django's about 1,700/s
-(DESIGN §8); sending is bounded by this step, so messages are put together directly: headers
+The stdlib `email` package builds about 500 messages/s per core and Django's about 1,700/s;
+sending is bounded by this step, so messages are put together directly: headers
 RFC 2047-encoded when needed and folded at 78 characters (RFC 5322 §2.1.1, §2.2.3), both parts
 quoted-printable (which also keeps the boundary, made with '=', out of the bodies). DKIM
 signing (dkimpy, relaxed/relaxed canonicalisation) is applied when configured.

@@ -182,7 +182,8 @@ class Message(models.Model):
 
     channel = models.CharField(max_length=8, choices=Channel.choices)
     template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL)
-    # Plain ids rather than foreign keys: automation sits above mailing (DESIGN §2).
+    # Plain ids rather than foreign keys: automation sits above mailing
+    # (docs/architecture.md#import-direction).
     trace_id = models.BigIntegerField(null=True, blank=True, unique=True)
     campaign_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     # Indexed by (activity_id, recipient) below.

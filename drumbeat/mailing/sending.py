@@ -1,4 +1,4 @@
-"""Sending email and SMS in batches (SPEC §8.3). The engine's contract:
+"""Sending email and SMS in batches (docs/product.md#sending-rules). The engine's contract:
 
     send_emails(template, recipients, *, campaign_id, activity_id, render_fields, campaign_name)
     send_sms(template, recipients, *, campaign_id, activity_id, render_fields)
@@ -255,7 +255,8 @@ class _SmsChannel(_Channel):
 def _apply_rules(
     channel: _Channel, recipients: list[Recipient], activity_id: int | None
 ) -> tuple[list[tuple[Recipient, str]], dict[int, SendResult]]:
-    """(accepted recipients with normalised address, cancellations) in the order of SPEC §8.3."""
+    """(accepted recipients with normalised address, cancellations) in the order of
+    docs/product.md#sending-rules."""
     normalized = [(r, channel.normalize(r.address)) for r in recipients]
     blacklisted = channel.blacklisted([a for _, a in normalized if a])
     already: set[str] = set()

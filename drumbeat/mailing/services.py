@@ -1,4 +1,5 @@
-"""Recipient-side changes: unsubscribe, re-subscribe, SMS stop (SPEC §8.6); template saves."""
+"""Recipient-side changes: unsubscribe, re-subscribe, SMS stop (docs/product.md#unsubscribe);
+template saves."""
 
 from __future__ import annotations
 

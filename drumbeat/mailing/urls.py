@@ -1,4 +1,5 @@
-"""Public routes reached from messages (DESIGN §6), and the provider webhooks."""
+"""Public routes reached from messages (docs/architecture.md#interfaces), and the provider
+webhooks."""
 
 from django.urls import path
 

@@ -1,5 +1,5 @@
-"""Public pages reached from messages (no login; DESIGN §6): open pixel, tracked redirects,
-unsubscribe, view online, SMS stop.
+"""Public pages reached from messages (no login; docs/architecture.md#interfaces): open pixel,
+tracked redirects, unsubscribe, view online, SMS stop.
 
 Every route checks the signed token in constant time before touching the database; a forged,
 altered or unknown token is a 404 with nothing changed. Recipient links never act on GET

@@ -1,7 +1,8 @@
 """Who may see what. Every view is behind `login_required`; the administrator-only pages
-(users, API tokens, settings, blacklists — SPEC §10) are behind `admin_required`, which answers
-403 to marketing users. Objects are fetched with the `get_<object>_for_user` helpers, which
-raise 404 for a missing object and 403 for one the user may not see."""
+(users, API tokens, settings, blacklists — docs/product.md#users-and-access) are behind
+`admin_required`, which answers 403 to marketing users. Objects are fetched with the
+`get_<object>_for_user` helpers, which raise 404 for a missing object and 403 for one the user may
+not see."""
 
 from __future__ import annotations
 

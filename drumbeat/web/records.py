@@ -1,6 +1,6 @@
-"""The record pages the UI offers (SPEC §1, §8): one `RecordKind` per kind of record says how
-to list, search, show, create, edit and archive it. Writes go through the owning app's
-services; the views in views_records.py are the same for every kind."""
+"""The record pages the UI offers (docs/product.md#records, #email-and-sms): one `RecordKind` per
+kind of record says how to list, search, show, create, edit and archive it. Writes go through the
+owning app's services; the views in views_records.py are the same for every kind."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ def campaigns_of(target_key: str, record_id: int) -> list:
 
 
 def list_statistics(mailing_list: MailingList) -> dict:
-    """Recipients, opt-out %, blacklist % and bounce % of a mailing list (SPEC §8.1)."""
+    """Recipients, opt-out %, blacklist % and bounce % of a mailing list
+    (docs/product.md#mailing-lists)."""
     subs = Subscription.objects.filter(list=mailing_list)
     counts = subs.aggregate(
         total=Count("id"),

@@ -1,4 +1,5 @@
-"""Administrator pages: users and roles, API tokens, settings overview (SPEC §10)."""
+"""Administrator pages: users and roles, API tokens, settings overview
+(docs/product.md#users-and-access)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Campaign screens: dashboard (kanban / list / template cards), campaign form and actions,
-workflow tree with activity cards, activity dialog, test screen (SPEC §3, §4, §6)."""
+workflow tree with activity cards, activity dialog, test screen (docs/product.md#campaigns,
+#workflows-and-activities, #test-mode)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ NOT_TRIGGERS = {"mail_not_open", "mail_not_reply", "mail_not_click", "sms_not_cl
 
 
 def allowed_triggers(parent: Activity | None) -> list[tuple[str, str]]:
-    """The triggers a child of `parent` may use (SPEC §4), as (value, button label)."""
+    """The triggers a child of `parent` may use (docs/product.md#triggers), as (value, button
+    label)."""
     if parent is None:
         return [("begin", "Beginning of workflow")]
     if parent.is_split:
@@ -282,7 +284,7 @@ def campaign_settings(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         if data.get("target") != campaign.target and campaign.is_draft:
-            # a new target resets the filter and unique field (SPEC §3)
+            # a new target resets the filter and unique field (docs/product.md#campaigns)
             data = {k: v for k, v in data.items() if k not in {"domain", "unique_field"}}
         else:
             data.pop("target", None)
@@ -761,7 +763,7 @@ def campaign_test(request: HttpRequest, pk: int, participant_id: int) -> HttpRes
     return render(request, "web/campaigns/test.html", context)
 
 
-# --- manual trace / participant actions (SPEC §5.4, §6) -----------------------------------------
+# --- manual trace / participant actions (docs/product.md#manual-control, #test-mode) --------------
 
 
 @require_POST

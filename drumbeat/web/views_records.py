@@ -225,7 +225,7 @@ def record_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def blacklist_lift(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    """Unblacklist an address or number; a reason is required (SPEC §8.2)."""
+    """Unblacklist an address or number; a reason is required (docs/product.md#blacklists)."""
     kind_, record = get_record_for_user(request, kind, pk)
     form = ReasonForm(request.POST)
     if form.is_valid():

@@ -1,5 +1,6 @@
-"""Reporting (SPEC §9): participants, traces and the link tracker, with filters, group-by
-tables, SVG charts and CSV export. Counts are aggregates over traces and messages."""
+"""Reporting (docs/product.md#figures-and-reporting): participants, traces and the link tracker,
+with filters, group-by tables, SVG charts and CSV export. Counts are aggregates over traces and
+messages."""
 
 from __future__ import annotations
 

@@ -229,7 +229,7 @@ def start_sink(delay: float = 0.0) -> tuple[Sink, Controller, int]:
 
 
 def check(deployment: Deployment, sink: Sink) -> dict:
-    """The guarantees of SPEC §5.5, as figures (the test asserts on them)."""
+    """The guarantees of docs/product.md#guarantees, as figures (the test asserts on them)."""
     figures = deployment.figures()
     messages = figures["messages"]
     trace_key = figures["trace_key"]

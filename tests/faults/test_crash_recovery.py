@@ -1,7 +1,7 @@
-"""Crash recovery (SPEC §5.5): the embedded worker is killed with SIGKILL at random points of an
-email campaign, restarted, killed again (10–20 times), then left to finish. The SMTP sink must
-hold no duplicate (participant, activity); every trace must end in a final state with a reason;
-the send cut off by a kill shows as error "interrupted" and is never resent (the rest of the
+"""Crash recovery (docs/product.md#guarantees): the embedded worker is killed with SIGKILL at random
+points of an email campaign, restarted, killed again (10–20 times), then left to finish. The SMTP
+sink must hold no duplicate (participant, activity); every trace must end in a final state with a
+reason; the send cut off by a kill shows as error "interrupted" and is never resent (the rest of the
 killed batch is settled from the send journal: sent, or sent again if it never left).
 
 Size: N = 2,000 participants and 12 kills by default (a few minutes on two cores);

@@ -1,6 +1,7 @@
-"""Crash recovery with the distributed runner (SPEC §5.5, DESIGN §5): two `celery -A drumbeat
-worker` processes and `celery beat` on a PostgreSQL database of their own and Redis; one of the
-workers is killed with SIGKILL and restarted again and again while the test also delivers
+"""Crash recovery with the distributed runner (docs/product.md#guarantees,
+docs/architecture.md#processes): two `celery -A drumbeat worker` processes and `celery beat` on a
+PostgreSQL database of their own and Redis; one of the workers is killed with SIGKILL and restarted
+again and again while the test also delivers
 `execute_due` tasks twice over (as a broker redelivery would). Then the run finishes and the
 same guarantees as for the embedded worker must hold."""
 

@@ -1,7 +1,7 @@
 """PostgreSQL restarted in the middle of a run (issue 9): the embedded worker sends an email
 campaign against a PostgreSQL server that is restarted twice under it; it carries on once the
-server is back, and the guarantees of SPEC §5.5 hold (no duplicate, every trace final with a
-reason).
+server is back, and the guarantees of docs/product.md#guarantees hold (no duplicate, every trace
+final with a reason).
 
 The server is a private PostgreSQL instance made for the test (initdb in a temporary folder,
 its own port), so restarting it disturbs nobody else using the machine's cluster."""

@@ -1,5 +1,6 @@
-"""A marketing user cannot reach administrator pages nor another user's API token (SPEC §10):
-403 in the UI and the API, nothing changed. Anonymous visitors are sent to the login page."""
+"""A marketing user cannot reach administrator pages nor another user's API token
+(docs/product.md#users-and-access): 403 in the UI and the API, nothing changed. Anonymous visitors
+are sent to the login page."""
 
 from __future__ import annotations
 

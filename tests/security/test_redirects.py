@@ -1,4 +1,4 @@
-"""The click tracker redirects only to the URL recorded for the link (SPEC §8.5): no
+"""The click tracker redirects only to the URL recorded for the link (docs/product.md#tracking): no
 parameter, path trick or unknown code makes it an open redirect. The login page does not
 redirect off-site either."""
 

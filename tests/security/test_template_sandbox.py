@@ -1,6 +1,6 @@
 """Template sandbox escapes are refused when the template is saved (the check the editor and
 the API run), with a line and a reason; whatever slips past the static check still cannot reach
-internals at send time (SPEC §8.4)."""
+internals at send time (docs/product.md#templates)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Forged, altered, unknown or cross-message tokens on every public route: 404, nothing
-changes (SPEC §8.5 "cannot be guessed, forged or replayed onto another message")."""
+changes (docs/product.md#tracking: "cannot be guessed, forged or replayed onto another message")."""
 
 from __future__ import annotations
 

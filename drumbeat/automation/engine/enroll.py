@@ -1,4 +1,4 @@
-"""Enrolment (SPEC §5.2): matching records become participants, in SQL.
+"""Enrolment (docs/product.md#enrolment): matching records become participants, in SQL.
 
 New participants are inserted with one INSERT … SELECT from the compiled filter (anti-join on
 existing participants, unique key normalised and deduplicated with GROUP BY), then each `begin`

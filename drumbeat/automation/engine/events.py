@@ -1,12 +1,12 @@
 """Message events (open, click, reply, bounce, complaint) date or cancel the children of their
 traces.
 
-Per the trigger table of SPEC §4: an event dates the waiting children it triggers (event time +
-delay) and cancels the opposite "not" children; a click or a reply also counts as an open; a
-bounce cancels every still-scheduled child except bounce children; a complaint (the recipient
-reported the message as spam) cancels every still-scheduled child. Traces of stopped campaigns
-are left alone; a repeated event finds nothing left to date (children are dated once, processed
-ones are final), so it is harmless.
+Per the trigger table of docs/product.md#triggers: an event dates the waiting children it triggers
+(event time + delay) and cancels the opposite "not" children; a click or a reply also counts as an
+open; a bounce cancels every still-scheduled child except bounce children; a complaint (the
+recipient reported the message as spam) cancels every still-scheduled child. Traces of stopped
+campaigns are left alone; a repeated event finds nothing left to date (children are dated once,
+processed ones are final), so it is harmless.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Executing due traces, one batch of one activity at a time (SPEC §4.1, DESIGN §5).
+"""Executing due traces, one batch of one activity at a time (docs/product.md#executing-a-step).
 
 A batch is claimed atomically (PostgreSQL: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
 LOCKED) RETURNING; SQLite: the same statement inside one IMMEDIATE transaction) with a lease.
@@ -270,7 +270,8 @@ def execute_traces(trace_ids: Iterable[int], now: datetime | None = None) -> int
 
 
 def applied_domain(activity: Activity, campaign: Campaign | None = None) -> list:
-    """Campaign filter AND the filters of `activity` and its ancestors (SPEC §4)."""
+    """Campaign filter AND the filters of `activity` and its ancestors
+    (docs/product.md#workflows-and-activities)."""
     campaign = campaign or activity.campaign
     rows = {
         a["id"]: a
@@ -295,9 +296,9 @@ def execute_claimed(
     from_state: str = S.PROCESSING,
     lease: Lease | None = None,
 ) -> None:
-    """Steps 2–6 of SPEC §4.1 for a claimed batch of one activity (`from_state`: the state the
-    claimed traces are in, `processing`, or `processed` in a locked batch; `lease`: the claim's,
-    none for a locked batch)."""
+    """Steps 2–7 of docs/product.md#executing-a-step for a claimed batch of one activity
+    (`from_state`: the state the claimed traces are in, `processing`, or `processed` in a locked
+    batch; `lease`: the claim's, none for a locked batch)."""
     campaign = activity.campaign
     target = get_target(campaign.target)
     outcomes: dict[int, tuple[str, str]] = {}

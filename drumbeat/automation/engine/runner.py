@@ -1,4 +1,5 @@
-"""The embedded runner (DESIGN §5): one loop that recovers, expires, enrols and executes.
+"""The embedded runner (docs/architecture.md#processes): one loop that recovers, expires, enrols and
+executes.
 
 `run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` recovers
 expired leases at its start, then repeats the pass (without the filter sync, which a thread

@@ -1,4 +1,5 @@
-"""Server actions (SPEC §4.2): configuration refused on save, effects applied in bulk."""
+"""Server actions (docs/product.md#server-actions): configuration refused on save, effects applied
+in bulk."""
 
 import hashlib
 import hmac

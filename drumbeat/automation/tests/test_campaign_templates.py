@@ -1,4 +1,5 @@
-"""The registry of campaign templates and the reuse of what they create (SPEC §7)."""
+"""The registry of campaign templates and the reuse of what they create
+(docs/product.md#campaign-templates)."""
 
 import re
 

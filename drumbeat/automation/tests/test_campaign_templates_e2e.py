@@ -1,4 +1,5 @@
-"""The six campaign templates of SPEC §7, end to end, through the real channels.
+"""The six campaign templates of docs/product.md#campaign-templates, end to end, through the real
+channels.
 
 Emails go over SMTP to a loopback server; opens, clicks and unsubscribes request the URLs found
 in the received messages; bounces (RFC 3464 reports) and replies are delivered over SMTP to the

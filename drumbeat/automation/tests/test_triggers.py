@@ -1,5 +1,6 @@
-"""One test per row of the trigger table (SPEC §4) and per event rule, with real emails sent
-through SMTP to a loopback server and events recorded by the mailing tracking functions."""
+"""One test per row of the trigger table (docs/product.md#triggers) and per event rule, with real
+emails sent through SMTP to a loopback server and events recorded by the mailing tracking
+functions."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""Activity rules (SPEC §4), the workflow-modified Update / Don't update (§5.6), metrics (§9)."""
+"""Activity rules (docs/product.md#workflows-and-activities), Update / Don't update, metrics."""
 
 from datetime import timedelta
 

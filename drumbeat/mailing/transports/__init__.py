@@ -1,4 +1,5 @@
-"""Transports hand finished messages to the outside world. Chosen from a URL (DESIGN §6):
+"""Transports hand finished messages to the outside world. Chosen from a URL
+(docs/architecture.md#interfaces):
 
 email (`DRUMBEAT_EMAIL_URL`): `outbox://` (kept in the database, shown at /outbox),
 `smtp://[user:pass@]host:port`, `smtp+starttls://…`, `smtps://…` (query: `?timeout=SECONDS`).

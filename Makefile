@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_HOME := $(CURDIR)/.test-data
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); the suite takes about half the time with two on two cores.
+WORKERS ?= 2
 
 .PHONY: demo test test-sqlite test-postgres chromium lint format bench clean
 
@@ -32,7 +34,7 @@ chromium: $(VENV)/.installed-test
 
 test-sqlite: $(VENV)/.installed-test chromium
 	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
-	DRUMBEAT_HOME=$(TEST_HOME) $(BIN)/pytest $(PYTEST_ARGS)
+	DRUMBEAT_HOME=$(TEST_HOME) $(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 # PostgreSQL (and Redis) must be running: if not, the check says how to start them; without
 # CI=true the pass is then skipped (exit 3 of the check), with CI=true make stops.
@@ -40,7 +42,7 @@ test-postgres: $(VENV)/.installed-test chromium
 	@$(BIN)/python -m scripts.system_needs services $(PG_TEST_URL); status=$$?; \
 	  if [ $$status -eq 3 ]; then exit 0; fi; [ $$status -eq 0 ] || exit $$status; \
 	  mkdir -p $(TEST_HOME) && DRUMBEAT_HOME=$(TEST_HOME) DATABASE_URL=$(PG_TEST_URL) \
-	  $(BIN)/pytest -m "postgres or postgres_only" $(PYTEST_ARGS)
+	  $(BIN)/pytest -n $(WORKERS) -m "postgres or postgres_only" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

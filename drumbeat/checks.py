@@ -36,7 +36,19 @@ def check_environment(app_configs, **kwargs) -> list[Error]:
             Error("DRUMBEAT_BROKER_URL must be a redis:// or amqp:// URL", id="drumbeat.E006")
         )
     errors += _pressure_errors()
+    errors += _webhook_allow_errors()
     return errors
+
+
+def _webhook_allow_errors() -> list[Error]:
+    from drumbeat.lib.netguard import parse_allow
+
+    try:
+        parse_allow(settings.WEBHOOK_ALLOW)
+    except ValueError as exc:
+        message = f"DRUMBEAT_WEBHOOK_ALLOW: {exc} (expected e.g. hooks.internal,10.0.5.0/24)"
+        return [Error(message, id="drumbeat.E009")]
+    return []
 
 
 def _pressure_errors() -> list[Error]:

@@ -188,6 +188,9 @@ SMS_HELP_REPLY = env_str(
     "DRUMBEAT_SMS_HELP_REPLY", "Reply STOP to opt out of our messages, START to opt back in."
 )
 WEBHOOK_LOG_DAYS = env_int("DRUMBEAT_WEBHOOK_LOG_DAYS", 30)
+# Hosts and networks that webhooks may call although they are inside addresses (loopback,
+# private, link-local…; lib/netguard.py): comma-separated host names and CIDR networks.
+WEBHOOK_ALLOW = [e.strip() for e in env_str("DRUMBEAT_WEBHOOK_ALLOW").split(",") if e.strip()]
 TICK_SECONDS = env_int("DRUMBEAT_TICK_SECONDS", 5)
 BATCH_SIZE = env_int("DRUMBEAT_BATCH_SIZE", 1000)
 # A claimed batch is renewed by its worker while it works; the lease expires (and the batch is

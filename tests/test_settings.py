@@ -39,6 +39,7 @@ def test_a_good_configuration_passes(tmp_path):
         ({"DRUMBEAT_TICK_SECONDS": "soon"}, "DRUMBEAT_TICK_SECONDS must be a whole number"),
         ({"DRUMBEAT_DKIM_DOMAIN": "example.com"}, "DKIM needs all of"),
         ({"DRUMBEAT_FEEDBACK_SENDER_ID": "a:b"}, "DRUMBEAT_FEEDBACK_SENDER_ID must be 5 to 15"),
+        ({"DRUMBEAT_WEBHOOK_ALLOW": "hooks.internal,10.0.5.0/33"}, "DRUMBEAT_WEBHOOK_ALLOW: '10."),
     ],
 )
 def test_a_bad_value_fails_the_checks(tmp_path, env, message):
@@ -63,6 +64,8 @@ def test_a_bad_value_fails_the_checks(tmp_path, env, message):
         ("PRESSURE_EMAIL_CAP", "1/fortnight", "DRUMBEAT_EMAIL_CAP: '1/fortnight' is not a cap"),
         ("PRESSURE_SMS_CAP", "2/60days", "DRUMBEAT_SMS_CAP: in '2/60days' the period must be"),
         ("TIME_ZONE", "Paris", "DRUMBEAT_TIME_ZONE must be an IANA time zone"),
+        ("WEBHOOK_ALLOW", ["http://x.org/"], "DRUMBEAT_WEBHOOK_ALLOW: 'http://x.org/' is neither"),
+        ("WEBHOOK_ALLOW", ["bad host!"], "DRUMBEAT_WEBHOOK_ALLOW: 'bad host!' is neither"),
     ],
 )
 def test_each_check_names_the_variable(settings, name, value, message):

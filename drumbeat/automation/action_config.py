@@ -15,7 +15,8 @@ key at fault. Keys per kind:
 - blacklist_email / unblacklist_email / blacklist_phone / unblacklist_phone: reason.
 - create_record: model (target key), values {field: value or template}, link_field (optional:
   a many-to-one field of the new record that points back to the source record).
-- send_webhook: url (http/https), fields (list of field names of the record sent along).
+- send_webhook: url (http/https, not an inside address: lib/netguard.py), fields (list of
+  field names of the record sent along).
 - multi: no params; its children (ServerAction.parent) run in sequence order.
 """
 
@@ -28,6 +29,8 @@ from urllib.parse import urlsplit
 from django.apps import apps
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+
+from drumbeat.lib import netguard
 
 from .targets import FieldInfo, model_fields
 
@@ -308,6 +311,10 @@ def _check_webhook(label: str, p: dict) -> dict:
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ActionConfigError("url: an http(s) URL is required")
+    try:
+        netguard.check_url(url)
+    except netguard.AddressRefused as exc:
+        raise ActionConfigError(f"url: {exc}") from None
     fields = p.get("fields") or []
     if not isinstance(fields, list):
         raise ActionConfigError("fields: expected a list of field names")

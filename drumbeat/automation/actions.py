@@ -32,7 +32,7 @@ from django.db import models, transaction
 from django.db.models import CharField, Exists, F, Min, OuterRef, Value
 from django.db.models.functions import Lower, Trim
 
-from drumbeat.lib import hooks
+from drumbeat.lib import hooks, netguard
 from drumbeat.lib.normalize import is_valid_email, normalize_email, normalize_phone
 from drumbeat.lib.timezones import derive_zone
 
@@ -480,9 +480,10 @@ def post_webhook(
 ) -> str:
     """POST with retries; returns the outcome ("HTTP 200"), raises ActionFailed when it fails.
 
-    Every attempt carries the same `Idempotency-Key`: a receiver that got an attempt whose
-    answer was lost sees the retry as the same request. `may_send` (the batch's lease) is asked
-    before each retry."""
+    A URL whose host is (or resolves to) an address netguard refuses fails at once, and so
+    does a redirect: it is not followed. Every attempt carries the same `Idempotency-Key`: a
+    receiver that got an attempt whose answer was lost sees the retry as the same request.
+    `may_send` (the batch's lease) is asked before each retry."""
     delay = WEBHOOK_BACKOFF
     last = ""
     headers = {
@@ -493,11 +494,15 @@ def post_webhook(
     for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
         try:
             response = client.post(url, content=body, headers=headers)
-            if response.status_code < 400:
+            if response.status_code < 300:
                 return f"webhook: HTTP {response.status_code}"
+            if response.status_code < 400:
+                raise ActionFailed(f"webhook: HTTP {response.status_code}, redirect not followed")
             last = f"HTTP {response.status_code}"
             if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
                 break  # the receiver refused this payload: retrying would not help
+        except netguard.AddressRefused as exc:
+            raise ActionFailed(f"webhook: {exc}"[:400]) from None
         except httpx.HTTPError as exc:
             last = f"{type(exc).__name__}: {exc}"
         if attempt < WEBHOOK_ATTEMPTS:
@@ -524,7 +529,7 @@ def _send_webhook(
     ]
     results: Results = {}
     rows = target.model._default_manager.filter(pk__in=ids).values_list(*columns)
-    with httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False) as client:
+    with netguard.guarded_client(WEBHOOK_TIMEOUT) as client:
         for row in rows:
             if may_send is not None and not may_send():
                 break  # the lease was lost: the new holder settles the rest

@@ -9,9 +9,11 @@ with ONE INSERT per batch, whatever the number of rows and endpoints.
 
 Delivery (`deliver_due`) runs in the embedded runner's pass and in the Celery tick's
 `drumbeat.deliver_webhooks` task. Each delivery is claimed with a lease (one UPDATE …
-RETURNING, SKIP LOCKED on PostgreSQL), POSTed with httpx (5 s timeout, no proxy from the
-environment, no redirects) and its outcome recorded: status code or error, duration. A 2xx is
-delivered; anything else is tried again after 1 min, 5 min, 30 min, 2 h and 12 h, then failed.
+RETURNING, SKIP LOCKED on PostgreSQL), POSTed with httpx through lib/netguard.py's guarded
+client (5 s timeout, no proxy from the environment, no redirects, inside addresses refused) and
+its outcome recorded: status code or error, duration. A 2xx is delivered; an address netguard
+refuses fails the delivery at once ("address not allowed: 127.0.0.1 is loopback"); anything
+else is tried again after 1 min, 5 min, 30 min, 2 h and 12 h, then failed.
 `replay(delivery)` sends a delivery again now, whatever its state.
 
 The request: `POST` with the JSON body `{"id", "event", "created_at", "data"}` and the headers
@@ -39,7 +41,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 
-from drumbeat.lib import clock, hooks
+from drumbeat.lib import clock, hooks, netguard
 
 from .models import Participant, Trace, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -435,8 +437,7 @@ def deliver_all(budget_seconds: float = DRAIN_SECONDS) -> int:
 
 
 def _client() -> httpx.Client:
-    # No proxy from the environment (a loopback receiver must be reached directly).
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
+    return netguard.guarded_client(TIMEOUT)
 
 
 def attempt(delivery: WebhookDelivery, client: httpx.Client | None = None) -> WebhookDelivery:
@@ -444,6 +445,7 @@ def attempt(delivery: WebhookDelivery, client: httpx.Client | None = None) -> We
     endpoint = delivery.endpoint
     status: int | None = None
     error = ""
+    refused = False
     started = time.monotonic()
     if not endpoint.active:
         error = "endpoint is inactive"
@@ -465,6 +467,8 @@ def attempt(delivery: WebhookDelivery, client: httpx.Client | None = None) -> We
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except netguard.AddressRefused as exc:
+            error, refused = str(exc), True
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except Exception as exc:  # an unusable URL must not stop the other deliveries
@@ -480,7 +484,7 @@ def attempt(delivery: WebhookDelivery, client: httpx.Client | None = None) -> We
             now,
             None,
         )
-    elif delivery.attempts < MAX_ATTEMPTS and endpoint.active:
+    elif delivery.attempts < MAX_ATTEMPTS and endpoint.active and not refused:
         delivery.state = WebhookDelivery.State.PENDING
         delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
     else:
@@ -549,6 +553,10 @@ def _check_endpoint(endpoint: WebhookEndpoint) -> None:
         raise ValidationError({"url": "Enter a full http:// or https:// URL."})
     if len(endpoint.url) > 500:
         raise ValidationError({"url": "At most 500 characters."})
+    try:
+        netguard.check_url(endpoint.url)
+    except netguard.AddressRefused as exc:
+        raise ValidationError({"url": f"{exc}."}) from None
     endpoint.events = clean_events(endpoint.events)
     endpoint.description = (endpoint.description or "").strip()
     if len(endpoint.description) > 200:

@@ -171,6 +171,7 @@ def test_sms_gateway_faults(clock, bob, gateway):
 def webhook_receiver(channel_settings, monkeypatch):
     from drumbeat.automation import actions
 
+    channel_settings.WEBHOOK_ALLOW = ["127.0.0.1"]  # the faulty server listens on loopback
     monkeypatch.setattr(actions, "WEBHOOK_TIMEOUT", 1.0)
     monkeypatch.setattr(actions, "WEBHOOK_BACKOFF", 0.01)
     server = FaultyHttp(key="email", stall_seconds=2.5)

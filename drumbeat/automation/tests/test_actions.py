@@ -243,7 +243,9 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def receiver(monkeypatch):
+def receiver(monkeypatch, settings):
+    # The receiver listens on loopback, which webhooks may only call when allowed (netguard).
+    settings.WEBHOOK_ALLOW = ["127.0.0.1"]
     Receiver.received, Receiver.statuses, Receiver.on_post = [], [], None
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

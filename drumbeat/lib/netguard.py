@@ -47,6 +47,7 @@ PRIVATE = tuple(
 )
 UNSPECIFIED = ipaddress.ip_network("0.0.0.0/8")  # Linux connects 0.x to this host
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
 # A host whose last label is a number is an IPv4 address to resolvers and browsers alike.
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _HOST_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?$")
@@ -165,7 +166,7 @@ def literal_address(host: str) -> IPAddress | None:
 
 
 def check_host(host: str, allow: AllowList | None = None) -> None:
-    """What can be told of `host` without resolving it: allowed name, literal address, localhost."""
+    """What `host` tells without being resolved: an allowed name, a literal address, localhost."""
     allow = allow or allow_list()
     if allow.allows_name(host):
         return
@@ -174,7 +175,8 @@ def check_host(host: str, allow: AllowList | None = None) -> None:
         check_address(ip, allow)
         return
     bare = _bare(host)
-    if bare == "localhost" or bare.endswith(".localhost"):
+    is_localhost = bare == "localhost" or bare.endswith(".localhost")  # RFC 6761: loopback
+    if is_localhost and not allow.allows_address(LOOPBACK):
         raise AddressRefused(f"address not allowed: {host} is loopback")
 
 
@@ -195,7 +197,6 @@ def resolve(host: str, port: int) -> list[str]:
     """Call-time check: the addresses `host` resolves to now, each checked (an allowed name's
     are not). Raises AddressRefused, or socket.gaierror when the name does not resolve."""
     allow = allow_list()
-    check_host(host, allow)
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if not allow.allows_name(host):

@@ -466,7 +466,9 @@ def attempt(delivery: WebhookDelivery, client: httpx.Client | None = None) -> We
                 response = client.post(endpoint.url, content=body, headers=headers)
             status = response.status_code
             if not 200 <= status < 300:
-                error = f"HTTP {status}"
+                error = f"HTTP {status}" + (
+                    ", redirect not followed" if 300 <= status < 400 else ""
+                )
         except netguard.AddressRefused as exc:
             error, refused = str(exc), True
         except httpx.HTTPError as exc:

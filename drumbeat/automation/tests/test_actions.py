@@ -42,6 +42,8 @@ def run(action: ServerAction, records) -> dict:
         ("create_record", {"model": "crm.lead", "values": {"nope": 1}}, "not a writable"),
         ("send_webhook", {"url": "ftp://example.org"}, "http"),
         ("send_webhook", {"url": "https://example.org", "fields": ["secret"]}, "not a field"),
+        ("send_webhook", {"url": "http://169.254.169.254/"}, "169.254.169.254 is link-local"),
+        ("send_webhook", {"url": "http://[::ffff:127.0.0.1]:6379/"}, "url: address not allowed"),
         ("explode", {}, "unknown action kind"),
     ],
 )
@@ -293,6 +295,38 @@ def test_webhook_succeeds_after_a_transient_failure(receiver):
     action = make_action("send_webhook", url=url, fields=[])
     assert run(action, [contact]) == {contact.pk: (None, "webhook: HTTP 200")}
     assert len(handler.received) == 2
+
+
+def test_webhook_redirects_are_not_followed(receiver):
+    url, handler = receiver
+    (contact,) = make_contacts(1)
+    handler.statuses = [302]
+    action = make_action("send_webhook", url=url, fields=[])
+    error, _ = run(action, [contact])[contact.pk]
+    assert error == "webhook: HTTP 302, redirect not followed"
+    assert len(handler.received) == 1  # not retried either
+
+
+def test_a_webhook_refused_when_called_ends_its_trace_as_an_error(receiver, clock, settings):
+    """Saved while the administrator allowed localhost; called after the allow-list changed:
+    the name is resolved at call time and its loopback address refused, nothing is sent."""
+    from drumbeat.automation import services
+
+    from .fixtures import add_action, make_campaign, tick, traces
+
+    url, handler = receiver
+    settings.WEBHOOK_ALLOW = ["localhost"]
+    action = make_action("send_webhook", url=url.replace("127.0.0.1", "localhost"), fields=[])
+    settings.WEBHOOK_ALLOW = []
+    bob = make_user("bob")
+    make_contacts(2)
+    campaign = make_campaign(bob)
+    activity = add_action(campaign, action=action)
+    services.start_campaign(campaign, bob)
+    tick()
+    reason = "webhook: address not allowed: 127.0.0.1 is loopback"
+    assert [(t.state, t.reason) for t in traces(activity)] == [("error", reason)] * 2
+    assert handler.received == []
 
 
 def test_webhook_retries_carry_the_idempotency_key_of_their_first_attempt(receiver):

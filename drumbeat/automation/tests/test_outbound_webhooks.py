@@ -266,6 +266,30 @@ def test_an_unreachable_endpoint_is_an_error_not_a_crash(clock, bob, settings):
     assert delivery.is_pending and delivery.attempts == 1 and "ConnectError" in delivery.last_error
 
 
+def test_a_delivery_to_an_inside_address_fails_at_once_without_a_request(
+    clock, bob, receiver, settings
+):
+    """The URL names a host that resolves to loopback (saved before the allow-list changed)."""
+    endpoint(receiver.url.replace("127.0.0.1", "localhost"), "participant.enrolled")
+    settings.WEBHOOK_ALLOW = []
+    Contact.objects.create(name="Ann", email="ann@example.com")
+    services.start_campaign(waiting_campaign(bob), bob)
+    tick()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.next_attempt_at) == ("failed", 1, None)
+    assert delivery.last_error == "address not allowed: 127.0.0.1 is loopback"
+    assert receiver.requests == []
+
+
+def test_a_redirect_is_not_followed(clock, bob, receiver):
+    receiver.status = 307
+    hook = endpoint(receiver.url, "participant.enrolled")
+    delivery = outbound.send_test(hook)
+    assert (delivery.state, delivery.last_status) == ("pending", 307)
+    assert delivery.last_error == "HTTP 307, redirect not followed"
+    assert len(receiver.requests) == 1
+
+
 def test_replay_sends_a_failed_delivery_again(clock, bob, receiver):
     receiver.status = 500
     hook = endpoint(receiver.url, "participant.enrolled")

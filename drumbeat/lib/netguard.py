@@ -146,7 +146,12 @@ def check_address(ip: IPAddress, allow: AllowList | None = None) -> None:
     allow = allow or allow_list()
     why = refusal(ip)
     if why and not allow.allows_address(ip):
-        raise AddressRefused(f"address not allowed: {ip} is {why}")
+        raise AddressRefused(f"address not allowed: {_shown(ip)} is {why}")
+
+
+def _shown(ip: IPAddress) -> str:
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return f"::ffff:{mapped}" if mapped else str(ip)
 
 
 def literal_address(host: str) -> IPAddress | None:

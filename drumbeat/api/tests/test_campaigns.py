@@ -101,6 +101,28 @@ def test_it_creates_validated_server_actions(marketing_api):
     assert marketing_api.delete(f"server-actions/{action_id}").status_code == 204
 
 
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/", "http://0x7f.1/"]
+)
+def test_a_webhook_action_to_an_inside_address_is_refused(marketing_api, settings, url):
+    settings.WEBHOOK_ALLOW = []
+    params = {"url": url, "fields": ["email"]}
+    r = marketing_api.post(
+        "server-actions",
+        {
+            "name": "Exfiltrate",
+            "target": "contacts.contact",
+            "kind": "send_webhook",
+            "params": params,
+        },
+    )
+    assert r.status_code == 422, r.json()
+    (error,) = r.json()["errors"]
+    assert error["field"] == "params"
+    assert error["message"].startswith("url: address not allowed: ")
+    assert error["message"].endswith(("is link-local", "is loopback"))
+
+
 # --- campaigns and activities ------------------------------------------------------------------
 
 

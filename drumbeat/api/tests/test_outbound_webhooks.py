@@ -61,10 +61,39 @@ def test_bad_endpoints_are_refused_naming_the_field(admin_api, payload, field):
     assert not WebhookEndpoint.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is link-local"),
+        ("http://127.0.0.1:6379/", "127.0.0.1 is loopback"),
+        ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1 is loopback (embeds 127.0.0.1)"),
+        ("http://localhost:8000/in", "localhost is loopback"),
+        ("https://10.0.0.7/in", "10.0.0.7 is private"),
+    ],
+)
+def test_inside_addresses_are_refused_naming_the_url(admin_api, settings, url, reason):
+    settings.WEBHOOK_ALLOW = []
+    r = admin_api.post("webhook-endpoints", {"url": url, "events": ["trace.error"]})
+    assert r.status_code == 422, r.content
+    (error,) = r.json()["errors"]
+    assert error["field"] == "url" and f"address not allowed: {reason}" in error["message"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_an_allowed_inside_address_is_accepted(admin_api, settings):
+    settings.WEBHOOK_ALLOW = ["10.0.5.0/24"]
+    r = admin_api.post(
+        "webhook-endpoints", {"url": "http://10.0.5.9/in", "events": ["trace.error"]}
+    )
+    assert r.status_code == 201, r.content
+
+
 def test_an_update_is_validated_too(admin_api):
     endpoint = WebhookEndpoint.objects.create(url="https://a.example.org", events=["trace.error"])
     r = admin_api.patch(f"webhook-endpoints/{endpoint.pk}", {"url": "javascript:alert(1)"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "url"
+    r = admin_api.patch(f"webhook-endpoints/{endpoint.pk}", {"url": "http://127.0.0.1:6379/"})
+    assert r.status_code == 422 and "127.0.0.1 is loopback" in r.json()["errors"][0]["message"]
     r = admin_api.patch(f"webhook-endpoints/{endpoint.pk}", {"events": None})
     assert r.status_code == 422
     endpoint.refresh_from_db()

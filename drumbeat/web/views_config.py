@@ -478,7 +478,7 @@ def server_action_edit(request: HttpRequest, pk: int | None = None) -> HttpRespo
         try:
             action = _save_action(action, form)
         except ValidationError as exc:
-            apply_service_errors(form, exc)
+            apply_service_errors(form, _params_to_fields(exc, form))
         else:
             messages.success(request, f"Server action “{action.name}” saved.")
             if action.parent_id:
@@ -495,6 +495,22 @@ def server_action_edit(request: HttpRequest, pk: int | None = None) -> HttpRespo
         "kind_params": ServerActionForm.KIND_PARAMS,
     }
     return render(request, "web/config/server_action_form.html", context)
+
+
+def _params_to_fields(exc: ValidationError, form: forms.Form) -> ValidationError:
+    """A "params" error names its parameter first ("url: address not allowed: …"): it goes
+    next to the form field of that name when there is one."""
+    if not hasattr(exc, "error_dict") or "params" not in exc.error_dict:
+        return exc
+    errors = {k: v for k, v in exc.message_dict.items() if k != "params"}
+    for message in exc.message_dict["params"]:
+        name, _, rest = message.partition(": ")
+        field = "webhook_fields" if name == "fields" else name
+        if rest and field in form.fields:
+            errors.setdefault(field, []).append(rest)
+        else:
+            errors.setdefault("params", []).append(message)
+    return ValidationError(errors)
 
 
 @require_POST

@@ -214,3 +214,22 @@ def test_it_creates_a_webhook_action_with_chosen_fields(marketer_client):
     assert params["fields"] == ["name", "email"]
     edit = marketer_client.get(f"/configuration/server-actions/{ServerAction.objects.get().pk}/")
     assert re.search(r'value="email"[^>]*checked', edit.content.decode())
+
+
+def test_it_refuses_a_webhook_action_to_an_inside_address(marketer_client, settings):
+    settings.WEBHOOK_ALLOW = []
+    response = marketer_client.post(
+        "/configuration/server-actions/new/",
+        {
+            "name": "Metadata",
+            "target": "contacts.contact",
+            "kind": "send_webhook",
+            "url": "http://169.254.169.254/latest/meta-data/",
+            "webhook_fields": ["email"],
+        },
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.errors["url"] == ["address not allowed: 169.254.169.254 is link-local"]
+    assert "address not allowed: 169.254.169.254 is link-local" in response.content.decode()
+    assert not ServerAction.objects.exists()

@@ -59,6 +59,18 @@ def test_it_refuses_a_bad_url_or_no_event(admin_client):
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_it_refuses_an_inside_address_next_to_the_url(admin_client, settings):
+    settings.WEBHOOK_ALLOW = []
+    response = admin_client.post(
+        "/configuration/webhooks/new/",
+        {"url": "http://127.0.0.1:6379/", "events": ["participant.enrolled"]},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["url"] == ["address not allowed: 127.0.0.1 is loopback."]
+    assert "address not allowed: 127.0.0.1 is loopback." in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_it_edits_pauses_and_deletes_a_webhook(admin_client):
     endpoint = make_endpoint()
     response = admin_client.post(

@@ -30,6 +30,10 @@ Rules:
   they have no +prefix). A new entry is created, an inactive (lifted) one is reactivated with
   the row's reason, an active one is left alone (with `update_existing`, its reason is
   replaced when the row gives one). An empty reason becomes "imported from FILE".
+- A cell that a Drumbeat export neutralised against formula injection (lib/csvsafe.py: a
+  quote before a leading `=`, `+`, `-`, `@`, tab or carriage return) is read back as the value
+  it stands for, `'=SUM(A1)` as `=SUM(A1)` and `'+15551234567` as `+15551234567`; a quote
+  before anything else is kept. Values are stored as given: exports neutralise them again.
 - A fatal problem (unreadable file, bad encoding, missing or unknown column, empty file) is
   reported in `report.error`; nothing is written.
 
@@ -72,7 +76,7 @@ from drumbeat.crm.services import (
 )
 from drumbeat.events.models import Event, Registration
 from drumbeat.events.services import clean_state
-from drumbeat.lib import hooks
+from drumbeat.lib import csvsafe, hooks
 from drumbeat.lib.timezones import clean_time_zone, derive_zone
 from drumbeat.mailing.models import (
     EmailBlacklist,
@@ -366,7 +370,7 @@ def _cells(columns: list[str | None], cells: list[str]) -> dict[str, str]:
             if cell.strip():
                 raise RowError("a value stands in a column without a header")
             continue
-        raw[name] = cell.strip()
+        raw[name] = csvsafe.unquote(cell.strip()).strip()
     return raw
 
 

@@ -1,10 +1,9 @@
 """Reporting (docs/product.md#figures-and-reporting): participants, traces and the link tracker,
-with filters, group-by tables, SVG charts and CSV export. Counts are aggregates over traces and
-messages."""
+with filters, group-by tables, SVG charts and CSV export (through lib/csvsafe.py: no cell is
+read as a formula). Counts are aggregates over traces and messages."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections import defaultdict
 
@@ -18,6 +17,7 @@ from django.utils.dateparse import parse_date
 from drumbeat.automation import metrics
 from drumbeat.automation.models import Activity, Campaign, Participant, Trace
 from drumbeat.automation.targets import get_target
+from drumbeat.lib import csvsafe
 from drumbeat.mailing.models import Link
 
 from .charts import hbars
@@ -133,7 +133,7 @@ def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpRespon
         def write(self, value):
             return value
 
-    writer = csv.writer(Echo())
+    writer = csvsafe.writer(Echo())
 
     def stream():
         yield writer.writerow(header)

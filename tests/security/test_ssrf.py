@@ -8,6 +8,8 @@ No test sends anything beyond this machine's loopback range.
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -219,3 +221,37 @@ def test_the_connection_goes_to_the_checked_address(settings, server, other_serv
     assert response.status_code == 200
     assert server.requests == [{"path": "/hook", "host": f"rebind.example:{server.port}"}]
     assert other_server.requests == []
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 whose certificate names `localhost` only."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    s = Server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    s.httpd.socket = context.wrap_socket(s.httpd.socket, server_side=True)
+    yield s, ssl.create_default_context(cafile=str(cert))
+    s.close()
+
+
+def test_tls_is_verified_for_the_host_name_while_connecting_to_the_checked_address(
+    settings, tls_server
+):
+    server, trusted = tls_server
+    settings.WEBHOOK_ALLOW = ["localhost", "127.0.0.1"]
+    with netguard.guarded_client(5.0, verify=trusted) as client:
+        response = client.post(f"https://localhost:{server.port}/tls", content=b"{}")
+        assert response.status_code == 200
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.post(f"https://127.0.0.1:{server.port}/by-address", content=b"{}")
+    assert server.requests == [{"path": "/tls", "host": f"localhost:{server.port}"}]

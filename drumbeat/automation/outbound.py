@@ -465,10 +465,10 @@ def attempt(delivery: WebhookDelivery, client: httpx.Client | None = None) -> We
             else:
                 response = client.post(endpoint.url, content=body, headers=headers)
             status = response.status_code
-            if not 200 <= status < 300:
-                error = f"HTTP {status}" + (
-                    ", redirect not followed" if 300 <= status < 400 else ""
-                )
+            if 300 <= status < 400:
+                error = f"HTTP {status}, redirect not followed"
+            elif not 200 <= status < 300:
+                error = f"HTTP {status}"
         except netguard.AddressRefused as exc:
             error, refused = str(exc), True
         except httpx.HTTPError as exc:

@@ -1,71 +1,33 @@
-"""Campaigns and everything that runs in them: activities, participants, traces, links and
-clicks, the campaign actions (start, stop, update, duplicate, tests, metrics) and the campaign
-templates (docs/product.md: campaigns to templates, figures).
+"""Campaigns: the collection, the campaign actions (start, stop, update, duplicate, tests,
+metrics) and the campaign templates (SPEC §3, §5.6, §6, §7, §9). Their activities, participants,
+traces, links and clicks have their own modules (activities.py, participants.py, links.py).
 
 Every change goes through `drumbeat.automation.services` (or `campaign_templates`), which log
-state changes and manual trace actions with the user (docs/product.md#users-and-access). A refusal
-that depends on the current state (stopping a campaign that is not running, simulating on a real
-trace…) is a 409.
+state changes with the user (SPEC §10). A refusal that depends on the current state (stopping
+a campaign that is not running…) is a 409.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from pydantic import ConfigDict, Field, HttpUrl
+from pydantic import ConfigDict, Field
 
 from drumbeat.accounts.models import User
 from drumbeat.automation import campaign_templates, metrics, services
-from drumbeat.automation.models import (
-    Activity,
-    Campaign,
-    DelayUnit,
-    Participant,
-    ServerAction,
-    Trace,
-)
-from drumbeat.automation.targets import get_target
-from drumbeat.mailing.models import Click, Link, Template
+from drumbeat.automation.models import Campaign
 
 from .auth import current_user
-from .errors import Conflict, with_errors
-from .fields import Id, QueryText, Text, check_json_text
-from .listing import page_schema, paginate, parse_api_domain
+from .errors import Conflict, state_change, with_errors
+from .fields import Id, QueryText, Text
+from .listing import clean_domain_fields, list_params, page_schema, paginate
 from .lookups import delete_record, get_or_404, resolve_ids
+from .participants import ParticipantOut, with_record_names
 from .targets import TargetKey
-
-R = TypeVar("R")
-
-Limit = Field(50, ge=1, le=500, examples=[50])
-Offset = Field(0, ge=0, le=10_000_000, examples=[0])
-
-
-def state_change(action: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-    """Run a service call; a refusal that names no field is about the current state: 409."""
-    try:
-        return action(*args, **kwargs)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            raise
-        raise Conflict(" ".join(exc.messages))
-
-
-def _domain_field(fields: dict[str, Any]) -> None:
-    for name in ("domain", "goal_domain"):
-        if fields.get(name) is not None:
-            try:
-                fields[name] = parse_api_domain(fields[name])
-            except ValueError as exc:
-                raise ValidationError({name: str(exc)})
-
 
 # --- campaigns ---------------------------------------------------------------------------------
 
@@ -187,16 +149,19 @@ class CampaignPatch(Schema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Welcome (2026)"}]})
 
 
-class CampaignListParams(Schema):
-    limit: int = Limit
-    offset: int = Offset
-    state: CampaignState | None = Field(None, examples=["running"])
-    target: TargetKey | None = Field(None, examples=["contacts.contact"])  # type: ignore[valid-type]
-    archived: bool | None = Field(False, description="null: both", examples=[False])
-    search: QueryText(200) | None = Field(None, description="Part of the name", examples=["Hot"])  # type: ignore[valid-type]
-    ordering: (
-        Literal["id", "-id", "name", "-name", "created_at", "-created_at", "state", "-state"] | None
-    ) = None
+CampaignListParams = list_params(
+    "CampaignListParams",
+    "automation.campaign",
+    ["id", "name", "created_at", "state"],
+    example='[["state", "=", "running"], ["activities.kind", "=", "sms"]]',
+    state=(CampaignState | None, Field(None, examples=["running"])),
+    target=(TargetKey | None, Field(None, examples=["contacts.contact"])),
+    archived=(bool | None, Field(False, description="null: both", examples=[False])),
+    search=(
+        QueryText(200) | None,
+        Field(None, description="Part of the name", examples=["Hot"]),
+    ),
+)
 
 
 class UpdateIn(Schema):
@@ -335,7 +300,7 @@ class MetricsOut(Schema):
 
 
 def _campaign_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    _domain_field(fields)
+    clean_domain_fields(fields)
     resolve_ids(fields, {"owner": User})
     return fields
 
@@ -343,7 +308,7 @@ def _campaign_fields(fields: dict[str, Any]) -> dict[str, Any]:
 @campaigns_router.get(
     "", response=with_errors({200: page_schema(CampaignOut)}), summary="List campaigns"
 )
-def list_campaigns(request: HttpRequest, params: Query[CampaignListParams]):
+def list_campaigns(request: HttpRequest, params: Query[CampaignListParams]):  # type: ignore[valid-type]
     queryset = Campaign.objects.all()
     if params.state:
         queryset = queryset.filter(state=params.state)
@@ -471,66 +436,11 @@ def duplicate_campaign(request: HttpRequest, id: Id):  # noqa: A002
     return Status(201, services.duplicate_campaign(campaign, current_user(request)))
 
 
-# --- participants and traces (schemas first: the test action returns a participant) -----------
-
-PARTICIPANT_EXAMPLE = {
-    "id": 55,
-    "campaign": 1,
-    "record_id": 12,
-    "record_name": "Ada Lovelace",
-    "unique_key": "ada@example.com",
-    "state": "running",
-    "is_test": True,
-    "enrolled_at": "2026-03-01T09:10:00Z",
-    "completed_at": None,
-    "converted_at": None,
-}
-ParticipantState = Literal["running", "completed", "removed"]
-TraceState = Literal["scheduled", "processing", "processed", "rejected", "cancelled", "error"]
-
-
-class ParticipantOut(Schema):
-    id: int
-    campaign: int
-    record_id: int
-    unique_key: str
-    state: ParticipantState
-    is_test: bool
-    enrolled_at: dt.datetime
-    completed_at: dt.datetime | None
-    converted_at: dt.datetime | None = Field(description="When it reached the campaign's goal")
-    record_name: str | None = Field(description="Display name; null when the record is gone")
-
-    model_config = ConfigDict(json_schema_extra={"examples": [PARTICIPANT_EXAMPLE]})
-
-    @staticmethod
-    def resolve_campaign(obj: Participant) -> int:
-        return obj.campaign_id
-
-    @staticmethod
-    def resolve_record_name(obj: Participant) -> str | None:
-        return getattr(obj, "record_name", None)
-
-
-def with_record_names(participants: list[Participant]) -> list[Participant]:
-    """Set `record_name` on each participant: one query per target, whatever the page size."""
-    by_target: dict[str, list[Participant]] = {}
-    for participant in participants:
-        by_target.setdefault(participant.campaign.target, []).append(participant)
-    for key, group in by_target.items():
-        target = get_target(key)
-        records = target.model._default_manager.in_bulk([p.record_id for p in group])
-        for participant in group:
-            record = records.get(participant.record_id)
-            participant.record_name = None if record is None else target.display_name(record)
-    return participants
-
-
 @campaigns_router.post(
     "/{id}/tests",
     response=with_errors({201: ParticipantOut}),
     summary="Launch a test",
-    description="A test participant for the record, with its first traces. A "
+    description="A test participant for the record, with its first traces (SPEC §6). A "
     "previous test of the same record is replaced.",
 )
 def launch_test(request: HttpRequest, id: Id, payload: TestIn):  # noqa: A002
@@ -545,7 +455,7 @@ def launch_test(request: HttpRequest, id: Id, payload: TestIn):  # noqa: A002
     "/{id}/metrics",
     response=with_errors({200: MetricsOut}),
     summary="Campaign and activity figures",
-    description="Test participants and traces are excluded.",
+    description="Test participants and traces are excluded (SPEC §9).",
 )
 def campaign_metrics(request: HttpRequest, id: Id):  # noqa: A002
     campaign = get_or_404(Campaign, id, "campaign")
@@ -633,623 +543,3 @@ def instantiate_campaign_template(
     split = payload.split if payload is not None else False
     campaign = campaign_templates.instantiate(key, current_user(request), name=name, split=split)
     return Status(201, campaign)
-
-
-# --- activities --------------------------------------------------------------------------------
-
-activities_router = Router(tags=["Campaigns"])
-
-ActivityKind = Literal["email", "sms", "action", "split"]
-Trigger = Literal[tuple(Activity.Trigger.values)]  # type: ignore[valid-type]
-Unit = Literal[tuple(DelayUnit.values)]  # type: ignore[valid-type]
-OnCap = Literal["defer", "skip"]
-LOCAL_HELP = (
-    "HH:MM in the recipient's time zone, for delays in days, weeks or months: '2 days at"
-    " 10:00' is the day after tomorrow at 10:00 where the person is"
-)
-ON_CAP_HELP = "When a frequency cap is reached: defer to the first moment it fits, or skip"
-ACTIVITY_EXAMPLE = {
-    "id": 3,
-    "campaign": 1,
-    "parent": None,
-    "name": "Send welcome email",
-    "kind": "email",
-    "template": 4,
-    "server_action": None,
-    "trigger": "begin",
-    "delay_amount": 2,
-    "delay_unit": "hours",
-    "expiry_amount": None,
-    "expiry_unit": "",
-    "domain": [],
-    "send_at_local": None,
-    "on_cap": "defer",
-    "pending_change": "",
-    "branches": [],
-    "branch": "",
-    "winner": "",
-    "winner_at": None,
-    "created_at": "2026-03-01T09:00:00Z",
-    "updated_at": "2026-03-01T09:00:00Z",
-}
-
-
-class BranchIn(Schema):
-    name: Text(40, 1)  # type: ignore[valid-type]
-    weight: int = Field(ge=1, le=1000, description="Relative: 45/45/10 sends 10 % to the third")
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "A", "weight": 50}]})
-
-
-class ActivityOut(Schema):
-    id: int
-    campaign: int
-    parent: int | None
-    name: str
-    kind: ActivityKind
-    template: int | None
-    server_action: int | None
-    trigger: Trigger  # type: ignore[valid-type]
-    delay_amount: int
-    delay_unit: Unit  # type: ignore[valid-type]
-    expiry_amount: int | None
-    expiry_unit: Literal["", "hours", "days", "weeks", "months"]
-    domain: list[Any] = Field(description="The activity filter (applies to descendants too)")
-    send_at_local: dt.time | None = Field(description=LOCAL_HELP)
-    on_cap: OnCap = Field(description=ON_CAP_HELP)
-    pending_change: Literal["", "added", "redated"]
-    branches: list[BranchIn] = Field(description="A split's branches (2-5); [] otherwise")
-    branch: str = Field(description="Under a split: the branch this activity is on")
-    winner: str = Field(description="A split's declared winner ('' = none)")
-    winner_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-    model_config = ConfigDict(json_schema_extra={"examples": [ACTIVITY_EXAMPLE]})
-
-    @staticmethod
-    def resolve_campaign(obj: Activity) -> int:
-        return obj.campaign_id
-
-    @staticmethod
-    def resolve_parent(obj: Activity) -> int | None:
-        return obj.parent_id
-
-    @staticmethod
-    def resolve_template(obj: Activity) -> int | None:
-        return obj.template_id
-
-    @staticmethod
-    def resolve_server_action(obj: Activity) -> int | None:
-        return obj.server_action_id
-
-
-class ActivityIn(Schema):
-    campaign: Id
-    name: Text(200, 1)  # type: ignore[valid-type]
-    kind: ActivityKind = "email"
-    template: Id | None = Field(None, description="Required for email and SMS")
-    server_action: Id | None = Field(None, description="Required for kind 'action'")
-    trigger: Trigger = "begin"  # type: ignore[valid-type]
-    parent: Id | None = Field(None, description="Required for every trigger but 'begin'")
-    delay_amount: int = Field(0, ge=0, le=100_000)
-    delay_unit: Unit = "hours"  # type: ignore[valid-type]
-    expiry_amount: int | None = Field(None, ge=1, le=100_000)
-    expiry_unit: Literal["", "hours", "days", "weeks", "months"] = ""
-    domain: list[Any] = Field(default_factory=list, max_length=500)
-    send_at_local: dt.time | None = Field(None, description=LOCAL_HELP)
-    on_cap: OnCap = Field("defer", description=ON_CAP_HELP)
-    branches: list[BranchIn] = Field(
-        default_factory=list, max_length=5, description="Required for kind 'split': 2-5"
-    )
-    branch: Text(40) = Field("", description="Required under a split: one of its branches")  # type: ignore[valid-type]
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "campaign": 1,
-                    "name": "Send welcome email",
-                    "kind": "email",
-                    "template": 4,
-                    "trigger": "begin",
-                    "delay_amount": 2,
-                    "delay_unit": "hours",
-                },
-                {
-                    "campaign": 1,
-                    "name": "Add tag Hot",
-                    "kind": "action",
-                    "server_action": 9,
-                    "trigger": "mail_click",
-                    "parent": 3,
-                    "delay_amount": 2,
-                },
-                {
-                    "campaign": 1,
-                    "name": "Welcome test",
-                    "kind": "split",
-                    "branches": [
-                        {"name": "A", "weight": 45},
-                        {"name": "B", "weight": 45},
-                        {"name": "Holdout", "weight": 10},
-                    ],
-                },
-                {
-                    "campaign": 1,
-                    "name": "Short welcome",
-                    "kind": "email",
-                    "template": 5,
-                    "trigger": "activity",
-                    "parent": 12,
-                    "branch": "B",
-                },
-            ]
-        }
-    )
-
-
-class ActivityPatch(Schema):
-    name: Text(200, 1) = None  # type: ignore[valid-type]
-    kind: ActivityKind = None  # type: ignore[assignment]
-    template: Id | None = None
-    server_action: Id | None = None
-    trigger: Trigger = None  # type: ignore[valid-type]
-    parent: Id | None = None
-    delay_amount: int = Field(None, ge=0, le=100_000)  # type: ignore[assignment]
-    delay_unit: Unit = None  # type: ignore[valid-type]
-    expiry_amount: int | None = Field(None, ge=1, le=100_000)
-    expiry_unit: Literal["", "hours", "days", "weeks", "months"] = None  # type: ignore[assignment]
-    domain: list[Any] = Field(None, max_length=500)  # type: ignore[assignment]
-    send_at_local: dt.time | None = Field(None, description=LOCAL_HELP)
-    on_cap: OnCap = Field(None, description=ON_CAP_HELP)  # type: ignore[assignment]
-    branches: list[BranchIn] = Field(None, max_length=5)  # type: ignore[assignment]
-    branch: Text(40) = None  # type: ignore[valid-type]
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"delay_amount": 3}]})
-
-
-class ActivityListParams(Schema):
-    limit: int = Limit
-    offset: int = Offset
-    campaign: Id | None = Field(None, examples=[1])
-    kind: ActivityKind | None = None
-    trigger: Trigger | None = None  # type: ignore[valid-type]
-    ordering: Literal["id", "-id", "name", "-name", "delay_hours", "-delay_hours"] | None = None
-
-
-ACTIVITY_RELATIONS = {"template": Template, "server_action": ServerAction, "parent": Activity}
-
-
-def _activity_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    _domain_field(fields)
-    resolve_ids(fields, ACTIVITY_RELATIONS)
-    return fields
-
-
-@activities_router.get(
-    "", response=with_errors({200: page_schema(ActivityOut)}), summary="List activities"
-)
-def list_activities(request: HttpRequest, params: Query[ActivityListParams]):
-    queryset = Activity.objects.all()
-    for name in ("campaign", "kind", "trigger"):
-        value = getattr(params, name)
-        if value is not None:
-            queryset = queryset.filter(**{name: value})
-    return paginate(queryset, params)
-
-
-@activities_router.post(
-    "",
-    response=with_errors({201: ActivityOut}),
-    summary="Add an activity to a workflow",
-    description="On a campaign with participants this marks the workflow modified "
-    "(see `POST campaigns/{id}/update`).",
-)
-def create_activity(request: HttpRequest, payload: ActivityIn):
-    fields = payload.model_dump()
-    campaign_id = fields.pop("campaign")
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise ValidationError({"campaign": f"no campaign with id {campaign_id}"})
-    return Status(201, services.create_activity(campaign, **_activity_fields(fields)))
-
-
-@activities_router.get(
-    "/{id}", response=with_errors({200: ActivityOut}), summary="Read an activity"
-)
-def get_activity(request: HttpRequest, id: Id):  # noqa: A002
-    return get_or_404(Activity, id, "activity")
-
-
-@activities_router.patch(
-    "/{id}", response=with_errors({200: ActivityOut}), summary="Update an activity"
-)
-def update_activity(request: HttpRequest, id: Id, payload: ActivityPatch):  # noqa: A002
-    activity = get_or_404(Activity.objects.select_related("campaign"), id, "activity")
-    fields = _activity_fields(payload.model_dump(exclude_unset=True))
-    return services.update_activity(activity, **fields)
-
-
-@activities_router.delete(
-    "/{id}",
-    response=with_errors({204: None}),
-    summary="Delete an activity",
-    description="Its descendants and all their traces are deleted too.",
-)
-def delete_activity(request: HttpRequest, id: Id):  # noqa: A002
-    activity = get_or_404(Activity.objects.select_related("campaign"), id, "activity")
-    services.delete_activity(activity)
-    return Status(204, None)
-
-
-# --- participants ------------------------------------------------------------------------------
-
-participants_router = Router(tags=["Participants and traces"])
-
-
-class ParticipantListParams(Schema):
-    limit: int = Limit
-    offset: int = Offset
-    campaign: Id | None = Field(None, examples=[1])
-    state: ParticipantState | None = None
-    is_test: bool | None = Field(None, description="Default: both")
-    record_id: Id | None = None
-    ordering: Literal["id", "-id", "enrolled_at", "-enrolled_at"] | None = None
-
-
-@participants_router.get(
-    "", response=with_errors({200: page_schema(ParticipantOut)}), summary="List participants"
-)
-def list_participants(request: HttpRequest, params: Query[ParticipantListParams]):
-    queryset = Participant.objects.select_related("campaign")
-    for name in ("campaign", "state", "is_test", "record_id"):
-        value = getattr(params, name)
-        if value is not None:
-            queryset = queryset.filter(**{name: value})
-    page = paginate(queryset, params)
-    with_record_names(page["items"])
-    return page
-
-
-@participants_router.get(
-    "/{id}", response=with_errors({200: ParticipantOut}), summary="Read a participant"
-)
-def get_participant(request: HttpRequest, id: Id):  # noqa: A002
-    participant = get_or_404(Participant.objects.select_related("campaign"), id, "participant")
-    return with_record_names([participant])[0]
-
-
-@participants_router.post(
-    "/{id}/stop",
-    response=with_errors({200: ParticipantOut}),
-    summary="Stop a participant",
-    description="Completes it and cancels its scheduled traces ('stopped manually').",
-)
-def stop_participant(request: HttpRequest, id: Id):  # noqa: A002
-    participant = get_or_404(Participant.objects.select_related("campaign"), id, "participant")
-    participant = state_change(services.stop_participant, participant, current_user(request))
-    return with_record_names([participant])[0]
-
-
-# --- traces ------------------------------------------------------------------------------------
-
-traces_router = Router(tags=["Participants and traces"])
-
-TRACE_EXAMPLE = {
-    "id": 301,
-    "participant": 55,
-    "activity": 3,
-    "parent": None,
-    "state": "processed",
-    "scheduled_at": "2026-03-01T11:10:00Z",
-    "window_ends_at": None,
-    "executed_at": "2026-03-01T11:10:02Z",
-    "reason": "",
-    "is_test": True,
-    "message": 880,
-    "created_at": "2026-03-01T09:10:00Z",
-}
-
-
-class TraceOut(Schema):
-    id: int
-    participant: int
-    activity: int
-    parent: int | None
-    state: TraceState
-    scheduled_at: dt.datetime | None = Field(description="null: waiting for an event")
-    window_ends_at: dt.datetime | None
-    executed_at: dt.datetime | None
-    reason: str
-    is_test: bool
-    message: int | None = Field(description="The email or SMS it sent")
-    created_at: dt.datetime
-
-    model_config = ConfigDict(json_schema_extra={"examples": [TRACE_EXAMPLE]})
-
-    @staticmethod
-    def resolve_participant(obj: Trace) -> int:
-        return obj.participant_id
-
-    @staticmethod
-    def resolve_activity(obj: Trace) -> int:
-        return obj.activity_id
-
-    @staticmethod
-    def resolve_parent(obj: Trace) -> int | None:
-        return obj.parent_id
-
-    @staticmethod
-    def resolve_message(obj: Trace) -> int | None:
-        return obj.message_id
-
-
-class TraceListParams(Schema):
-    limit: int = Limit
-    offset: int = Offset
-    campaign: Id | None = Field(None, examples=[1])
-    activity: Id | None = None
-    participant: Id | None = None
-    state: TraceState | None = None
-    is_test: bool | None = Field(None, description="Default: both")
-    ordering: (
-        Literal["id", "-id", "scheduled_at", "-scheduled_at", "executed_at", "-executed_at"] | None
-    ) = None
-
-
-class SimulateIn(Schema):
-    event: Literal["open", "click", "reply", "bounce"]
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"event": "click"}]})
-
-
-@traces_router.get("", response=with_errors({200: page_schema(TraceOut)}), summary="List traces")
-def list_traces(request: HttpRequest, params: Query[TraceListParams]):
-    queryset = Trace.objects.all()
-    if params.campaign is not None:
-        queryset = queryset.filter(activity__campaign_id=params.campaign)
-    for name in ("activity", "participant", "state", "is_test"):
-        value = getattr(params, name)
-        if value is not None:
-            queryset = queryset.filter(**{name: value})
-    return paginate(queryset, params)
-
-
-@traces_router.get("/{id}", response=with_errors({200: TraceOut}), summary="Read a trace")
-def get_trace(request: HttpRequest, id: Id):  # noqa: A002
-    return get_or_404(Trace, id, "trace")
-
-
-def _trace(id: int) -> Trace:  # noqa: A002
-    related = Trace.objects.select_related("activity__campaign", "participant")
-    return get_or_404(related, id, "trace")
-
-
-@traces_router.post(
-    "/{id}/run",
-    response=with_errors({200: TraceOut}),
-    summary="Run a scheduled trace now",
-)
-def run_trace(request: HttpRequest, id: Id):  # noqa: A002
-    return state_change(services.run_trace_now, _trace(id), current_user(request))
-
-
-@traces_router.post(
-    "/{id}/cancel", response=with_errors({200: TraceOut}), summary="Cancel a scheduled trace"
-)
-def cancel_trace(request: HttpRequest, id: Id):  # noqa: A002
-    return state_change(services.cancel_trace, _trace(id), current_user(request))
-
-
-@traces_router.post(
-    "/{id}/retry", response=with_errors({200: TraceOut}), summary="Retry a trace in error"
-)
-def retry_trace(request: HttpRequest, id: Id):  # noqa: A002
-    return state_change(services.retry_trace, _trace(id), current_user(request))
-
-
-@traces_router.post(
-    "/{id}/simulate",
-    response=with_errors({200: TraceOut}),
-    summary="Simulate an event on a test trace's message",
-    description="Open, click, reply or bounce on the message a test trace sent; its waiting "
-    "children are dated or cancelled as for a real event. 409 for non-test traces.",
-)
-def simulate_event(request: HttpRequest, id: Id, payload: SimulateIn):  # noqa: A002
-    trace = _trace(id)
-    state_change(services.simulate_event, trace, payload.event, current_user(request))
-    trace.refresh_from_db()
-    return trace
-
-
-# --- links and clicks --------------------------------------------------------------------------
-
-links_router = Router(tags=["Links and clicks"])
-clicks_router = Router(tags=["Links and clicks"])
-
-LINK_EXAMPLE = {
-    "id": 7,
-    "url": "https://example.com/catalog",
-    "title": "Catalog",
-    "code": "Xk2mP9",
-    "template": 4,
-    "campaign_id": 1,
-    "activity_id": 3,
-    "created_at": "2026-03-01T09:00:00Z",
-    "clicks": 12,
-}
-
-
-class LinkOut(Schema):
-    id: int
-    url: str
-    title: str
-    code: str = Field(description="Short code: the tracked URL is <base>/r/<code>")
-    template: int | None
-    campaign_id: int | None
-    activity_id: int | None
-    created_at: dt.datetime
-    clicks: int = Field(description="Clicks recorded (machine clicks included)")
-
-    model_config = ConfigDict(json_schema_extra={"examples": [LINK_EXAMPLE]})
-
-    @staticmethod
-    def resolve_template(obj: Link) -> int | None:
-        return obj.template_id
-
-    @staticmethod
-    def resolve_clicks(obj: Link) -> int:
-        return getattr(obj, "click_count", 0)
-
-
-class LinkIn(Schema):
-    url: HttpUrl = Field(description="http(s) URL")
-    title: Text(255) = ""  # type: ignore[valid-type]
-    template: Id | None = None
-    campaign_id: Id | None = None
-    activity_id: Id | None = None
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"url": "https://example.com/catalog", "title": "Catalog"}]}
-    )
-
-
-class LinkPatch(Schema):
-    url: HttpUrl = None  # type: ignore[assignment]
-    title: Text(255) = None  # type: ignore[valid-type]
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Spring catalog"}]})
-
-
-class LinkListParams(Schema):
-    limit: int = Limit
-    offset: int = Offset
-    campaign_id: Id | None = None
-    activity_id: Id | None = None
-    template: Id | None = None
-    ordering: Literal["id", "-id", "url", "-url", "clicks", "-clicks"] | None = None
-
-
-LINKS = Link.objects.annotate(click_count=Count("clicks"))
-
-
-def _url(value: HttpUrl) -> str:
-    url = str(value)
-    if len(url) > 2000:
-        raise ValidationError({"url": "at most 2000 characters"})
-    check_json_text(url)
-    return url
-
-
-@links_router.get(
-    "",
-    response=with_errors({200: page_schema(LinkOut)}),
-    summary="List tracked links (link tracker)",
-)
-def list_links(request: HttpRequest, params: Query[LinkListParams]):
-    queryset = LINKS
-    for name in ("campaign_id", "activity_id", "template"):
-        value = getattr(params, name)
-        if value is not None:
-            queryset = queryset.filter(**{name: value})
-    if params.ordering in ("clicks", "-clicks"):
-        params.ordering = params.ordering.replace("clicks", "click_count")
-    return paginate(queryset, params)
-
-
-@links_router.post("", response=with_errors({201: LinkOut}), summary="Create a tracked link")
-def create_link(request: HttpRequest, payload: LinkIn):
-    fields = payload.model_dump()
-    fields["url"] = _url(payload.url)
-    resolve_ids(fields, {"template": Template})
-    with transaction.atomic():
-        link = Link.objects.create(code=secrets.token_urlsafe(6), **fields)
-    return Status(201, LINKS.get(pk=link.pk))
-
-
-@links_router.get("/{id}", response=with_errors({200: LinkOut}), summary="Read a link")
-def get_link(request: HttpRequest, id: Id):  # noqa: A002
-    return get_or_404(LINKS, id, "link")
-
-
-@links_router.patch("/{id}", response=with_errors({200: LinkOut}), summary="Update a link")
-def update_link(request: HttpRequest, id: Id, payload: LinkPatch):  # noqa: A002
-    link = get_or_404(Link, id, "link")
-    fields = payload.model_dump(exclude_unset=True)
-    if "url" in fields:
-        fields["url"] = _url(payload.url)
-    with transaction.atomic():
-        Link.objects.filter(pk=link.pk).update(**fields)
-    return LINKS.get(pk=link.pk)
-
-
-@links_router.delete(
-    "/{id}",
-    response=with_errors({204: None}),
-    summary="Delete a link",
-    description="Its clicks are deleted too; messages already sent then redirect nowhere.",
-)
-def delete_link(request: HttpRequest, id: Id):  # noqa: A002
-    delete_record(get_or_404(Link, id, "link"))
-    return Status(204, None)
-
-
-class ClickOut(Schema):
-    id: int
-    link: int
-    message: int | None
-    at: dt.datetime
-    ip: str | None
-    user_agent: str
-    is_machine: bool
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 70,
-                    "link": 7,
-                    "message": 880,
-                    "at": "2026-03-01T12:00:00Z",
-                    "ip": "203.0.113.9",
-                    "user_agent": "Mozilla/5.0",
-                    "is_machine": False,
-                }
-            ]
-        }
-    )
-
-    @staticmethod
-    def resolve_link(obj: Click) -> int:
-        return obj.link_id
-
-    @staticmethod
-    def resolve_message(obj: Click) -> int | None:
-        return obj.message_id
-
-
-class ClickListParams(Schema):
-    limit: int = Limit
-    offset: int = Offset
-    link: Id | None = None
-    campaign_id: Id | None = None
-    is_machine: bool | None = None
-    ordering: Literal["id", "-id", "at", "-at"] | None = None
-
-
-@clicks_router.get("", response=with_errors({200: page_schema(ClickOut)}), summary="List clicks")
-def list_clicks(request: HttpRequest, params: Query[ClickListParams]):
-    queryset = Click.objects.all()
-    if params.link is not None:
-        queryset = queryset.filter(link_id=params.link)
-    if params.campaign_id is not None:
-        queryset = queryset.filter(link__campaign_id=params.campaign_id)
-    if params.is_machine is not None:
-        queryset = queryset.filter(is_machine=params.is_machine)
-    return paginate(queryset, params)
-
-
-@clicks_router.get("/{id}", response=with_errors({200: ClickOut}), summary="Read a click")
-def get_click(request: HttpRequest, id: Id):  # noqa: A002
-    return get_or_404(Click, id, "click")

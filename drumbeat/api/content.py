@@ -24,7 +24,7 @@ from drumbeat.mailing.models import Template
 
 from .errors import Conflict, with_errors
 from .fields import Id, Text, check_json_text, partial_schema
-from .listing import page_schema, paginate
+from .listing import list_params, page_schema, paginate
 from .lookups import delete_record, get_or_404
 from .targets import TargetKey
 
@@ -128,17 +128,17 @@ class TemplateIn(Schema):
 TemplatePatch = partial_schema(TemplateIn, "TemplatePatch")
 
 
-class TemplateListParams(Schema):
-    limit: int = Field(50, ge=1, le=500, examples=[50])
-    offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
-    kind: Literal["email", "sms"] | None = Field(None, examples=["email"])
-    target: TargetKey | None = Field(None, examples=["contacts.contact"])  # type: ignore[valid-type]
-    ordering: Literal["id", "-id", "name", "-name", "updated_at", "-updated_at"] | None = Field(
-        None, examples=["name"]
-    )
+TemplateListParams = list_params(
+    "TemplateListParams",
+    "mailing.template",
+    ["id", "name", "updated_at"],
+    example='[["kind", "=", "email"], ["subject", "ilike", "welcome"]]',
+    kind=(Literal["email", "sms"] | None, Field(None, examples=["email"])),
+    target=(TargetKey | None, Field(None, examples=["contacts.contact"])),
+)
 
 
-def _template_page(queryset: Any, params: TemplateListParams) -> dict[str, Any]:
+def _template_page(queryset: Any, params: Any) -> dict[str, Any]:
     if params.kind:
         queryset = queryset.filter(kind=params.kind)
     if params.target:
@@ -149,7 +149,7 @@ def _template_page(queryset: Any, params: TemplateListParams) -> dict[str, Any]:
 @templates_router.get(
     "", response=with_errors({200: page_schema(TemplateOut)}), summary="List templates"
 )
-def list_templates(request: HttpRequest, params: Query[TemplateListParams]):
+def list_templates(request: HttpRequest, params: Query[TemplateListParams]):  # type: ignore[valid-type]
     return _template_page(Template.objects.all(), params)
 
 
@@ -248,13 +248,15 @@ class ServerActionIn(Schema):
 ServerActionPatch = partial_schema(ServerActionIn, "ServerActionPatch")
 
 
-class ServerActionListParams(Schema):
-    limit: int = Field(50, ge=1, le=500, examples=[50])
-    offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
-    target: TargetKey | None = Field(None, examples=["contacts.contact"])  # type: ignore[valid-type]
-    kind: ActionKind | None = Field(None, examples=["update_record"])  # type: ignore[valid-type]
-    parent: Id | None = Field(None, description="Children of this 'run several' action")
-    ordering: Literal["id", "-id", "name", "-name", "sequence", "-sequence"] | None = None
+ServerActionListParams = list_params(
+    "ServerActionListParams",
+    "automation.serveraction",
+    ["id", "name", "sequence"],
+    example='[["kind", "=", "update_record"], ["target", "=", "contacts.contact"]]',
+    target=(TargetKey | None, Field(None, examples=["contacts.contact"])),
+    kind=(ActionKind | None, Field(None, examples=["update_record"])),
+    parent=(Id | None, Field(None, description="Children of this 'run several' action")),
+)
 
 
 def _save_action(action: ServerAction, fields: dict[str, Any]) -> ServerAction:
@@ -283,7 +285,7 @@ def _missing(field: str, message: str) -> Any:
 @actions_router.get(
     "", response=with_errors({200: page_schema(ServerActionOut)}), summary="List server actions"
 )
-def list_actions(request: HttpRequest, params: Query[ServerActionListParams]):
+def list_actions(request: HttpRequest, params: Query[ServerActionListParams]):  # type: ignore[valid-type]
     queryset = ServerAction.objects.all()
     for name in ("target", "kind", "parent"):
         value = getattr(params, name)

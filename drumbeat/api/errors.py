@@ -4,7 +4,9 @@ never becomes a 500. Validation errors also carry `errors`: one entry per offend
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
+from typing import Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -17,6 +19,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import Field
 
 from drumbeat.automation.domains import DomainError
+
+from .unknown_params import UnknownParameters
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,19 @@ class ErrorOut(Schema):
 class Conflict(HttpError):
     def __init__(self, message: str) -> None:
         super().__init__(409, message)
+
+
+R = TypeVar("R")
+
+
+def state_change(action: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Run a service call; a refusal that names no field is about the current state: 409."""
+    try:
+        return action(*args, **kwargs)
+    except DjangoValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            raise
+        raise Conflict(" ".join(exc.messages))
 
 
 ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422)
@@ -102,6 +119,11 @@ def _domain(api: NinjaAPI, request: HttpRequest, exc: DomainError):
     return _respond(api, request, 400, f"domain: {exc}")
 
 
+def _unknown_parameters(api: NinjaAPI, request: HttpRequest, exc: UnknownParameters):
+    errors = [{"field": name, "message": "unknown query parameter"} for name in exc.names]
+    return _respond(api, request, 400, str(exc), errors)
+
+
 def _not_found(api: NinjaAPI, request: HttpRequest, exc: Exception):
     message = str(exc) if isinstance(exc, ObjectDoesNotExist | Http404) and str(exc) else ""
     if isinstance(exc, ObjectDoesNotExist) and "matching query" in message:
@@ -144,6 +166,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         NinjaValidationError: _ninja_validation,
         DjangoValidationError: _django_validation,
         DomainError: _domain,
+        UnknownParameters: _unknown_parameters,
         ObjectDoesNotExist: _not_found,
         Http404: _not_found,
         IntegrityError: _integrity,

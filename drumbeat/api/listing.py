@@ -1,17 +1,25 @@
-"""List endpoints: `domain` (the filter language), `limit`, `offset`, `ordering`, and the
-`{"count", "items"}` envelope they return."""
+"""List endpoints: `domain` (the filter language over the collection's FILTERABLE fields),
+`limit`, `offset`, `ordering`, each collection's own parameters, and the `{"count", "items"}`
+envelope they return. Every collection's list takes `domain` (DESIGN §6)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 from ninja import Schema
 from pydantic import Field, create_model
 
-from drumbeat.automation.domains import DomainError, compile_domain, parse_domain
-from drumbeat.automation.targets import FILTERABLE, Target, all_targets
+from drumbeat.automation.domains import MAX_JSON_BYTES, DomainError, compile_domain, parse_domain
+from drumbeat.automation.targets import (
+    FILTERABLE,
+    MAX_RELATION_DEPTH,
+    FieldInfo,
+    Target,
+    all_targets,
+)
 
 from .fields import QueryText, check_json_text
 
@@ -46,10 +54,46 @@ def domain_target(label: str) -> Target:
     )
 
 
-def list_params(name: str, ordering_fields: list[str], filterable: bool = True) -> type[Schema]:
-    """The query parameters of a list endpoint; `ordering` is limited to `ordering_fields`
-    (prefix a name with `-` for descending order)."""
-    choices = tuple(ordering_fields + [f"-{f}" for f in ordering_fields])
+class ListParams(Schema):
+    """Query parameters of a list endpoint; `filter_label` is the model its `domain` filters."""
+
+    filter_label: ClassVar[str] = ""
+
+
+def _describe_field(info: FieldInfo) -> str:
+    if info.is_relation:
+        return f"`{info.name}` (→ {info.related})"
+    if info.kind == "selection":
+        return f"`{info.name}` ({' | '.join(str(key) for key, _ in info.choices)})"
+    return f"`{info.name}`"
+
+
+def domain_description(label: str) -> str:
+    """The `domain` parameter's documentation for the collection of `label`: the language
+    and the fields it may name."""
+    fields = domain_target(label).fields.values()
+    return (
+        f"{DOMAIN_DESCRIPTION} Fields: {', '.join(_describe_field(f) for f in fields)}. A related "
+        f"model's fields are those of its own collection, up to {MAX_RELATION_DEPTH} levels deep "
+        "(`GET targets/{key}/fields` lists the campaign targets' in full). An unknown field or "
+        "a malformed filter is a 400 naming the element at fault."
+    )
+
+
+def list_params(
+    name: str,
+    label: str,
+    ordering: list[str],
+    example: str = '[["id", ">", 0]]',
+    **extra: Any,
+) -> type[ListParams]:
+    """The query parameters of the list endpoint of `label`'s collection: `limit`, `offset`,
+    `ordering` (one of `ordering`, prefixed with `-` for descending order), `domain` (over the
+    model's FILTERABLE fields) and the collection's own `extra` parameters, given as
+    `name=(annotation, Field(...))`."""
+    if label not in FILTERABLE:
+        raise ImproperlyConfigured(f"{name}: no FILTERABLE entry for {label}")
+    choices = tuple(ordering + [f"-{f}" for f in ordering])
     fields: dict[str, Any] = {
         "limit": (
             int,
@@ -57,8 +101,8 @@ def list_params(name: str, ordering_fields: list[str], filterable: bool = True) 
                 DEFAULT_LIMIT,
                 ge=1,
                 le=MAX_LIMIT,
-                description="Page size (at most 500).",
-                examples=[50],
+                description=f"Page size (at most {MAX_LIMIT}).",
+                examples=[DEFAULT_LIMIT],
             ),
         ),
         "offset": (
@@ -73,17 +117,15 @@ def list_params(name: str, ordering_fields: list[str], filterable: bool = True) 
                 examples=[choices[-1]],
             ),
         ),
+        "domain": (
+            QueryText(MAX_JSON_BYTES) | None,
+            Field(None, description=domain_description(label), examples=[example]),
+        ),
+        **extra,
     }
-    if filterable:
-        fields["domain"] = (
-            QueryText(100_000) | None,
-            Field(
-                None,
-                description=DOMAIN_DESCRIPTION,
-                examples=['[["email", "!=", false]]'],
-            ),
-        )
-    return create_model(name, __base__=Schema, **fields)
+    model = create_model(name, __base__=ListParams, **fields)
+    model.filter_label = label
+    return model
 
 
 def page_schema(item: type[Schema]) -> type[Schema]:
@@ -110,17 +152,24 @@ def parse_api_domain(raw: str | list) -> list:
     return domain
 
 
-def paginate(queryset: models.QuerySet, params: Any, label: str | None = None) -> dict[str, Any]:
-    """Filter (`params.domain`, validated for `label`), order and slice `queryset`."""
-    domain = getattr(params, "domain", None)
-    if domain:
-        if label is None:
-            raise DomainError("This collection cannot be filtered with a domain.")
-        target = domain_target(label)
-        queryset = queryset.filter(compile_domain(target, parse_api_domain(domain)))
-    ordering = getattr(params, "ordering", None)
-    if ordering:
-        queryset = queryset.order_by(ordering, "pk")
+def clean_domain_fields(fields: dict[str, Any]) -> None:
+    """Parse the `domain` and `goal_domain` of a request body in place; a bad one is a
+    validation error on that field."""
+    for name in ("domain", "goal_domain"):
+        if fields.get(name) is not None:
+            try:
+                fields[name] = parse_api_domain(fields[name])
+            except ValueError as exc:
+                raise ValidationError({name: str(exc)})
+
+
+def paginate(queryset: models.QuerySet, params: ListParams) -> dict[str, Any]:
+    """Filter (`params.domain`, over the model of the params), order and slice `queryset`."""
+    if params.domain:
+        target = domain_target(params.filter_label)
+        queryset = queryset.filter(compile_domain(target, parse_api_domain(params.domain)))
+    if params.ordering:
+        queryset = queryset.order_by(params.ordering, "pk")
     count = queryset.count()
     items = list(queryset[params.offset : params.offset + params.limit])
     return {"count": count, "items": items}

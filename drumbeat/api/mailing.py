@@ -78,14 +78,16 @@ class MailingListPatch(Schema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"active": False}]})
 
 
-MailingListList = list_params("MailingListListParams", ["id", "name", "created_at"])
+MailingListList = list_params(
+    "MailingListListParams", "mailing.mailinglist", ["id", "name", "created_at"]
+)
 
 
 @lists_router.get(
     "", response=with_errors({200: page_schema(MailingListOut)}), summary="List mailing lists"
 )
 def list_lists(request: HttpRequest, params: Query[MailingListList]):  # type: ignore[valid-type]
-    return paginate(MailingList.objects.all(), params, "mailing.mailinglist")
+    return paginate(MailingList.objects.all(), params)
 
 
 @lists_router.post("", response=with_errors({201: MailingListOut}), summary="Create a list")
@@ -213,7 +215,9 @@ class MailingContactIn(Schema):
 
 MailingContactPatch = partial_schema(MailingContactIn, "MailingContactPatch")
 MailingContactList = list_params(
-    "MailingContactListParams", ["id", "name", "email", "company_name", "country", "created_at"]
+    "MailingContactListParams",
+    "mailing.mailingcontact",
+    ["id", "name", "email", "company_name", "country", "created_at"],
 )
 MAILING_CONTACTS = MailingContact.objects.prefetch_related("tags", "subscriptions")
 
@@ -254,7 +258,7 @@ def _apply_subscriptions(contact: MailingContact, wanted: list[dict[str, Any]]) 
     summary="List mailing contacts",
 )
 def list_mailing_contacts(request: HttpRequest, params: Query[MailingContactList]):  # type: ignore[valid-type]
-    return paginate(MAILING_CONTACTS, params, "mailing.mailingcontact")
+    return paginate(MAILING_CONTACTS, params)
 
 
 @contacts_router.post(
@@ -383,16 +387,38 @@ class BlacklistPatch(Schema):
     )
 
 
-class BlacklistListParams(Schema):
-    limit: int = Field(50, ge=1, le=500, examples=[50])
-    offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
-    active: bool | None = Field(None, description="Only active (true) or lifted (false) entries")
-    search: QueryText(254) | None = Field(  # type: ignore[valid-type]
-        None, description="Part of the address or number", examples=["example.com"]
-    )  # type: ignore[valid-type]
+def _blacklist_params(name: str, label: str, key: str, example: str) -> Any:
+    return list_params(
+        name,
+        label,
+        ["id", key, "created_at", "updated_at"],
+        example=example,
+        active=(
+            bool | None,
+            Field(None, description="Only active (true) or lifted (false) entries"),
+        ),
+        search=(
+            QueryText(254) | None,
+            Field(None, description="Part of the address or number", examples=["example.com"]),
+        ),
+    )
 
 
-def _blacklist_page(model: type, key: str, params: BlacklistListParams) -> dict[str, Any]:
+EmailBlacklistList = _blacklist_params(
+    "EmailBlacklistListParams",
+    "mailing.emailblacklist",
+    "email",
+    '[["email", "ilike", "@example.com"], ["active", "=", true]]',
+)
+PhoneBlacklistList = _blacklist_params(
+    "PhoneBlacklistListParams",
+    "mailing.phoneblacklist",
+    "number",
+    '[["number", "=like", "+32%"], ["active", "=", true]]',
+)
+
+
+def _blacklist_page(model: type, key: str, params: Any) -> dict[str, Any]:
     queryset = model.objects.all()
     if params.active is not None:
         queryset = queryset.filter(active=params.active)
@@ -406,7 +432,7 @@ def _blacklist_page(model: type, key: str, params: BlacklistListParams) -> dict[
     response=with_errors({200: page_schema(EmailBlacklistOut)}),
     summary="List blacklisted emails",
 )
-def list_email_blacklist(request: HttpRequest, params: Query[BlacklistListParams]):
+def list_email_blacklist(request: HttpRequest, params: Query[EmailBlacklistList]):  # type: ignore[valid-type]
     return _blacklist_page(EmailBlacklist, "email", params)
 
 
@@ -460,7 +486,7 @@ def delete_email_blacklist(request: HttpRequest, id: Id):  # noqa: A002
     response=with_errors({200: page_schema(PhoneBlacklistOut)}),
     summary="List blacklisted phone numbers",
 )
-def list_phone_blacklist(request: HttpRequest, params: Query[BlacklistListParams]):
+def list_phone_blacklist(request: HttpRequest, params: Query[PhoneBlacklistList]):  # type: ignore[valid-type]
     return _blacklist_page(PhoneBlacklist, "number", params)
 
 

@@ -8,10 +8,13 @@ from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 
 from . import (
+    activities,
     campaigns,
     content,
+    links,
     mailing,
     messages,
+    participants,
     pressure,
     records,
     results,
@@ -21,6 +24,7 @@ from . import (
 )
 from .auth import AUTH, ROLE_MATRIX
 from .errors import install_error_handlers
+from .unknown_params import install as refuse_unknown_parameters
 from .webhooks_doc import WEBHOOK_PATHS
 
 MAX_BODY_MB = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
@@ -30,13 +34,18 @@ Drumbeat's REST API. Every route needs either `Authorization: Bearer <token>` (c
 `drumbeat token create USERNAME`, in the UI, or `POST /api/v1/tokens`) or the session of a
 logged-in browser (unsafe methods then need the `X-CSRFToken` header).
 
-**Lists** take `limit` (default 50, at most 500), `offset`, `ordering` (a field name, `-` for
-descending) and, on filterable collections, `domain`: a filter in the filter language as JSON,
-e.g. `[["email", "!=", false], ["tags.name", "=", "VIP"]]` (see `GET targets/{{key}}/fields`).
-They return `{{"count": …, "items": […]}}`. JSON field names are the model field names.
+**Lists** — every collection's — take `limit` (default 50, at most 500), `offset`, `ordering`
+(a field name, `-` for descending), `domain`: a filter in the filter language as JSON over that
+collection's fields, e.g. `[["email", "!=", false], ["tags.name", "=", "VIP"]]` on contacts or
+`[["state", "=", "error"], ["activity.campaign", "=", 3]]` on traces (each list's `domain`
+parameter names its fields; `GET targets/{{key}}/fields` details the campaign targets'), and
+the collection's own shortcuts (`state`, `campaign`…). They return
+`{{"count": …, "items": […]}}`. JSON field names are the model field names.
+
+**Query parameters** a route does not list are refused with a 400 naming them, never ignored.
 
 **Errors** are `{{"detail": "…"}}` (validation errors add `errors`, one per field):
-400 malformed body or filter (the filter element is named), 401 missing/invalid/revoked token,
+400 malformed body or filter (the filter element is named) or unknown query parameter, 401 missing/invalid/revoked token,
 403 role or CSRF refusal, 404 unknown id, 409 conflict with existing data or state,
 413 body over {MAX_BODY_MB} MB, 422 invalid field values.
 
@@ -66,6 +75,7 @@ api = DrumbeatApi(
 )
 
 install_error_handlers(api)
+refuse_unknown_parameters(api)
 
 api.add_router("/me", tokens.me_router)
 api.add_router("/tokens", tokens.router)
@@ -86,11 +96,11 @@ api.add_router("/campaigns", pressure.campaign_router)
 api.add_router("/pressure-settings", pressure.settings_router)
 api.add_router("/campaigns", results.router)  # results, declare-winner
 api.add_router("/campaign-templates", campaigns.campaign_templates_router)
-api.add_router("/activities", campaigns.activities_router)
-api.add_router("/participants", campaigns.participants_router)
-api.add_router("/traces", campaigns.traces_router)
-api.add_router("/links", campaigns.links_router)
-api.add_router("/clicks", campaigns.clicks_router)
+api.add_router("/activities", activities.router)
+api.add_router("/participants", participants.participants_router)
+api.add_router("/traces", participants.traces_router)
+api.add_router("/links", links.links_router)
+api.add_router("/clicks", links.clicks_router)
 api.add_router("/messages", messages.router)
 api.add_router("/webhook-endpoints", webhooks.endpoints_router)
 api.add_router("/webhook-deliveries", webhooks.deliveries_router)

@@ -115,17 +115,19 @@ class MessageOut(Schema):
         return list(obj.inbound_events.all())
 
 
-class MessageListParams(
-    list_params(  # type: ignore[misc]
-        "MessageListBase", ["id", "created_at", "sent_at", "bounced_at", "recipient"]
-    )
-):
-    campaign: Id | None = Field(None, examples=[1])
-    activity: Id | None = None
-    recipient: QueryText(254) | None = Field(  # type: ignore[valid-type]
-        None, description="The exact address or number", examples=["ann@example.com"]
-    )
-    state: MessageState | None = None
+MessageListParams = list_params(
+    "MessageListParams",
+    "mailing.message",
+    ["id", "created_at", "sent_at", "bounced_at", "recipient"],
+    example='[["bounce_kind", "=", "hard"], ["sent_at", ">=", {"now": "-7d"}]]',
+    campaign=(Id | None, Field(None, examples=[1])),
+    activity=(Id | None, None),
+    recipient=(
+        QueryText(254) | None,
+        Field(None, description="The exact address or number", examples=["ann@example.com"]),
+    ),
+    state=(MessageState | None, None),
+)
 
 
 MESSAGES = Message.objects.prefetch_related(
@@ -139,7 +141,7 @@ MESSAGES = Message.objects.prefetch_related(
     summary="List messages",
     description="Newest first unless `ordering` says otherwise.",
 )
-def list_messages(request: HttpRequest, params: Query[MessageListParams]):
+def list_messages(request: HttpRequest, params: Query[MessageListParams]):  # type: ignore[valid-type]
     queryset = MESSAGES.all()
     if params.campaign is not None:
         queryset = queryset.filter(campaign_id=params.campaign)
@@ -150,7 +152,7 @@ def list_messages(request: HttpRequest, params: Query[MessageListParams]):
         queryset = queryset.filter(recipient__in={address, normalize_email(address)})
     if params.state is not None:
         queryset = queryset.filter(state=params.state)
-    return paginate(queryset, params, "mailing.message")
+    return paginate(queryset, params)
 
 
 @router.get("/{id}", response=with_errors({200: MessageOut}), summary="Read a message")

@@ -61,12 +61,14 @@ class TagIn(Schema):
 
 
 TagPatch = partial_schema(TagIn, "TagPatch")
-TagList = list_params("TagListParams", ["id", "name"])
+TagList = list_params(
+    "TagListParams", "contacts.tag", ["id", "name"], example='[["name", "ilike", "vip"]]'
+)
 
 
 @tags_router.get("", response=with_errors({200: page_schema(TagOut)}), summary="List tags")
 def list_tags(request: HttpRequest, params: Query[TagList]):  # type: ignore[valid-type]
-    return paginate(Tag.objects.all(), params, "contacts.tag")
+    return paginate(Tag.objects.all(), params)
 
 
 @tags_router.post("", response=with_errors({201: TagOut}), summary="Create a tag")
@@ -183,7 +185,9 @@ class ContactIn(Schema):
 
 ContactPatch = partial_schema(ContactIn, "ContactPatch")
 ContactList = list_params(
-    "ContactListParams", ["id", "name", "email", "company_name", "country", "city", "created_at"]
+    "ContactListParams",
+    "contacts.contact",
+    ["id", "name", "email", "company_name", "country", "city", "created_at"],
 )
 CONTACTS = Contact.objects.prefetch_related("tags")
 
@@ -192,7 +196,7 @@ CONTACTS = Contact.objects.prefetch_related("tags")
     "", response=with_errors({200: page_schema(ContactOut)}), summary="List contacts"
 )
 def list_contacts(request: HttpRequest, params: Query[ContactList]):  # type: ignore[valid-type]
-    return paginate(CONTACTS, params, "contacts.contact")
+    return paginate(CONTACTS, params)
 
 
 @contacts_router.post("", response=with_errors({201: ContactOut}), summary="Create a contact")
@@ -320,9 +324,11 @@ class LeadIn(Schema):
 
 LeadPatch = partial_schema(LeadIn, "LeadPatch")
 LeadList = list_params(
-    "LeadListParams", ["id", "title", "email", "priority", "expected_revenue", "created_at"]
+    "LeadListParams",
+    "crm.lead",
+    ["id", "title", "email", "priority", "expected_revenue", "created_at"],
 )
-StageList = list_params("StageListParams", ["id", "name", "sequence"])
+StageList = list_params("StageListParams", "crm.stage", ["id", "name", "sequence"])
 LEADS = Lead.objects.prefetch_related("tags")
 LEAD_RELATIONS = {"contact": Contact, "salesperson": User, "stage": Stage}
 
@@ -336,12 +342,12 @@ def _lead_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 @stages_router.get("", response=with_errors({200: page_schema(StageOut)}), summary="List stages")
 def list_stages(request: HttpRequest, params: Query[StageList]):  # type: ignore[valid-type]
-    return paginate(Stage.objects.all(), params, "crm.stage")
+    return paginate(Stage.objects.all(), params)
 
 
 @leads_router.get("", response=with_errors({200: page_schema(LeadOut)}), summary="List leads")
 def list_leads(request: HttpRequest, params: Query[LeadList]):  # type: ignore[valid-type]
-    return paginate(LEADS, params, "crm.lead")
+    return paginate(LEADS, params)
 
 
 @leads_router.post("", response=with_errors({201: LeadOut}), summary="Create a lead")
@@ -466,9 +472,9 @@ class RegistrationIn(Schema):
 
 EventPatch = partial_schema(EventIn, "EventPatch")
 RegistrationPatch = partial_schema(RegistrationIn, "RegistrationPatch")
-EventList = list_params("EventListParams", ["id", "name", "date_begin", "date_end"])
+EventList = list_params("EventListParams", "events.event", ["id", "name", "date_begin", "date_end"])
 RegistrationList = list_params(
-    "RegistrationListParams", ["id", "name", "email", "state", "created_at"]
+    "RegistrationListParams", "events.registration", ["id", "name", "email", "state", "created_at"]
 )
 REGISTRATION_RELATIONS = {"event": Event, "contact": Contact}
 
@@ -483,7 +489,7 @@ def _aware(fields: dict[str, Any]) -> dict[str, Any]:
 
 @events_router.get("", response=with_errors({200: page_schema(EventOut)}), summary="List events")
 def list_events(request: HttpRequest, params: Query[EventList]):  # type: ignore[valid-type]
-    return paginate(Event.objects.all(), params, "events.event")
+    return paginate(Event.objects.all(), params)
 
 
 @events_router.post("", response=with_errors({201: EventOut}), summary="Create an event")
@@ -515,7 +521,7 @@ def delete_event(request: HttpRequest, id: Id):  # noqa: A002
     "", response=with_errors({200: page_schema(RegistrationOut)}), summary="List registrations"
 )
 def list_registrations(request: HttpRequest, params: Query[RegistrationList]):  # type: ignore[valid-type]
-    return paginate(Registration.objects.all(), params, "events.registration")
+    return paginate(Registration.objects.all(), params)
 
 
 @registrations_router.post(

@@ -89,7 +89,12 @@ class MeOut(Schema):
     )
 
 
-TokenList = list_params("TokenListParams", ["id", "name", "created_at", "last_used_at"], False)
+TokenList = list_params(
+    "TokenListParams",
+    "accounts.apitoken",
+    ["id", "name", "created_at", "last_used_at"],
+    example='[["revoked_at", "=", false], ["last_used_at", "<", {"now": "-90d"}]]',
+)
 
 
 def _visible_tokens(request: HttpRequest):

@@ -126,18 +126,21 @@ class DeliveryOut(Schema):
         return obj.endpoint_id
 
 
-EndpointList = list_params("WebhookEndpointListParams", ["id", "url", "created_at"], False)
-
-
-class DeliveryListParams(Schema):
-    limit: int = Field(50, ge=1, le=500, examples=[50])
-    offset: int = Field(0, ge=0, le=10_000_000, examples=[0])
-    endpoint: Id | None = Field(None, examples=[2])
-    event: EventName | None = Field(None, examples=["message.opened"])  # type: ignore[valid-type]
-    state: DeliveryState | None = Field(None, examples=["failed"])  # type: ignore[valid-type]
-    ordering: Literal["id", "-id", "created_at", "-created_at"] | None = Field(
-        None, examples=["-id"]
-    )
+EndpointList = list_params(
+    "WebhookEndpointListParams",
+    "automation.webhookendpoint",
+    ["id", "url", "created_at"],
+    example='[["active", "=", true], ["url", "ilike", "crm"]]',
+)
+DeliveryListParams = list_params(
+    "DeliveryListParams",
+    "automation.webhookdelivery",
+    ["id", "created_at"],
+    example='[["state", "=", "failed"], ["last_status", ">=", 500]]',
+    endpoint=(Id | None, Field(None, examples=[2])),
+    event=(EventName | None, Field(None, examples=["message.opened"])),
+    state=(DeliveryState | None, Field(None, examples=["failed"])),
+)
 
 
 @endpoints_router.get(
@@ -206,7 +209,7 @@ def delete_endpoint(request: HttpRequest, id: Id):  # noqa: A002
     summary="List outbound webhook deliveries",
     description="Newest first unless `ordering` says otherwise.",
 )
-def list_deliveries(request: HttpRequest, params: Query[DeliveryListParams]):
+def list_deliveries(request: HttpRequest, params: Query[DeliveryListParams]):  # type: ignore[valid-type]
     require_admin(request, WHAT)
     rows = WebhookDelivery.objects.order_by("-id")
     if params.endpoint is not None:

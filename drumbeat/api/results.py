@@ -3,7 +3,7 @@
 automation/proportions.py) and `POST campaigns/{id}/declare-winner`.
 
 Split activities themselves and the goal settings are fields of the activity and campaign
-schemas (api/campaigns.py).
+schemas (api/activities.py, api/campaigns.py).
 """
 
 from __future__ import annotations

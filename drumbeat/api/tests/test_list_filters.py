@@ -283,6 +283,7 @@ def test_every_list_documents_domain_and_its_fields(collection):
     assert "400" in domain["description"]
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("collection", sorted(FILTERS))
 def test_it_lists_exactly_what_the_domain_matches(admin_api, alice, collection):
     domain, expected = FILTERS[collection](alice)
@@ -327,6 +328,7 @@ def test_secrets_cannot_be_filtered_on(admin_api):
         assert f"unknown field {field!r}" in r.json()["detail"]
 
 
+@pytest.mark.postgres
 def test_domain_and_the_collections_own_filters_combine(admin_api, alice):
     traces(alice)
     r = admin_api.get("traces", domain='[["state", "=", "error"]]', ordering="-id")
@@ -381,6 +383,7 @@ def test_documented_parameters_are_accepted(admin_api, alice):
     assert [c["name"] for c in r.json()["items"]] == ["Reminders"]
 
 
+@pytest.mark.postgres
 def test_dates_and_relative_dates_filter(admin_api, alice):
     Link.objects.create(url="https://example.com/old", code="oldold")
     Link.objects.filter(code="oldold").update(created_at=timezone.now() - dt.timedelta(days=30))

@@ -1,4 +1,5 @@
-"""Activities: the steps of a campaign's workflow (SPEC §4). Changes go through
+"""Activities: the steps of a campaign's workflow (docs/product.md#workflows-and-activities).
+Changes go through
 `drumbeat.automation.services`; on a campaign with participants they mark the workflow
 modified (`POST campaigns/{id}/update` applies it)."""
 

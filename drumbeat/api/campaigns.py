@@ -1,10 +1,11 @@
 """Campaigns: the collection, the campaign actions (start, stop, update, duplicate, tests,
-metrics) and the campaign templates (SPEC §3, §5.6, §6, §7, §9). Their activities, participants,
-traces, links and clicks have their own modules (activities.py, participants.py, links.py).
+metrics) and the campaign templates (docs/product.md: campaigns to templates, figures). Their
+activities, participants, traces, links and clicks have their own modules (activities.py,
+participants.py, links.py).
 
 Every change goes through `drumbeat.automation.services` (or `campaign_templates`), which log
-state changes with the user (SPEC §10). A refusal that depends on the current state (stopping
-a campaign that is not running…) is a 409.
+state changes with the user (docs/product.md#users-and-access). A refusal that depends on the
+current state (stopping a campaign that is not running…) is a 409.
 """
 
 from __future__ import annotations
@@ -440,7 +441,7 @@ def duplicate_campaign(request: HttpRequest, id: Id):  # noqa: A002
     "/{id}/tests",
     response=with_errors({201: ParticipantOut}),
     summary="Launch a test",
-    description="A test participant for the record, with its first traces (SPEC §6). A "
+    description="A test participant for the record, with its first traces. A "
     "previous test of the same record is replaced.",
 )
 def launch_test(request: HttpRequest, id: Id, payload: TestIn):  # noqa: A002
@@ -455,7 +456,7 @@ def launch_test(request: HttpRequest, id: Id, payload: TestIn):  # noqa: A002
     "/{id}/metrics",
     response=with_errors({200: MetricsOut}),
     summary="Campaign and activity figures",
-    description="Test participants and traces are excluded (SPEC §9).",
+    description="Test participants and traces are excluded.",
 )
 def campaign_metrics(request: HttpRequest, id: Id):  # noqa: A002
     campaign = get_or_404(Campaign, id, "campaign")

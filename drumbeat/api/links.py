@@ -1,4 +1,4 @@
-"""Tracked links (the link tracker) and the clicks recorded on them (SPEC §8.5)."""
+"""Tracked links (the link tracker) and the clicks recorded on them (docs/product.md#tracking)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """List endpoints: `domain` (the filter language over the collection's FILTERABLE fields),
 `limit`, `offset`, `ordering`, each collection's own parameters, and the `{"count", "items"}`
-envelope they return. Every collection's list takes `domain` (DESIGN §6)."""
+envelope they return. Every collection's list takes `domain`."""
 
 from __future__ import annotations
 

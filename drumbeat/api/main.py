@@ -45,9 +45,9 @@ the collection's own shortcuts (`state`, `campaign`…). They return
 **Query parameters** a route does not list are refused with a 400 naming them, never ignored.
 
 **Errors** are `{{"detail": "…"}}` (validation errors add `errors`, one per field):
-400 malformed body or filter (the filter element is named) or unknown query parameter, 401 missing/invalid/revoked token,
-403 role or CSRF refusal, 404 unknown id, 409 conflict with existing data or state,
-413 body over {MAX_BODY_MB} MB, 422 invalid field values.
+400 malformed body or filter (the filter element is named) or unknown query parameter,
+401 missing/invalid/revoked token, 403 role or CSRF refusal, 404 unknown id, 409 conflict with
+existing data or state, 413 body over {MAX_BODY_MB} MB, 422 invalid field values.
 
 **Inbound webhooks** (not under this authentication; HMAC-signed with
 `DRUMBEAT_WEBHOOK_SECRET`): `POST /api/v1/webhooks/mail-events` and

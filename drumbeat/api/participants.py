@@ -1,9 +1,10 @@
 """Participants and traces: who is in which campaign and what happened to them (read-only
 collections), with the manual actions on them: stop a participant, run, cancel or retry a
-trace, simulate an event on a test trace (SPEC §5, §6).
+trace, simulate an event on a test trace (docs/product.md#participants-and-traces and
+#test-mode).
 
 The actions go through `drumbeat.automation.services`, which log them with the user
-(SPEC §10); a refusal that depends on the current state is a 409.
+(docs/product.md#users-and-access); a refusal that depends on the current state is a 409.
 """
 
 from __future__ import annotations

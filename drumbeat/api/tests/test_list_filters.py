@@ -42,17 +42,17 @@ from drumbeat.mailing.models import (
 from .conftest import BASE
 from .test_every_route import OPERATIONS
 
-SPEC = api.get_openapi_schema()
+OPENAPI = api.get_openapi_schema()
 
 
 def _query_names(path: str, method: str) -> set[str]:
-    parameters = SPEC["paths"][path][method].get("parameters", [])
+    parameters = OPENAPI["paths"][path][method].get("parameters", [])
     return {p["name"] for p in parameters if p["in"] == "query"}
 
 
 LIST_ROUTES = sorted(
     path.removeprefix(f"{BASE}/")
-    for path, methods in SPEC["paths"].items()
+    for path, methods in OPENAPI["paths"].items()
     if "get" in methods and "limit" in _query_names(path, "get")
 )
 
@@ -276,7 +276,7 @@ def test_every_list_route_has_a_filter_case():
 def test_every_list_documents_domain_and_its_fields(collection):
     domain = next(
         p
-        for p in SPEC["paths"][f"{BASE}/{collection}"]["get"]["parameters"]
+        for p in OPENAPI["paths"][f"{BASE}/{collection}"]["get"]["parameters"]
         if p["name"] == "domain"
     )
     assert "Fields: `id`" in domain["description"]

@@ -33,9 +33,14 @@ from bench.common import RESULTS, ROOT
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/drumbeat_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 CASES = ["enrol", "add_tag", "set_priority", "email", "email_capped", "tracking", "latency"]
+# The enrolment paths of a user (bench/cases_paths.py), run after the cases above.
+PATH_CASES = ["enrol_start", "enrol_import", "enrol_sync"]
 
 GOALS = {
     "enrol": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
+    "enrol_start": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
+    "enrol_import": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
+    "enrol_sync": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
     "add_tag": ("≥ 0.3 × raw", lambda r: (r["ratio"] or 0) >= 0.3),
     "set_priority": ("≥ 0.3 × raw", lambda r: (r["ratio"] or 0) >= 0.3),
     "email": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
@@ -51,10 +56,14 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def case_module(case: str) -> str:
+    return "bench.cases_paths" if case in PATH_CASES else "bench.cases"
+
+
 def run_case(case: str, size: int, env: dict) -> list[dict]:
     started = time.monotonic()
     out = subprocess.run(
-        [sys.executable, "-m", "bench.cases", case, str(size)],
+        [sys.executable, "-m", case_module(case), case, str(size)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -122,7 +131,7 @@ def bench_database(kind: str, size: int, only_cases: list[str] | None = None) ->
         "PYTHONPATH": str(ROOT),
     }
     env.pop("DRUMBEAT_BROKER_URL", None)
-    cases = list(CASES)
+    cases = [*CASES, *PATH_CASES]
     if kind == "postgres":
         version = pg_available()
         if not version:

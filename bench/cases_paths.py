@@ -9,7 +9,7 @@ tables (their own columns and indexes).
   campaign template), through Django's test client with a bearer token: every check, log
   line, webhook emission and the response the API makes.
 - `enrol_import`: the enrolment an import makes: after its commit, the import service reports
-  the created ids through `hooks.records_changed` in chunks of LOOKUP_CHUNK (importer.py), and
+  the created ids through `hooks.records_changed` in chunks of REPORT_CHUNK (importer.py), and
   the engine's listener enrols them in every running campaign on contacts. (The CSV parsing
   before it is the import's own work, not enrolment.)
 - `enrol_sync`: one pass of the periodic filter sync (`sync_forever`: the goal check, then
@@ -129,7 +129,7 @@ def case_enrol_start(size: int) -> None:
 
 
 def case_enrol_import(size: int) -> None:
-    """The import's report of created ids (chunks of LOOKUP_CHUNK) to a running campaign."""
+    """The import's report of created ids (chunks of REPORT_CHUNK) to a running campaign."""
     from drumbeat.importer import _report_changed
 
     raw = measure_raw()

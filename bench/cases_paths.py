@@ -5,6 +5,8 @@ Each times the real path next to the raw limit of the same rows in the same proc
 `INSERT … SELECT` of the participants, then one of their begin traces, into the product's
 tables (their own columns and indexes).
 
+Each is measured ROUNDS times alternately with the raw statements (best time of each).
+
 - `enrol_start`: `POST /api/v1/campaigns/{id}/start` of a Tag Hot Contacts campaign (from the
   campaign template), through Django's test client with a bearer token: every check, log
   line, webhook emission and the response the API makes.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import django
 
@@ -92,16 +95,36 @@ def others_paused():
     return lambda: Campaign.objects.filter(pk__in=ids).update(state=Campaign.State.RUNNING)
 
 
+ROUNDS = 2  # raw and product alternately, the best time of each (the machine is shared)
+
+
 def counted(campaign: Campaign) -> int:
     participants = Participant.objects.filter(campaign=campaign).count()
     traces = Trace.objects.filter(participant__campaign=campaign).count()
     return participants + traces
 
 
-def emit_row(case: str, label: str, size: int, rows: int, seconds: float, raw) -> None:
-    raw_rows, raw_s = raw
-    assert rows == raw_rows, (case, rows, raw_rows)
-    emit(result(case, label, "rows/s", rows, seconds, raw_rows, raw_s, RAW_LABEL))
+def measure(case: str, label: str, enrol) -> None:
+    """`enrol(campaign)` (the path, timed) on a fresh Tag Hot Contacts campaign, ROUNDS times
+    alternately with the raw statements; the product's rows must equal the raw ones."""
+    product_s = raw_s = float("inf")
+    for round_ in range(ROUNDS):
+        raw_rows, seconds = measure_raw()
+        raw_s = min(raw_s, seconds)
+        restore = others_paused()
+        campaign = hot_contacts(f"Bench: {case} {round_}")
+        try:
+            product_s = min(product_s, enrol(campaign))
+        finally:
+            restore()
+        rows = counted(campaign)
+        assert rows == raw_rows, (case, rows, raw_rows)
+        forget(campaign)
+    emit(result(case, label, "rows/s", rows, product_s, raw_rows, raw_s, RAW_LABEL))
+
+
+def running(campaign: Campaign) -> None:
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.RUNNING)
 
 
 def case_enrol_start(size: int) -> None:
@@ -113,37 +136,33 @@ def case_enrol_start(size: int) -> None:
     user = User.objects.create_user("bench-start", "start@example.org", "x", role="admin")
     token = ApiToken.issue(user, "bench")[1]
     client = Client(headers={"Authorization": f"Bearer {token}"})
-    raw = measure_raw()
-    restore = others_paused()
-    campaign = hot_contacts("Bench: start")
-    # A server has its URLconf and API schemas loaded before its first request (serving.py).
-    assert client.get(f"/api/v1/campaigns/{campaign.pk}").status_code == 200
-    try:
+
+    def start(campaign: Campaign) -> float:
+        # A server has its URLconf and API schemas loaded before its first request.
+        assert client.get(f"/api/v1/campaigns/{campaign.pk}").status_code == 200
         response, seconds = timed(client.post, f"/api/v1/campaigns/{campaign.pk}/start")
         assert response.status_code == 200, response.content[:500]
-    finally:
-        restore()
-    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.STOPPED)
+        Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.STOPPED)
+        return seconds
+
     label = f"Enrolment by Start (API), Tag Hot Contacts on {size:,} contacts"
-    emit_row("enrol_start", label, size, counted(campaign), seconds, raw)
+    measure("enrol_start", label, start)
 
 
 def case_enrol_import(size: int) -> None:
     """The import's report of created ids (chunks of REPORT_CHUNK) to a running campaign."""
     from drumbeat.importer import _report_changed
 
-    raw = measure_raw()
-    restore = others_paused()
-    campaign = hot_contacts("Bench: import")
-    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.RUNNING)
     ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True))
-    try:
-        _, seconds = timed(_report_changed, "contacts.contact", ids)
-    finally:
-        restore()
-    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.STOPPED)
+
+    def report(campaign: Campaign) -> float:
+        running(campaign)
+        seconds = timed(_report_changed, "contacts.contact", ids)[1]
+        Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.STOPPED)
+        return seconds
+
     label = f"Enrolment of {size:,} imported contacts (records_changed, Tag Hot Contacts)"
-    emit_row("enrol_import", label, size, counted(campaign), seconds, raw)
+    measure("enrol_import", label, report)
 
 
 def case_enrol_sync(size: int) -> None:
@@ -151,21 +170,17 @@ def case_enrol_sync(size: int) -> None:
     from drumbeat.automation.engine.enroll import enroll_running_campaigns
     from drumbeat.automation.goals import check_goals
 
-    def sync_pass() -> None:
+    def sync_pass(campaign: Campaign) -> float:
+        running(campaign)
+        started = time.perf_counter()
         check_goals()
         enroll_running_campaigns()
+        seconds = time.perf_counter() - started
+        Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.STOPPED)
+        return seconds
 
-    raw = measure_raw()
-    restore = others_paused()
-    campaign = hot_contacts("Bench: sync")
-    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.RUNNING)
-    try:
-        _, seconds = timed(sync_pass)
-    finally:
-        restore()
-    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.STOPPED)
     label = f"Enrolment by the periodic filter sync, Tag Hot Contacts on {size:,} contacts"
-    emit_row("enrol_sync", label, size, counted(campaign), seconds, raw)
+    measure("enrol_sync", label, sync_pass)
 
 
 CASES = {

@@ -447,6 +447,22 @@ def _serve(port: int, *extra: str, env: dict | None = None) -> subprocess.Popen:
     return process
 
 
+def _warm_up(port: int) -> None:
+    """Wait until the web worker answers (gunicorn listens before its worker has loaded the
+    app, which takes seconds): a refused tracking request, 404, records nothing."""
+    import httpx
+
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/t/o/warm-up", timeout=30)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -519,6 +535,7 @@ def case_tracking(size: int) -> None:
     port = free_port()
     server = _serve(port)
     try:
+        _warm_up(port)
         product = _wrk(port, paths, TRACKING_SECONDS)
         server_rss = tree_peak_rss_mb(server.pid)
     finally:

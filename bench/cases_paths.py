@@ -95,7 +95,7 @@ def others_paused():
     return lambda: Campaign.objects.filter(pk__in=ids).update(state=Campaign.State.RUNNING)
 
 
-ROUNDS = 2  # raw and product alternately, the best time of each (the machine is shared)
+ROUNDS = 3  # raw and product alternately, the best time of each (the machine is shared)
 
 
 def counted(campaign: Campaign) -> int:

@@ -3,9 +3,10 @@
     python -m bench.run [--size N] [--only sqlite|postgres]
 
 For SQLite and for PostgreSQL (skipped with a note when unreachable): a fresh database is
-created, migrated and seeded with N contacts and N leads, then each case of bench/cases.py runs
-in its own process (so its peak RSS is its own). Prints a table and writes
-bench/results/latest.md and latest.json, and the same as size-N.md / size-N.json.
+created, migrated and seeded with N contacts and N leads, then each case of bench/cases.py (and
+the enrolment paths of bench/cases_paths.py) runs in its own process (so its peak RSS is its
+own). Prints a table and writes bench/results/latest.md and latest.json, and the same as
+size-N.md / size-N.json.
 
 Environment: BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/drumbeat_bench; the
 database is dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379: the

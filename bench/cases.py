@@ -447,6 +447,22 @@ def _serve(port: int, *extra: str, env: dict | None = None) -> subprocess.Popen:
     return process
 
 
+def _warm_up(port: int) -> None:
+    """Wait until the web worker answers (gunicorn listens before its worker has loaded the
+    app, which takes seconds): a refused tracking request, 404, records nothing."""
+    import httpx
+
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/t/o/warm-up", timeout=30)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -504,6 +520,80 @@ def application(environ, start_response):
 """
 
 
+RAW_DJANGO = """
+import base64
+
+from django.conf import settings
+
+settings.configure(
+    DEBUG=False,
+    SECRET_KEY="bench",
+    ALLOWED_HOSTS=["*"],
+    ROOT_URLCONF=__name__,
+    MIDDLEWARE=[],
+    INSTALLED_APPS=[],
+    DATABASES={},
+)
+
+import django  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+from django.views.decorators.cache import never_cache  # noqa: E402
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+@never_cache
+def pixel(request, token):
+    return HttpResponse(PIXEL, content_type="image/gif")
+
+
+urlpatterns = [path("t/o/<str:token>", pixel)]
+application = get_wsgi_application()
+"""
+
+
+def _bare_server_wrk(module: str, source: str, workers: str) -> dict:
+    """wrk against the same gunicorn settings serving `source` (a module with `application`)."""
+    app_dir = os.path.join(settings.HOME, "rawapp")
+    os.makedirs(app_dir, exist_ok=True)
+    with open(os.path.join(app_dir, f"{module}.py"), "w") as f:
+        f.write(source)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    server = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "--chdir",
+            app_dir,
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            workers,
+            "-k",
+            "gthread",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+            f"{module}:application",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 60, server)
+        _warm_up(port)
+        answer = _wrk(port, ["/t/o/x"], TRACKING_SECONDS)
+    finally:
+        _stop(server)
+    if answer["bad"]:
+        raise RuntimeError(f"the bare {module} app answered errors:\n{answer['output']}")
+    return answer
+
+
 def case_tracking(size: int) -> None:
     """Open and click requests/s against `drumbeat serve` vs the same server with a bare app."""
     messages = list(
@@ -519,6 +609,7 @@ def case_tracking(size: int) -> None:
     port = free_port()
     server = _serve(port)
     try:
+        _warm_up(port)
         product = _wrk(port, paths, TRACKING_SECONDS)
         server_rss = tree_peak_rss_mb(server.pid)
     finally:
@@ -526,38 +617,11 @@ def case_tracking(size: int) -> None:
     if product["bad"]:
         raise RuntimeError(f"tracking answered {product['bad']} errors:\n{product['output']}")
     # The raw limit: the same gunicorn settings (gthread, 8 threads, same worker count)
-    # serving a 1-pixel WSGI app with no Django and no database.
-    app_dir = os.path.join(settings.HOME, "rawapp")
-    os.makedirs(app_dir, exist_ok=True)
-    with open(os.path.join(app_dir, "rawpixel.py"), "w") as f:
-        f.write(RAW_WSGI)
+    # serving a bare Django app (one view answering the pixel, no middleware, no database);
+    # next to it, the same server with a 1-pixel WSGI app and no Django at all.
     workers = "2" if settings.IS_POSTGRES else "1"
-    port = free_port()
-    raw_server = subprocess.Popen(
-        [
-            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
-            "--chdir",
-            app_dir,
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            workers,
-            "-k",
-            "gthread",
-            "--threads",
-            "8",
-            "--log-level",
-            "warning",
-            "rawpixel:application",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, 60, raw_server)
-        raw = _wrk(port, ["/t/o/x"], TRACKING_SECONDS)
-    finally:
-        _stop(raw_server)
+    raw = _bare_server_wrk("rawdjango", RAW_DJANGO, workers)
+    bare_wsgi = _bare_server_wrk("rawpixel", RAW_WSGI, workers)
     out = result(
         "tracking",
         "Open/click tracking requests (wrk, 16 connections) against `drumbeat serve`",
@@ -566,8 +630,10 @@ def case_tracking(size: int) -> None:
         TRACKING_SECONDS,
         int(raw["rps"] * TRACKING_SECONDS),
         TRACKING_SECONDS,
-        "same gunicorn serving a bare 1-pixel WSGI app",
+        "same gunicorn serving a bare Django app: one pixel view, no middleware",
     )
+    out["bare_wsgi"] = round(bare_wsgi["rps"], 1)
+    out["ratio_to_bare_wsgi"] = round(product["rps"] / bare_wsgi["rps"], 3)
     out["peak_rss_mb"] = round(server_rss, 1)
     out["web_workers"] = int(workers)
     emit(out)

@@ -91,6 +91,10 @@ KINDS = ("contacts", "leads", "registrations", "mailing-contacts", *BLACKLIST_KI
 PROGRESS_MIN_ROWS = 2000
 PROGRESS_EVERY = 5000
 LOOKUP_CHUNK = 5000
+# Ids per `records_changed` report: the listeners pass them as one query parameter (engine
+# id_set), so this bounds the length of one enrolment transaction, not SQL limits; each
+# report costs the campaigns a few statements and a commit whatever its size.
+REPORT_CHUNK = 50_000
 WRITE_BATCH = 5000
 
 # field -> accepted header names (compared after lower-casing and dropping non-alphanumerics)
@@ -308,9 +312,9 @@ def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], int]:
 
 
 def _report_changed(label: str, ids: list[int]) -> None:
-    """Tell the campaigns, in chunks so a listener's queries stay within SQL limits."""
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        hooks.records_changed(label, ids[start : start + LOOKUP_CHUNK])
+    """Tell the campaigns, in chunks of REPORT_CHUNK."""
+    for start in range(0, len(ids), REPORT_CHUNK):
+        hooks.records_changed(label, ids[start : start + REPORT_CHUNK])
 
 
 def _key(name: str) -> str:

@@ -123,8 +123,6 @@ class TrackingFastPath:
 
     def answer(self, environ) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """Record the hit and return the answer; None (nothing recorded) for Django's handler."""
-        from django.core.handlers.wsgi import WSGIRequest
-
         path = environ.get("PATH_INFO", "")
         route = TRACKING_ROUTE.fullmatch(path)
         if (
@@ -134,7 +132,7 @@ class TrackingFastPath:
             or not path.isascii()
         ):
             return None
-        request = WSGIRequest(environ)
+        request = LeanRequest(environ)
         secure = request.is_secure()
         if route["token"] is not None:
             headers = self.pixel[secure]
@@ -161,6 +159,30 @@ class TrackingFastPath:
             ],
             body,
         )
+
+
+class LeanRequest:
+    """What the tracking views read of a request (method, META, is_secure), straight from the
+    WSGI environ: building a Django WSGIRequest cost a quarter of the request thread's work.
+    The scheme is Django's own property (SECURE_PROXY_SSL_HEADER, then the WSGI scheme)."""
+
+    __slots__ = ("META", "method")
+
+    def __init__(self, environ: dict) -> None:
+        self.META = environ
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+
+    def _get_scheme(self) -> str:
+        return self.META.get("wsgi.url_scheme", "http")
+
+    @property
+    def scheme(self) -> str:
+        from django.http import HttpRequest
+
+        return HttpRequest.scheme.fget(self)  # type: ignore[attr-defined]
+
+    def is_secure(self) -> bool:
+        return self.scheme == "https"
 
 
 def _answer_headers(response, path: str, secure: bool) -> list[tuple[str, str]] | None:
@@ -251,6 +273,17 @@ def _start_tracking(worker) -> None:
     from drumbeat.mailing import tracking
 
     tracking.start()
+    _freeze_loaded_objects()
+
+
+def _freeze_loaded_objects() -> None:
+    """Move what the worker loaded (Django, the URLconf, the API schemas: some 100,000
+    objects that live as long as the process) out of the garbage collector's sight: each
+    full collection walked them all, a pause of tens of milliseconds for every thread."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _start_runner(worker) -> None:

@@ -242,10 +242,13 @@ def emit_converted(campaign, participant_ids: list[int], exited: list[int], now:
 
 def emit_trace_outcomes(activity, outcomes: dict[int, tuple[str, str]], now: datetime) -> None:
     """`trace.processed` / `trace.error` for a batch's results (trace id → (state, reason))."""
+    wanted = subscribed_events()
     for state, event in (
         (Trace.State.PROCESSED, WebhookEvent.TRACE_PROCESSED),
         (Trace.State.ERROR, WebhookEvent.TRACE_ERROR),
     ):
+        if event not in wanted:  # nobody listens: not even a pass over the batch
+            continue
         reasons = {pk: reason for pk, (s, reason) in outcomes.items() if s == state}
         if reasons:
             emit(event, _trace_rows(activity, reasons, state, now))

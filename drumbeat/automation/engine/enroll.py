@@ -70,6 +70,8 @@ def enroll_campaign(
     result = EnrolResult()
     if not campaign.is_running:
         return result
+    if record_ids is not None:
+        record_ids = list(record_ids)  # read twice
     target = get_target(campaign.target)
     if record_ids is None and not has_changes(campaign, now):
         # The full sync of a big campaign that found nothing: two reads, and no write lock
@@ -77,15 +79,43 @@ def enroll_campaign(
         Campaign.objects.filter(pk=campaign.pk).update(last_sync_at=now)
         return result
     with transaction.atomic():
+        # Only participants running before this enrolment can have stopped matching: a first
+        # Start (none yet) skips the two removal UPDATEs over the new ones.
+        removable = record_ids is None and has_running(campaign)
+        last_id = last_participant_id()
         result.enrolled = insert_participants(campaign, target, record_ids, now)
         if result.enrolled:
-            result.traces = insert_begin_traces(campaign, now)
+            new = new_participants(campaign, last_id, now)
+            result.traces = insert_begin_traces(campaign, now, new, fresh=True)
             emit_enrolled(campaign, now)  # outbound webhooks
-        if record_ids is None:
+        if removable:
             result.removed = remove_unmatched(campaign, now)
         if result.enrolled or record_ids is None:
             Campaign.objects.filter(pk=campaign.pk).update(last_sync_at=now)
     return result
+
+
+def has_running(campaign: Campaign) -> bool:
+    return Participant.objects.filter(
+        campaign_id=campaign.pk, state=Participant.State.RUNNING, is_test=False
+    ).exists()
+
+
+def last_participant_id() -> int:
+    """The highest participant id so far (0 for none): participants inserted after this call
+    have higher ids."""
+    return Participant.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def new_participants(campaign: Campaign, last_id: int, now: datetime) -> models.QuerySet:
+    """The participants this transaction enrolled in `campaign` (at `now`, after `last_id`),
+    read by id range: `campaign_id + 0` keeps SQLite from reading every participant of the
+    campaign through its (campaign, record) index instead."""
+    return (
+        Participant.objects.filter(id__gt=last_id, enrolled_at=now)
+        .alias(_campaign=F("campaign_id") + 0)
+        .filter(_campaign=campaign.pk)
+    )
 
 
 def has_changes(campaign: Campaign, now: datetime) -> bool:
@@ -123,26 +153,28 @@ def insert_participants(
     new = new.annotate(ukey=unique_key_expression(target, campaign.unique_field))
     if not campaign.unique_field:
         return _insert_chosen(campaign, new, now)
-    taken = _taken_keys(campaign)
-    # The first record (lowest id) of each free key, then every record without a key: two
-    # statements. (One, with `pk IN (…) OR pk IN (…)`, cannot be a hash semi-join: past the
-    # planner's work memory, PostgreSQL re-ran the subquery for each of a million records.)
+    # The first record (lowest id) of each free key, grouped in the INSERT's own SELECT (its
+    # columns are the group's key and MIN(id)), then every record without a key: two
+    # statements, each one scan of the records. (`pk IN (first of each key)` scanned them
+    # twice; `… OR pk IN (…)` in one statement cannot be a hash semi-join: past the planner's
+    # work memory, PostgreSQL re-ran the subquery for each of a million records.)
     first_of_key = (
         new.exclude(ukey="")
-        .filter(~Exists(taken))
+        .filter(~Exists(_taken_keys(campaign)))
         .order_by()
         .values("ukey")
         .annotate(first=Min("pk"))
-        .values("first")
     )
-    keyed = target.model._default_manager.filter(pk__in=first_of_key).annotate(
-        ukey=unique_key_expression(target, campaign.unique_field)
+    return _insert_chosen(campaign, first_of_key, now, record="first") + _insert_chosen(
+        campaign, new.filter(ukey=""), now
     )
-    return _insert_chosen(campaign, keyed, now) + _insert_chosen(campaign, new.filter(ukey=""), now)
 
 
-def _insert_chosen(campaign: Campaign, chosen: models.QuerySet, now: datetime) -> int:
-    """INSERT … SELECT of participants for `chosen` (annotated with `ukey`)."""
+def _insert_chosen(
+    campaign: Campaign, chosen: models.QuerySet, now: datetime, record: str = "pk"
+) -> int:
+    """INSERT … SELECT of participants for `chosen` (annotated with `ukey`; `record`: the
+    record's id, `pk` or an annotation)."""
     select = (
         chosen.annotate(
             _campaign=Value(campaign.pk),
@@ -150,8 +182,8 @@ def _insert_chosen(campaign: Campaign, chosen: models.QuerySet, now: datetime) -
             _test=Value(False),
             _at=Value(now, output_field=models.DateTimeField()),
         )
-        .order_by("pk")
-        .values_list("_campaign", "pk", "ukey", "_state", "_test", "_at")
+        .order_by(record)
+        .values_list("_campaign", record, "ukey", "_state", "_test", "_at")
     )
     return insert_select(
         Participant,
@@ -161,20 +193,27 @@ def _insert_chosen(campaign: Campaign, chosen: models.QuerySet, now: datetime) -
 
 
 def insert_begin_traces(
-    campaign: Campaign, now: datetime, participants: models.QuerySet | None = None
+    campaign: Campaign,
+    now: datetime,
+    participants: models.QuerySet | None = None,
+    fresh: bool = False,
 ) -> int:
-    """One trace per `begin` activity for participants enrolled at `now` (or `participants`)."""
+    """One trace per `begin` activity for participants enrolled at `now` (or `participants`)
+    that have none yet; `fresh`: `participants` were inserted by this transaction, so have no
+    trace (no check per participant)."""
     if participants is None:
         participants = Participant.objects.filter(
             campaign_id=campaign.pk, state=Participant.State.RUNNING, enrolled_at=now
         )
     created = 0
     for activity in Activity.objects.filter(campaign=campaign, trigger=Activity.Trigger.BEGIN):
-        select = (
-            participants.filter(
+        chosen = participants
+        if not fresh:
+            chosen = chosen.filter(
                 ~Exists(Trace.objects.filter(participant=OuterRef("pk"), activity=activity))
             )
-            .annotate(
+        select = (
+            chosen.annotate(
                 _activity=Value(activity.pk),
                 _state=Value(Trace.State.SCHEDULED.value),
                 _at=Value(now + activity.delay, output_field=models.DateTimeField()),

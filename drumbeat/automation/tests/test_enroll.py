@@ -145,3 +145,49 @@ def test_a_full_sync_that_finds_nothing_only_reads(clock, bob):
     ]
     assert len(writes) == 1 and "last_sync_at" in writes[0]
     assert not any("SAVEPOINT" in q["sql"] or "BEGIN" in q["sql"] for q in queries)
+
+
+def test_enrolments_at_the_same_instant_give_each_participant_one_trace(clock, bob):
+    """Two reports in the same (frozen) instant: each begin trace is made once."""
+    from drumbeat.automation.engine.enroll import enroll_changed_records
+
+    campaign = make_campaign(bob)
+    activity = add_action(campaign, delay_amount=1, delay_unit="days")
+    services.start_campaign(campaign, bob)
+    first, second = make_contacts(2, city="Later")
+    enroll_changed_records("contacts.contact", [first.pk])
+    enroll_changed_records("contacts.contact", [second.pk])
+    enroll_changed_records("contacts.contact", [first.pk, second.pk])
+    later = traces(activity, participant__record_id__in=[first.pk, second.pk])
+    assert sorted(t.participant.record_id for t in later) == [first.pk, second.pk]
+
+
+def test_a_restart_removes_participants_that_stopped_matching(clock, bob):
+    a, b = make_contacts(2)
+    campaign = make_campaign(bob, domain=[["city", "!=", "Ghent"]])
+    activity = add_action(campaign, delay_amount=1, delay_unit="days")
+    services.start_campaign(campaign, bob)
+    services.stop_campaign(campaign, bob)
+    Contact.objects.filter(pk=a.pk).update(city="Ghent")
+    Contact.objects.create(name="New", email="new@example.com")
+    services.start_campaign(campaign, bob)
+    by_record = dict(
+        Participant.objects.filter(campaign=campaign).values_list("record_id", "state")
+    )
+    assert by_record[a.pk] == "removed" and by_record[b.pk] == "running"
+    assert len(by_record) == 3
+    assert [t.state for t in traces(activity, participant__record_id=a.pk)] == ["cancelled"]
+
+
+def test_the_first_record_of_a_shared_key_is_enrolled_whatever_the_order_of_keys(clock, bob):
+    late = Contact.objects.create(name="Zed", email="zed@example.com")
+    first = Contact.objects.create(name="Amy", email="AMY@example.com")
+    Contact.objects.create(name="Amy again", email="amy@example.com")
+    Contact.objects.create(name="Zed again", email="ZED@example.com ")
+    campaign = make_campaign(bob, unique_field="email")
+    add_action(campaign)
+    services.start_campaign(campaign, bob)
+    enrolled = set(
+        Participant.objects.filter(campaign=campaign).values_list("record_id", "unique_key")
+    )
+    assert enrolled == {(late.pk, "zed@example.com"), (first.pk, "amy@example.com")}

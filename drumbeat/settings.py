@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "axes",
     "drumbeat.accounts",
     "drumbeat.timeline",
+    "drumbeat.brand",
     "drumbeat.contacts",
     "drumbeat.crm",
     "drumbeat.events",
@@ -176,6 +177,10 @@ DKIM_SELECTOR = env_str("DRUMBEAT_DKIM_SELECTOR")
 DKIM_KEY_FILE = env_str("DRUMBEAT_DKIM_KEY_FILE")
 FEEDBACK_SENDER_ID = env_str("DRUMBEAT_FEEDBACK_SENDER_ID", "drumbeat")
 WEBHOOK_SECRET = env_str("DRUMBEAT_WEBHOOK_SECRET")
+# The sender shown in every marketing email's footer (name and postal address); the brand kit
+# in Configuration overrides them.
+SENDER_NAME = env_str("DRUMBEAT_SENDER_NAME", "")
+SENDER_ADDRESS = env_str("DRUMBEAT_SENDER_ADDRESS", "")
 SMS_OPTOUT_FOOTER = env_str("DRUMBEAT_SMS_OPTOUT_FOOTER", "Reply STOP to opt out")
 SMS_STOP_REPLY = env_str(
     "DRUMBEAT_SMS_STOP_REPLY",

@@ -53,7 +53,7 @@ COLORS = [
     ("text_color", "Text"),
     ("link_color", "Links"),
     ("background_color", "Background"),
-    ("content_background_color", "Content background"),
+    ("content_background_color", "Content area"),
 ]
 ACCEPTED = "PNG, JPEG, GIF or WebP"
 ACCEPT_ATTR = "image/png,image/jpeg,image/gif,image/webp"

@@ -10,6 +10,7 @@ straight to a loopback server, and the test's recipient domain is not a real one
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -21,8 +22,7 @@ from drumbeat.automation import campaign_templates
 from drumbeat.automation.models import Activity
 from drumbeat.automation.targets import FILTERABLE, get_target
 from drumbeat.mailing.sending import send_test_email
-
-SPAMASSASSIN = "/usr/bin/spamassassin"
+from scripts.system_needs import SPAMASSASSIN, install_command
 
 # Rules that judge how the test message travelled, not what the marketer wrote.
 NOT_CONTENT = {
@@ -97,8 +97,12 @@ def shipped_emails(smtp_server, settings, tmp_path):
     ]
 
 
-@pytest.mark.skipif(not shutil.which(SPAMASSASSIN), reason=f"{SPAMASSASSIN} is not installed")
 def test_every_shipped_email_scores_zero_from_content_rules(shipped_emails, smtp_server):
+    if not shutil.which(SPAMASSASSIN):
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            command = install_command("spamassassin")
+            pytest.fail(f"{SPAMASSASSIN} is required with CI=true: run `{command}`")
+        pytest.skip(f"{SPAMASSASSIN} is not installed (make test installs it as root)")
     failures = []
     for template, record in shipped_emails:
         result = send_test_email(template, record, "reader@example.org", FILTERABLE)

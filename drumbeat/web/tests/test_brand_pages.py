@@ -202,3 +202,13 @@ def test_the_settings_overview_shows_sender_and_media(admin_client, settings):
     assert "bucket s3://media-bucket/mail/ at https://***@s3.example.net" in html
     assert "secret" not in html.split("Sender and media")[1].split("</section>")[0]
     assert "5 MB" in html
+
+
+def test_link_errors_show_with_other_field_errors(admin_client):
+    r = admin_client.post(
+        "/configuration/brand/",
+        {**KIT, "primary_color": "orange", "social_url": ["ftp://acme.example", "", ""]},
+    )
+    page = r.content.decode()
+    assert "Enter a colour as #rrggbb." in page
+    assert "Link 1 (instagram): enter an http(s) URL" in page

@@ -232,9 +232,7 @@ class _Builder:
         )
         return (
             f'<mj-text align="center" font-size="12px" line-height="18px" color="{MUTED}" '
-            'css-class="db-wrap">'
-            + "<br><br>".join(lines)
-            + "</mj-text>"
+            'css-class="db-wrap">' + "<br><br>".join(lines) + "</mj-text>"
         )
 
 

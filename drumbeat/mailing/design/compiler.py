@@ -121,8 +121,6 @@ class _Builder:
             ".db-text p { margin: 0 0 12px 0; } .db-text ul, .db-text ol { margin: 0 0 12px 0; "
             "padding-left: 24px; }",
             "img { max-width: 100%; height: auto; }",
-            # a long word or URL wraps instead of widening the email past a phone's screen
-            ".db-wrap { overflow-wrap: anywhere; word-break: break-word; }",
             "</mj-style>",
         ]
         sections = [self.section(s) for s in self.design.sections]
@@ -155,7 +153,7 @@ class _Builder:
         size, line = HEADING_SIZES[level]
         color = block["color"] or self.text_color
         return (
-            f'<mj-text align="{block["align"]}" color="{color}" css-class="db-wrap" '
+            f'<mj-text align="{block["align"]}" color="{color}" '
             f'font-family="{_attr(self.heading_font)}">'
             f'<h{level} style="margin:0;font-size:{size}px;line-height:{line}px;'
             f'font-weight:bold">{self.text(block["text"])}</h{level}></mj-text>'
@@ -163,7 +161,7 @@ class _Builder:
 
     def block_text(self, block: dict[str, Any], inner: int) -> str:
         body = self.placeholders.protect(block["html"], unescape=True)
-        return f'<mj-text align="{block["align"]}" css-class="db-text db-wrap">{body}</mj-text>'
+        return f'<mj-text align="{block["align"]}" css-class="db-text">{body}</mj-text>'
 
     def block_image(self, block: dict[str, Any], inner: int) -> str:
         if not block["src"]:
@@ -187,7 +185,7 @@ class _Builder:
         href = f' href="{self.attr(block["href"])}"' if block["href"] else ""
         return (
             f'<mj-button align="{block["align"]}" background-color="{background}" '
-            f'color="{color}" css-class="db-wrap"{href}>{self.text(block["label"])}</mj-button>'
+            f'color="{color}"{href}>{self.text(block["label"])}</mj-button>'
         )
 
     def block_divider(self, block: dict[str, Any], inner: int) -> str:
@@ -206,7 +204,7 @@ class _Builder:
         if not links:
             return ""
         return (
-            f'<mj-text align="{block["align"]}" font-size="14px" css-class="db-wrap">'
+            f'<mj-text align="{block["align"]}" font-size="14px">'
             + " &middot; ".join(links)
             + "</mj-text>"
         )
@@ -231,8 +229,9 @@ class _Builder:
             f'<a href="{unsubscribe}" {link}>Unsubscribe</a>'
         )
         return (
-            f'<mj-text align="center" font-size="12px" line-height="18px" color="{MUTED}" '
-            'css-class="db-wrap">' + "<br><br>".join(lines) + "</mj-text>"
+            f'<mj-text align="center" font-size="12px" line-height="18px" color="{MUTED}">'
+            + "<br><br>".join(lines)
+            + "</mj-text>"
         )
 
 

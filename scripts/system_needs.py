@@ -61,7 +61,6 @@ SKIP_FIXES = {
     f"{CHROMIUM} is not installed": chromium_install_command,
     "Redis unreachable": redis_start_command,
     "no PostgreSQL server binaries": lambda: f"{_sudo()}apt-get install -y postgresql",
-    "spamassassin is not installed": lambda: f"{_sudo()}apt-get install -y spamassassin",
 }
 
 

@@ -185,9 +185,9 @@ def compile_draft(request: HttpRequest, payload: NewDraftIn):
     description="The template's HTML (a design compiled with the current brand kit) and its "
     "pre-send checks (codes: "
     + ", ".join(CODES)
-    + "; errors refuse a campaign's Start). The body may carry an unsaved `design`, `subject` "
-    "or `preview_text` to compile a draft instead; nothing is saved. An invalid design is a "
-    "422 naming the JSON path.",
+    + "; errors refuse a campaign's Start). Send `{}` for the saved template, or an unsaved "
+    "`design`, `subject` or `preview_text` to compile a draft instead; nothing is saved. An "
+    "invalid design is a 422 naming the JSON path.",
 )
 def compile_template(request: HttpRequest, id: Id, payload: DraftIn | None = None):  # noqa: A002
     template = get_or_404(Template, id, "template")

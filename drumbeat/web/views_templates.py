@@ -1,0 +1,250 @@
+"""The template pages: list, the email designer and HTML/SMS editor (placeholder picker, live
+preview on a chosen record, checks, test email, SMS counter) and the designer's session-auth JSON
+endpoints (compile a draft, preview it on a record, convert to HTML)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.forms.models import model_to_dict
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from drumbeat.automation.targets import FILTERABLE, get_target, model_fields, target_choices
+from drumbeat.mailing import rendering, sms_text
+from drumbeat.mailing import services as mailing_services
+from drumbeat.mailing.models import Template
+
+from .forms import apply_service_errors
+
+RENDER_FIELDS = FILTERABLE
+
+
+def placeholders(target_key: str) -> list[tuple[str, str]]:
+    """(label, placeholder) for the template editor's picker: the target's own fields and one
+    hop through many-to-one relations."""
+    result = []
+    for name, info in model_fields(target_key).items():
+        if info.kind in {"one2many", "many2many"}:
+            continue
+        if info.kind == "many2one" and info.related:
+            for sub, sub_info in model_fields(info.related).items():
+                if sub_info.kind not in {"one2many", "many2many", "many2one"} and sub != "id":
+                    result.append(
+                        (f"{info.label} › {sub_info.label}", f"{{{{ record.{name}.{sub} }}}}")
+                    )
+            continue
+        result.append((info.label, f"{{{{ record.{name} }}}}"))
+    return result
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+TEMPLATE_FORM_FIELDS = [f for f in mailing_services.TEMPLATE_FIELDS if f != "kind"]
+
+
+class TemplateForm(forms.Form):
+    """The editor's fields; saving (and checking that the template renders) is the service's."""
+
+    def __init__(self, *args, kind: str, template: Template | None = None, **kwargs):
+        if template is not None:
+            kwargs["initial"] = model_to_dict(template, fields=TEMPLATE_FORM_FIELDS)
+        super().__init__(*args, **kwargs)
+        self.fields.update(
+            forms.fields_for_model(
+                Template,
+                fields=TEMPLATE_FORM_FIELDS,
+                labels={"body_html": "HTML body", "body_text": "Text", "email_from": "From"},
+                widgets={
+                    "body_html": forms.Textarea(
+                        attrs={"class": "code", "rows": 18, "spellcheck": "false"}
+                    ),
+                    "body_text": forms.Textarea(attrs={"rows": 5}),
+                },
+            )
+        )
+        self.fields["target"] = forms.ChoiceField(choices=target_choices, label="Target")
+        if template is not None and template.activities.exists():
+            self.fields["target"].disabled = True
+            self.fields["target"].help_text = "Used by campaign activities: the target is fixed."
+        if kind == "sms":
+            for name in ("subject", "preview_text", "email_from", "reply_to", "body_html"):
+                del self.fields[name]
+            self.fields["body_text"].required = True
+            self.fields[
+                "body_text"
+            ].help_text = (
+                "Links are shortened and tracked when the short link is no longer than the URL."
+            )
+            self.fields[
+                "sms_optout_footer"
+            ].help_text = f"Adds “{sms_text.optout_footer()}” on a line of its own (counted below)."
+        else:
+            del self.fields["body_text"], self.fields["sms_optout_footer"]
+            self.fields["subject"].required = True
+            self.fields["body_html"].required = True
+            self.fields["email_from"].help_text = "Empty: the server's default sender."
+
+
+@login_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    qs = Template.objects.annotate(uses=Count("activities")).order_by("name", "id")
+    campaign_id = request.GET.get("campaign", "")
+    if campaign_id.isdigit():
+        qs = qs.filter(activities__campaign_id=int(campaign_id)).distinct()
+    kind = request.GET.get("kind", "")
+    if kind in Template.Kind.values:
+        qs = qs.filter(kind=kind)
+    text = request.GET.get("q", "").strip()
+    if text:
+        qs = qs.filter(name__icontains=text)
+    labels = dict(target_choices())
+    templates = list(qs[:500])
+    for t in templates:
+        t.target_label = labels.get(t.target, t.target)
+    return render(
+        request,
+        "web/config/templates.html",
+        {"templates": templates, "kind": kind, "q": text, "campaign_id": campaign_id},
+    )
+
+
+def _preview_records(target_key: str) -> list[tuple[int, str]]:
+    target = get_target(target_key)
+    records = target.base_queryset(include_archived=False).order_by("-pk")[:30]
+    return [(r.pk, target.display_name(r)) for r in records]
+
+
+def _template_page(request, form, template, kind, status=200):
+    target_key = form["target"].value() or "contacts.contact"
+    if target_key not in dict(target_choices()):
+        target_key = "contacts.contact"
+    context = {
+        "form": form,
+        "template": template,
+        "kind": kind,
+        "placeholders": placeholders(target_key),
+        "records": _preview_records(target_key),
+        "target_key": target_key,
+        "uses": template.activities.select_related("campaign") if template else [],
+    }
+    return render(request, "web/config/template_form.html", context, status=status)
+
+
+@login_required
+def template_create(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in Template.Kind.values:
+        raise Http404("Unknown template kind.")
+    initial = {"target": request.GET.get("target", "contacts.contact")}
+    form = TemplateForm(request.POST or None, initial=initial, kind=kind)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = mailing_services.create_template(
+                RENDER_FIELDS, kind=kind, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Template “{template.name}” created.")
+            return redirect("template_edit", pk=template.pk)
+    return _template_page(request, form, None, kind)
+
+
+@login_required
+def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(Template, pk=pk)
+    form = TemplateForm(request.POST or None, template=template, kind=template.kind)
+    if request.method == "POST" and form.is_valid():
+        try:
+            mailing_services.update_template(template, RENDER_FIELDS, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Template “{template.name}” saved.")
+            return redirect("template_edit", pk=template.pk)
+    return _template_page(request, form, template, template.kind)
+
+
+@login_required
+def template_preview(request: HttpRequest) -> HttpResponse:
+    """Live preview of the editor's current content on a chosen record (htmx partial)."""
+    data = request.POST if request.method == "POST" else request.GET
+    kind = data.get("kind", "email")
+    target_key = data.get("target") or data.get("target_key") or "contacts.contact"
+    try:
+        target = get_target(target_key)
+    except KeyError:
+        raise Http404("Unknown target.")
+    template = Template(
+        kind=kind if kind in Template.Kind.values else "email",
+        target=target.key,
+        subject=data.get("subject", ""),
+        preview_text=data.get("preview_text", ""),
+        body_html=data.get("body_html", ""),
+        body_text=data.get("body_text", ""),
+        sms_optout_footer=data.get("sms_optout_footer", "") in {"on", "true", "1"},
+    )
+    record_id = data.get("record", "")
+    record = None
+    if record_id.isdigit():
+        record = target.model._default_manager.filter(pk=int(record_id)).first()
+    if record is None:
+        record = target.base_queryset().order_by("-pk").first()
+    context = {"kind": template.kind, "record": record, "target": target}
+    if template.kind == "sms":  # as sent, placeholders as written (the count under the text)
+        context["template_count"] = sms_text.count(rendering.sms_as_sent(template))
+    if record is None:
+        context["error"] = f"There is no {target.label.lower()} to preview on yet."
+    else:
+        result = rendering.preview(template, record, RENDER_FIELDS)
+        context.update({"preview": result, "record_name": target.display_name(record)})
+        if template.kind == "sms":
+            context["count"] = sms_text.count(result.text)
+    return render(request, "web/config/_template_preview.html", context)
+
+
+@require_POST
+@login_required
+def template_send_test(request: HttpRequest, pk: int) -> HttpResponse:
+    from drumbeat.mailing.sending import send_test_email
+
+    template = get_object_or_404(Template, pk=pk, kind=Template.Kind.EMAIL)
+    target = get_target(template.target)
+    record_id = request.POST.get("record", "")
+    record = None
+    if record_id.isdigit():
+        record = target.model._default_manager.filter(pk=int(record_id)).first()
+    address = request.POST.get("to", "").strip() or request.user.email
+    if record is None:
+        messages.error(request, f"Choose a {target.label.lower()} to render the email for.")
+    elif not address:
+        messages.error(request, "Give an address to send the test to.")
+    else:
+        result = send_test_email(template, record, address, RENDER_FIELDS)
+        if result.status == "sent":
+            messages.success(request, f"Test email sent to {address}.")
+        else:
+            messages.error(
+                request, f"The test email was not sent: {result.reason or result.status}."
+            )
+    return redirect("template_edit", pk=template.pk)
+
+
+@require_POST
+@login_required
+def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    template = get_object_or_404(Template, pk=pk)
+    try:
+        mailing_services.delete_template(template)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("template_edit", pk=template.pk)
+    messages.success(request, f"Template “{template.name}” deleted.")
+    return redirect("template_list")
+
+

@@ -104,6 +104,16 @@ urlpatterns = [
         views_templates.template_preview,
         name="template_preview",
     ),
+    path(
+        "configuration/templates/design/compile/",
+        views_templates.template_design_compile,
+        name="template_design_compile",
+    ),
+    path(
+        "configuration/templates/placeholders/",
+        views_templates.template_placeholders,
+        name="template_placeholders",
+    ),
     path("configuration/templates/<int:pk>/", views_templates.template_edit, name="template_edit"),
     path(
         "configuration/templates/<int:pk>/send-test/",

@@ -4,14 +4,18 @@ endpoints (compile a draft, preview it on a record, convert to HTML)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import model_to_dict
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from drumbeat.automation.targets import FILTERABLE, get_target, model_fields, target_choices
@@ -45,16 +49,39 @@ def placeholders(target_key: str) -> list[tuple[str, str]]:
 # --- templates ---------------------------------------------------------------------------------
 
 
-TEMPLATE_FORM_FIELDS = [f for f in mailing_services.TEMPLATE_FIELDS if f != "kind"]
+TEMPLATE_FORM_FIELDS = [f for f in mailing_services.TEMPLATE_FIELDS if f not in {"kind", "design"}]
+
+# How the email body is edited: the block editor ("design"), HTML ("html"), or the one-way
+# switch from a design to its compiled HTML ("convert", the designer's "Convert to HTML").
+EDITOR_MODES = ("design", "html", "convert")
 
 
 class TemplateForm(forms.Form):
-    """The editor's fields; saving (and checking that the template renders) is the service's."""
+    """The editor's fields; saving (and checking that the template renders) is the service's.
+    A designed email carries its design JSON in the hidden `design` field."""
 
-    def __init__(self, *args, kind: str, template: Template | None = None, **kwargs):
+    design = forms.CharField(required=False, widget=forms.HiddenInput)
+    editor_mode = forms.ChoiceField(
+        choices=[(m, m) for m in EDITOR_MODES], required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(
+        self,
+        *args,
+        kind: str,
+        template: Template | None = None,
+        mode: str = "html",
+        **kwargs,
+    ):
         if template is not None:
             kwargs["initial"] = model_to_dict(template, fields=TEMPLATE_FORM_FIELDS)
+            design = getattr(template, "design", None)
+            kwargs["initial"]["design"] = json.dumps(design) if design is not None else ""
+        kwargs.setdefault("initial", {})["editor_mode"] = mode
         super().__init__(*args, **kwargs)
+        self.mode = self.data.get("editor_mode", mode) if self.is_bound else mode
+        if self.mode not in EDITOR_MODES or kind == "sms":
+            self.mode = "html"
         self.fields.update(
             forms.fields_for_model(
                 Template,
@@ -75,6 +102,7 @@ class TemplateForm(forms.Form):
         if kind == "sms":
             for name in ("subject", "preview_text", "email_from", "reply_to", "body_html"):
                 del self.fields[name]
+            del self.fields["design"]
             self.fields["body_text"].required = True
             self.fields[
                 "body_text"
@@ -87,8 +115,59 @@ class TemplateForm(forms.Form):
         else:
             del self.fields["body_text"], self.fields["sms_optout_footer"]
             self.fields["subject"].required = True
-            self.fields["body_html"].required = True
             self.fields["email_from"].help_text = "Empty: the server's default sender."
+            self.fields["preview_text"].help_text = "Shown after the subject in most inboxes."
+            if self.mode == "html":
+                self.fields["body_html"].required = True
+            else:  # the body is compiled from the design on save
+                self.fields["body_html"].widget = forms.HiddenInput()
+
+    def clean_design(self):
+        text = self.cleaned_data.get("design") or ""
+        if self.mode == "html" or not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValidationError("The design is not valid JSON.")
+
+    def clean(self):
+        data = super().clean()
+        if self.mode != "html" and data.get("design") is None and "design" not in self.errors:
+            self.add_error("design", "The design is empty: add blocks, or write HTML instead.")
+        return data
+
+    def template_fields(self) -> dict:
+        """The cleaned values as the template services take them."""
+        data = {k: v for k, v in self.cleaned_data.items() if k not in {"editor_mode", "design"}}
+        if "design" in self.fields:
+            if self.mode == "design":
+                data["design"] = self.cleaned_data.get("design")
+                data.pop("body_html", None)  # compiled from the design
+            elif self.mode == "convert":
+                data["design"] = None
+                data["body_html"] = compile_html(self.cleaned_data["design"])
+            else:
+                data["design"] = None
+        return data
+
+
+def compile_html(design_json) -> str:
+    """The email HTML a design compiles to with the current brand (ValidationError naming the
+    design's problems when it is not valid)."""
+    from drumbeat.brand.kit import current_brand
+    from drumbeat.mailing.design import DesignError, compile_design
+
+    try:
+        return compile_design(design_json, current_brand()).html
+    except DesignError as exc:
+        raise ValidationError({"design": [_problem_text(p) for p in exc.problems]})
+
+
+def _problem_text(problem) -> str:
+    path = getattr(problem, "path", "")
+    message = getattr(problem, "message", str(problem))
+    return f"{path}: {message}" if path else message
 
 
 @login_required
@@ -120,6 +199,47 @@ def _preview_records(target_key: str) -> list[tuple[int, str]]:
     return [(r.pk, target.display_name(r)) for r in records]
 
 
+def _designer_data(target_key: str) -> dict:
+    """What the block editor needs besides the design (json_script on the page)."""
+    from drumbeat.brand.kit import FONT_STACKS, SOCIAL_NETWORKS, current_brand
+
+    brand = current_brand()
+    return {
+        "target": target_key,
+        "placeholders": placeholders(target_key),
+        "brand": dataclasses.asdict(brand),
+        "fonts": FONT_STACKS,
+        "font_labels": {k: v.split(",")[0].strip("'") for k, v in FONT_STACKS.items()},
+        "networks": list(SOCIAL_NETWORKS),
+        "network_labels": NETWORK_LABELS,
+        "footer_required": True,
+        "urls": {
+            "compile": reverse("template_design_compile"),
+            "placeholders": reverse("template_placeholders"),
+            "media": _optional_url("media_library_json"),
+            "upload": _optional_url("media_upload"),
+        },
+    }
+
+
+NETWORK_LABELS = {
+    "facebook": "Facebook",
+    "x": "X",
+    "instagram": "Instagram",
+    "linkedin": "LinkedIn",
+    "youtube": "YouTube",
+    "tiktok": "TikTok",
+    "website": "Website",
+}
+
+
+def _optional_url(name: str) -> str:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return ""
+
+
 def _template_page(request, form, template, kind, status=200):
     target_key = form["target"].value() or "contacts.contact"
     if target_key not in dict(target_choices()):
@@ -133,19 +253,28 @@ def _template_page(request, form, template, kind, status=200):
         "target_key": target_key,
         "uses": template.activities.select_related("campaign") if template else [],
     }
-    return render(request, "web/config/template_form.html", context, status=status)
+    if kind == "email" and form.mode != "html":
+        context["designer"] = _designer_data(target_key)
+        page = "web/config/template_designer.html"
+    else:
+        page = "web/config/template_form.html"
+    return render(request, page, context, status=status)
 
 
 @login_required
 def template_create(request: HttpRequest, kind: str) -> HttpResponse:
+    """A new template: emails open in the block editor unless `?mode=html` asks for HTML."""
     if kind not in Template.Kind.values:
         raise Http404("Unknown template kind.")
+    mode = "html" if request.GET.get("mode") == "html" else "design"
     initial = {"target": request.GET.get("target", "contacts.contact")}
-    form = TemplateForm(request.POST or None, initial=initial, kind=kind)
+    if mode == "design":
+        initial["design"] = json.dumps(EMPTY_DESIGN)
+    form = TemplateForm(request.POST or None, initial=initial, kind=kind, mode=mode)
     if request.method == "POST" and form.is_valid():
         try:
             template = mailing_services.create_template(
-                RENDER_FIELDS, kind=kind, **form.cleaned_data
+                RENDER_FIELDS, kind=kind, **form.template_fields()
             )
         except ValidationError as exc:
             apply_service_errors(form, exc)
@@ -155,19 +284,114 @@ def template_create(request: HttpRequest, kind: str) -> HttpResponse:
     return _template_page(request, form, None, kind)
 
 
+EMPTY_DESIGN = {"version": 1, "settings": {}, "sections": []}
+
+
 @login_required
 def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=pk)
-    form = TemplateForm(request.POST or None, template=template, kind=template.kind)
+    mode = "design" if getattr(template, "design", None) is not None else "html"
+    form = TemplateForm(request.POST or None, template=template, kind=template.kind, mode=mode)
+    if mode == "html":
+        form.mode = "html"  # a template written in HTML does not go back to the designer
     if request.method == "POST" and form.is_valid():
         try:
-            mailing_services.update_template(template, RENDER_FIELDS, **form.cleaned_data)
+            mailing_services.update_template(template, RENDER_FIELDS, **form.template_fields())
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
-            messages.success(request, f"Template “{template.name}” saved.")
+            if form.mode == "convert":
+                messages.success(request, f"Template “{template.name}” converted to HTML.")
+            else:
+                messages.success(request, f"Template “{template.name}” saved.")
             return redirect("template_edit", pk=template.pk)
     return _template_page(request, form, template, template.kind)
+
+
+@login_required
+def template_placeholders(request: HttpRequest) -> JsonResponse:
+    """The placeholder picker's fields and the preview's records for `?target=` (designer)."""
+    target_key = request.GET.get("target", "")
+    if target_key not in dict(target_choices()):
+        return JsonResponse({"error": f"Unknown target '{target_key}'."}, status=400)
+    return JsonResponse(
+        {
+            "placeholders": [
+                {"label": lab, "code": code} for lab, code in placeholders(target_key)
+            ],
+            "records": [{"id": pk, "name": name} for pk, name in _preview_records(target_key)],
+        }
+    )
+
+
+@require_POST
+@login_required
+def template_design_compile(request: HttpRequest) -> JsonResponse:
+    """The designer's draft compiled and rendered on a chosen record, with the pre-send checks:
+    POST JSON `{design, subject, preview_text, target, record}` → `{html, subject, checks,
+    record_name, error}`. Nothing is saved. Invalid designs answer 422 with their problems as
+    checks (each naming its JSON path)."""
+    from drumbeat.brand.kit import current_brand
+    from drumbeat.mailing.design import DesignError, check_template, compile_design
+
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "The request body is not JSON."}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"error": "The request body must be a JSON object."}, status=400)
+    target_key = str(body.get("target") or "contacts.contact")
+    try:
+        target = get_target(target_key)
+    except KeyError:
+        return JsonResponse({"error": f"Unknown target '{target_key}'."}, status=400)
+    template = Template(
+        kind=Template.Kind.EMAIL,
+        target=target.key,
+        subject=str(body.get("subject") or ""),
+        preview_text=str(body.get("preview_text") or ""),
+    )
+    try:
+        compiled = compile_design(body.get("design"), current_brand())
+    except DesignError as exc:
+        checks = [
+            {
+                "code": "design_invalid",
+                "severity": "error",
+                "message": getattr(p, "message", str(p)),
+                "path": getattr(p, "path", ""),
+            }
+            for p in exc.problems
+        ]
+        return JsonResponse(
+            {"html": "", "subject": "", "checks": checks, "error": "The design has errors."},
+            status=422,
+        )
+    template.design = body.get("design")
+    template.body_html = compiled.html
+    checks = [
+        {"code": c.code, "severity": c.severity, "message": c.message, "path": c.path}
+        for c in check_template(template)
+    ]
+    record = None
+    record_id = str(body.get("record") or "")
+    if record_id.isdigit():
+        record = target.model._default_manager.filter(pk=int(record_id)).first()
+    if record is None:
+        record = target.base_queryset().order_by("-pk").first()
+    result = {"html": compiled.html, "subject": template.subject, "checks": checks, "error": ""}
+    if record is None:
+        result["error"] = f"There is no {target.label.lower()} to preview on yet."
+        return JsonResponse(result)
+    preview = rendering.preview(template, record, RENDER_FIELDS)
+    result["record_name"] = target.display_name(record)
+    if preview.problems:
+        result["error"] = "; ".join(f"{p.reason}" for p in preview.problems)
+    elif preview.error:
+        result["error"] = f"For {result['record_name']}: {preview.error}"
+    else:
+        result.update(html=preview.html, subject=preview.subject)
+    return JsonResponse(result)
 
 
 @login_required
@@ -246,5 +470,3 @@ def template_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("template_edit", pk=template.pk)
     messages.success(request, f"Template “{template.name}” deleted.")
     return redirect("template_list")
-
-

@@ -181,6 +181,14 @@ WEBHOOK_SECRET = env_str("DRUMBEAT_WEBHOOK_SECRET")
 # in Configuration overrides them.
 SENDER_NAME = env_str("DRUMBEAT_SENDER_NAME", "")
 SENDER_ADDRESS = env_str("DRUMBEAT_SENDER_ADDRESS", "")
+# The media library (Configuration → Media library, drumbeat/brand/storage.py): where uploaded
+# images are kept (empty: DRUMBEAT_HOME/media; a folder path; or
+# s3://bucket/prefix?endpoint=https://…&region=… with the usual AWS_* credentials), the public
+# URL emails load them from (default: DRUMBEAT_BASE_URL/media/, served by Drumbeat) and the
+# largest upload accepted. (Not Django's MEDIA_URL / MEDIA_ROOT, which Drumbeat does not use.)
+MEDIA_STORAGE_URL = env_str("DRUMBEAT_MEDIA_URL")
+MEDIA_PUBLIC_URL = env_str("DRUMBEAT_MEDIA_PUBLIC_URL") or f"{BASE_URL}/media/"
+MEDIA_MAX_BYTES = env_int("DRUMBEAT_MEDIA_MAX_BYTES", 5 * 1024 * 1024)
 SMS_OPTOUT_FOOTER = env_str("DRUMBEAT_SMS_OPTOUT_FOOTER", "Reply STOP to opt out")
 SMS_STOP_REPLY = env_str(
     "DRUMBEAT_SMS_STOP_REPLY",

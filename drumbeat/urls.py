@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("api/v1/<path:rest>", unknown_route),
     path("", include("drumbeat.mailing.urls")),
+    path("", include("drumbeat.brand.urls")),
     path("", include("drumbeat.web.urls")),
 ]

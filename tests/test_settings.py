@@ -40,6 +40,11 @@ def test_a_good_configuration_passes(tmp_path):
         ({"DRUMBEAT_DKIM_DOMAIN": "example.com"}, "DKIM needs all of"),
         ({"DRUMBEAT_FEEDBACK_SENDER_ID": "a:b"}, "DRUMBEAT_FEEDBACK_SENDER_ID must be 5 to 15"),
         ({"DRUMBEAT_WEBHOOK_ALLOW": "hooks.internal,10.0.5.0/33"}, "DRUMBEAT_WEBHOOK_ALLOW: '10."),
+        ({"DRUMBEAT_MEDIA_URL": "s3://Bad_Bucket/x"}, "DRUMBEAT_MEDIA_URL: 'Bad_Bucket' is not"),
+        ({"DRUMBEAT_MEDIA_URL": "gs://bucket"}, "DRUMBEAT_MEDIA_URL: expected a folder path"),
+        ({"DRUMBEAT_MEDIA_PUBLIC_URL": "cdn.example.com"}, "DRUMBEAT_MEDIA_PUBLIC_URL must be"),
+        ({"DRUMBEAT_MEDIA_MAX_BYTES": "5MB"}, "DRUMBEAT_MEDIA_MAX_BYTES must be a whole number"),
+        ({"DRUMBEAT_MEDIA_MAX_BYTES": "0"}, "DRUMBEAT_MEDIA_MAX_BYTES must be between 1024"),
     ],
 )
 def test_a_bad_value_fails_the_checks(tmp_path, env, message):

@@ -89,4 +89,5 @@ ROLE_MATRIX = f"""
 | API tokens: list all, create for another user, revoke another user's token | no | yes |
 | outbound webhooks: `webhook-endpoints`, `webhook-deliveries` (all routes) | no | yes |
 | `PATCH pressure-settings` (contact pressure caps and windows) | no | yes |
+| `PUT brand-kit`; `media`: upload / delete | yes | yes |
 """

@@ -25,7 +25,17 @@ from .unknown_params import UnknownParameters
 log = logging.getLogger(__name__)
 
 # ninja prefixes locations with where the value came from and the parameter's name
-_LOCATION_PREFIXES = {"body", "query", "path", "header", "cookie", "form", "payload", "params"}
+_LOCATION_PREFIXES = {
+    "body",
+    "query",
+    "path",
+    "header",
+    "cookie",
+    "form",
+    "file",
+    "payload",
+    "params",
+}
 
 
 class FieldError(Schema):

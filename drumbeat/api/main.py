@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 
 from . import (
     activities,
+    brand,
     campaigns,
     content,
     links,
@@ -104,6 +105,8 @@ api.add_router("/clicks", links.clicks_router)
 api.add_router("/messages", messages.router)
 api.add_router("/webhook-endpoints", webhooks.endpoints_router)
 api.add_router("/webhook-deliveries", webhooks.deliveries_router)
+api.add_router("/brand-kit", brand.brand_router)
+api.add_router("/media", brand.media_router)
 
 
 def unknown_route(request: HttpRequest, rest: str = "") -> JsonResponse:

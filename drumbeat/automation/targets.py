@@ -35,6 +35,16 @@ FILTERABLE: dict[str, list[str]] = {
         "registrations",
     ],
     "contacts.tag": ["id", "name"],
+    "brand.mediafile": [
+        "id",
+        "name",
+        "original_name",
+        "content_type",
+        "size",
+        "width",
+        "height",
+        "created_at",
+    ],
     "accounts.user": ["id", "username", "first_name", "last_name", "email"],
     "crm.lead": [
         "id",

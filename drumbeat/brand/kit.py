@@ -1,12 +1,15 @@
 """The brand every email design starts from (`Brand`), and where it comes from
-(`current_brand`): the settings `DRUMBEAT_SENDER_NAME` and `DRUMBEAT_SENDER_ADDRESS` give the
-sender's name and postal address; colours and fonts default to a neutral, web-safe look."""
+(`current_brand`): the brand kit of Configuration → Brand kit (the `BrandKit` row), whose empty
+sender name and postal address fall back to the settings `DRUMBEAT_SENDER_NAME` and
+`DRUMBEAT_SENDER_ADDRESS`; colours and fonts default to a neutral, web-safe look."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 # Web-safe font stacks a brand may choose from (key -> CSS font-family value).
 FONT_STACKS: dict[str, str] = {
@@ -21,6 +24,23 @@ FONT_STACKS: dict[str, str] = {
 }
 
 SOCIAL_NETWORKS = ("facebook", "x", "instagram", "linkedin", "youtube", "tiktok", "website")
+
+# The brand kit's editable fields (web form, API), in the order they are shown.
+KIT_FIELDS = (
+    "sender_name",
+    "postal_address",
+    "logo",
+    "logo_url",
+    "logo_width",
+    "primary_color",
+    "text_color",
+    "background_color",
+    "content_background_color",
+    "link_color",
+    "font",
+    "heading_font",
+    "social_links",
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,51 @@ def brand_from_settings() -> Brand:
     )
 
 
+def get_kit():
+    """The brand kit row (unsaved defaults when none was saved yet)."""
+    from .models import BrandKit
+
+    return BrandKit.objects.select_related("logo").filter(pk=1).first() or BrandKit(pk=1)
+
+
+def brand_from_kit(kit) -> Brand:
+    """The Brand a kit describes, the settings filling an empty sender name or address."""
+    return Brand(
+        sender_name=kit.sender_name.strip() or settings.SENDER_NAME,
+        postal_address=kit.postal_address.strip() or settings.SENDER_ADDRESS,
+        logo_url=kit.logo.url if kit.logo_id else kit.logo_url,
+        logo_width=kit.logo_width,
+        primary_color=kit.primary_color.lower(),
+        text_color=kit.text_color.lower(),
+        background_color=kit.background_color.lower(),
+        content_background_color=kit.content_background_color.lower(),
+        link_color=kit.link_color.lower(),
+        font=kit.font,
+        heading_font=kit.heading_font,
+        social_links=tuple(SocialLink(link["network"], link["url"]) for link in kit.social_links),
+    )
+
+
 def current_brand() -> Brand:
-    """The brand new designs and email footers use."""
-    return brand_from_settings()
+    """The brand new designs and email footers use (one query)."""
+    return brand_from_kit(get_kit())
+
+
+def update_brand_kit(**changes: Any):
+    """Change fields of the brand kit (those given; `logo` is a MediaFile or None) and save it.
+    Invalid values raise ValidationError naming each field; nothing is saved then."""
+    kit = get_kit()
+    unknown = set(changes) - set(KIT_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not a brand kit field." for name in sorted(unknown)})
+    for name, value in changes.items():
+        if isinstance(value, str) and name != "postal_address":
+            value = value.strip()
+        elif name == "postal_address" and isinstance(value, str):
+            value = "\n".join(line.strip() for line in value.strip().splitlines())
+        if name.endswith("_color") and isinstance(value, str):
+            value = value.lower()
+        setattr(kit, name, value)
+    kit.full_clean()
+    kit.save()
+    return kit

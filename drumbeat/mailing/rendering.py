@@ -7,8 +7,9 @@ through `RecordView`, which hands out the fields the caller allows (`render_fiel
 the related records (lists for to-many relations), again limited to their allowed fields.
 
 Templates are compiled once per source (cached) into a `CompiledEmail`/`CompiledSms`: tracked
-links are replaced by markers filled per message, the unsubscribe / view-online footer is added
-when the author left it out, and the plain-text part is derived from the HTML source. An SMS
+links are replaced by markers filled per message, the unsubscribe / view-online footer and the
+sender's name and postal address (the brand kit's, drumbeat/brand) are added when the author
+left them out, and the plain-text part is derived from the HTML source. An SMS
 template may ask for the opt-out footer (`sms_optout_footer`), added under its text.
 """
 
@@ -30,6 +31,8 @@ from django.db.models import ForeignObjectRel, prefetch_related_objects
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from drumbeat.brand.kit import current_brand
 
 from . import shortlinks, sms_text
 from .tokens import TOKEN_LENGTH
@@ -509,19 +512,61 @@ def _mark_links(source: str) -> tuple[str, list[tuple[str, str]]]:
     return _HREF_RE.sub(replace, source), links
 
 
-def _footer(source: str) -> str:
+def _sender_lines(sender: tuple[str, str]) -> list[str]:
+    """The brand's postal address lines (empty when none is configured)."""
+    return [line.strip() for line in sender[1].splitlines() if line.strip()]
+
+
+def _lacks_address(source: str, lines: list[str]) -> bool:
+    """True unless every line of the postal address is already in the source (as text or
+    HTML-escaped)."""
+    return any(line not in source and html.escape(line) not in source for line in lines)
+
+
+def _no_jinja(text: str) -> str:
+    """HTML-escaped text that the Jinja compiler reads as literal text (braces as entities)."""
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("%", "&#37;")
+
+
+def _footer(source: str, sender: tuple[str, str] = ("", "")) -> str:
+    """The footer added to an email's HTML: the unsubscribe and view-online links the author
+    left out, and the sender's name and postal address (the brand kit's; every marketing email
+    must show it) when the HTML does not carry it already."""
     wanted = []
     if "unsubscribe_url" not in source:
         wanted.append('<a href="{{ unsubscribe_url }}">Unsubscribe</a>')
     if "view_online_url" not in source:
         wanted.append('<a href="{{ view_online_url }}">View in your browser</a>')
+    lines = _sender_lines(sender)
+    address = ""
+    if lines and _lacks_address(source, lines):
+        name = sender[0].strip()
+        parts = ([name] if name and name not in lines[0] else []) + lines
+        address = (
+            '\n<p style="font-size:12px;color:#6b7280;text-align:center;margin:8px 0 24px">'
+            + ", ".join(_no_jinja(part) for part in parts)
+            + "</p>\n"
+        )
     if not wanted:
-        return ""
+        return address
+    margin = "24px 0 0" if address else "24px 0"
     return (
-        '\n<p style="font-size:12px;color:#6b7280;text-align:center;margin:24px 0">'
+        f'\n<p style="font-size:12px;color:#6b7280;text-align:center;margin:{margin}">'
         + " &middot; ".join(wanted)
-        + "</p>\n"
+        + "</p>"
+        + (address or "\n")
     )
+
+
+def _text_footer(source: str, sender: tuple[str, str]) -> str:
+    """The postal address under a hand-written plain-text part that lacks it."""
+    lines = _sender_lines(sender)
+    if not lines or not _lacks_address(source, lines):
+        return ""
+    name = sender[0].strip()
+    parts = ([name] if name and name not in lines[0] else []) + lines
+    text = ", ".join(parts).replace("{%", "{ %").replace("%}", "% }")
+    return "\n\n--\n{% raw %}" + text.replace("{% endraw", "") + "{% endraw %}\n"
 
 
 def _before_body_end(source: str, addition: str) -> str:
@@ -613,12 +658,14 @@ def compile_email(template: Any, render_fields: RenderFields) -> CompiledEmail:
         for _, source, env in _template_parts(template):
             prefetch |= _check_source(source, env, template.target, render_fields, "")[1]
         body, links = _mark_links(template.body_html)
-        body = _before_body_end(body, _footer(body))
+        with_links = _before_body_end(body, _footer(body))
+        body = _before_body_end(body, _footer(body, sender))
         text = None
         if (template.body_text or "").strip():
             text_source = _mark_links_text(template.body_text, links)
-        else:
-            text_source = html_to_text(body)
+        else:  # from the HTML without the address (its escaped braces would turn into Jinja)
+            text_source = html_to_text(with_links)
+        text_source += _text_footer(text_source, sender)
         try:
             text = TEXT_ENV.from_string(text_source)
         except TemplateError:
@@ -648,7 +695,9 @@ def compile_email(template: Any, render_fields: RenderFields) -> CompiledEmail:
             inline_css=bool(re.search(r"<style\b", body, re.I)),
         )
 
-    return _cached(("email", *_cache_key(template, render_fields)), build)
+    brand = current_brand()
+    sender = (brand.sender_name, brand.postal_address)
+    return _cached(("email", sender, *_cache_key(template, render_fields)), build)
 
 
 def _mark_links_text(source: str, links: list[tuple[str, str]]) -> str:

@@ -25,6 +25,7 @@ from drumbeat.automation.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from drumbeat.brand.models import MediaFile
 from drumbeat.contacts.models import Contact, Tag
 from drumbeat.crm.models import Lead, Stage
 from drumbeat.events.models import Event, Registration
@@ -242,6 +243,18 @@ def webhook_deliveries(user: User) -> Built:
     return [["state", "=", "failed"], ["last_status", ">=", 500]], [failed.pk]
 
 
+def media(user: User) -> Built:
+    def add(name: str, width: int, content_type: str = "image/png") -> MediaFile:
+        return MediaFile.objects.create(
+            name=name, content_type=content_type, size=100, width=width, height=10
+        )
+
+    add("a" * 40 + ".png", 600)
+    add("b" * 40 + ".gif", 800, "image/gif")
+    wide = add("c" * 40 + ".png", 900)
+    return [["content_type", "=", "image/png"], ["width", ">=", 700]], [wide.pk]
+
+
 FILTERS: dict[str, Callable[[User], Built]] = {
     "contacts": contacts,
     "tags": tags,
@@ -265,6 +278,7 @@ FILTERS: dict[str, Callable[[User], Built]] = {
     "tokens": tokens,
     "webhook-endpoints": webhook_endpoints,
     "webhook-deliveries": webhook_deliveries,
+    "media": media,
 }
 
 

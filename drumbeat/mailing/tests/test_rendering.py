@@ -124,6 +124,7 @@ def test_it_renders_a_null_relation_as_empty(db):
     assert "our team" in result.html
 
 
+@pytest.mark.django_db  # compiling reads the brand kit (sender address footer)
 def test_it_keeps_author_placed_unsubscribe_links():
     body = (
         '<p><a href="{{ unsubscribe_url }}">Leave</a> <a href="{{ view_online_url }}">Web</a></p>'

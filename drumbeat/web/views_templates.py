@@ -79,7 +79,12 @@ class TemplateForm(forms.Form):
             kwargs["initial"]["design"] = json.dumps(design) if design is not None else ""
         kwargs.setdefault("initial", {})["editor_mode"] = mode
         super().__init__(*args, **kwargs)
-        self.mode = self.data.get("editor_mode", mode) if self.is_bound else mode
+        self.mode = mode
+        if self.is_bound:  # a post without the designer's fields (a script, an old page) is HTML
+            posted = self.data.get("editor_mode") or (
+                "html" if self.data.get("body_html") and not self.data.get("design") else mode
+            )
+            self.mode = posted
         if self.mode not in EDITOR_MODES or kind == "sms":
             self.mode = "html"
         self.fields.update(
@@ -140,7 +145,7 @@ class TemplateForm(forms.Form):
     def template_fields(self) -> dict:
         """The cleaned values as the template services take them."""
         data = {k: v for k, v in self.cleaned_data.items() if k not in {"editor_mode", "design"}}
-        if "design" in self.fields:
+        if "design" in self.fields and "design" in mailing_services.TEMPLATE_FIELDS:
             if self.mode == "design":
                 data["design"] = self.cleaned_data.get("design")
                 data.pop("body_html", None)  # compiled from the design

@@ -78,6 +78,10 @@
     return null;
   }
 
+  function eachBlock(fn) {
+    design.sections.forEach(function (s) { s.columns.forEach(function (c) { c.blocks.forEach(fn); }); });
+  }
+
   function hasFooter() {
     return design.sections.some(function (s) {
       return s.columns.some(function (c) { return c.blocks.some(function (b) { return b.type === "footer"; }); });
@@ -191,6 +195,15 @@
     return node;
   }
 
+  function svgIcon(name) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "icon"); svg.setAttribute("aria-hidden", "true");
+    var use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    use.setAttribute("href", "#i-" + name);
+    svg.appendChild(use);
+    return svg;
+  }
+
   function iconButton(action, label, glyph, disabled) {
     return el("button", { type: "button", class: "dz-tool", "data-action": action, "aria-label": label, title: label, disabled: disabled }, [glyph]);
   }
@@ -237,8 +250,8 @@
       el("span", { class: "dz-tag", text: "Section · " + LAYOUT_LABELS[s.layout.join(",")] }),
       iconButton("up", "Move section up", "↑", si === 0),
       iconButton("down", "Move section down", "↓", si === last),
-      iconButton("duplicate", "Duplicate section", "⧉", sectionHasFooter(s)),
-      iconButton("delete", "Delete section", "✕", DATA.footer_required && sectionHasFooter(s))]));
+      iconButton("duplicate", "Duplicate section", svgIcon("copy"), sectionHasFooter(s)),
+      iconButton("delete", "Delete section", svgIcon("trash"), DATA.footer_required && sectionHasFooter(s))]));
     var row = el("div", { class: "dz-columns" });
     s.columns.forEach(function (col, ci) {
       var colNode = el("div", { class: "dz-column", "data-dz-drop": "column", "data-section": s.id, "data-column": ci, style: "flex-basis:" + s.layout[ci] + "%" });
@@ -262,8 +275,8 @@
       el("span", { class: "dz-tag", text: BLOCK_LABELS[b.type] }),
       iconButton("up", "Move " + BLOCK_LABELS[b.type].toLowerCase() + " up", "↑", !canMove(b.id, -1)),
       iconButton("down", "Move " + BLOCK_LABELS[b.type].toLowerCase() + " down", "↓", !canMove(b.id, 1)),
-      iconButton("duplicate", "Duplicate " + BLOCK_LABELS[b.type].toLowerCase(), "⧉", isFooter),
-      iconButton("delete", isFooter && DATA.footer_required ? "The footer cannot be removed from marketing emails" : "Delete " + BLOCK_LABELS[b.type].toLowerCase(), "✕", isFooter && DATA.footer_required)]));
+      iconButton("duplicate", "Duplicate " + BLOCK_LABELS[b.type].toLowerCase(), svgIcon("copy"), isFooter),
+      iconButton("delete", isFooter && DATA.footer_required ? "The footer cannot be removed from marketing emails" : "Delete " + BLOCK_LABELS[b.type].toLowerCase(), svgIcon("trash"), isFooter && DATA.footer_required)]));
     node.appendChild(blockBody(b, section, ci));
     return node;
   }
@@ -284,7 +297,7 @@
         var w = Math.min(b.width || max, max);
         var inner = b.src
           ? el("img", { src: b.src, alt: b.alt || "", style: "width:" + w + "px;max-width:100%" })
-          : el("div", { class: "dz-image-empty", style: "width:" + w + "px;max-width:100%" }, ["🖼 Choose an image"]);
+          : el("div", { class: "dz-image-empty", style: "width:" + w + "px;max-width:100%" }, [svgIcon("upload"), " Choose an image"]);
         var wrap = el("div", { style: align }, [inner]);
         if (b.src && !b.alt) wrap.appendChild(el("div", { class: "dz-warn", text: "No alt text" }));
         return wrap;
@@ -743,7 +756,13 @@
     props.appendChild(fieldRow("Page background", colorInput(setting("background", "background_color"), set("background"))));
     props.appendChild(fieldRow("Content background", colorInput(setting("content_background", "content_background_color"), set("content_background"))));
     props.appendChild(fieldRow("Text colour", colorInput(setting("text_color", "text_color"), set("text_color"))));
-    props.appendChild(fieldRow("Link colour", colorInput(setting("link_color", "link_color"), set("link_color"))));
+    props.appendChild(fieldRow("Brand colour", colorInput(setting("link_color", "link_color"), function (v) {
+      change(function () { // links, and the buttons that wore the previous brand colour
+        var before = setting("link_color", "link_color").toLowerCase();
+        eachBlock(function (b) { if (b.type === "button" && (b.background || "").toLowerCase() === before) b.background = v; });
+        s.link_color = v;
+      }, "settings.link_color");
+    }), "Links, and the buttons in the brand colour."));
     props.appendChild(fieldRow("Font", select_(Object.keys(DATA.fonts).map(function (k) { return [k, DATA.font_labels[k] || k]; }),
       s.font || brand.font, set("font"))));
     var reset = el("button", { type: "button", class: "btn btn-sm", text: "Use the brand kit's look" });
@@ -855,9 +874,11 @@
     paint();
     props.appendChild(preview);
     var choose = el("button", { type: "button", class: "btn btn-sm", text: "Choose from the library…", "data-dz-library": "" });
+    if (!DATA.urls.media) choose.hidden = true;
     choose.addEventListener("click", function () { openLibrary(function (item) { srcInput.value = item.url; change(function () { b.src = item.url; if (!b.alt && item.alt) b.alt = item.alt; }); paint(); if (item.alt && !altInput.value) altInput.value = item.alt; }); });
     var upload = el("input", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp", class: "sr-only", id: "dz-upload" });
     var uploadLabel = el("label", { for: "dz-upload", class: "btn btn-sm", text: "Upload…" });
+    if (!DATA.urls.upload) uploadLabel.hidden = true;
     upload.addEventListener("change", function () {
       if (!upload.files.length) return;
       uploadFile(upload.files[0], function (item) { srcInput.value = item.url; change(function () { b.src = item.url; }); paint(); });
@@ -949,10 +970,10 @@
     color.value = setting("text_color", "text_color");
     color.addEventListener("change", function () { exec("foreColor", color.value); });
     bar.appendChild(color);
-    var linkBtn = el("button", { type: "button", class: "dz-tool", "aria-label": "Link", title: "Link", "aria-expanded": "false" }, ["🔗"]);
+    var linkBtn = el("button", { type: "button", class: "dz-tool", "aria-label": "Link", title: "Link", "aria-expanded": "false" }, [svgIcon("link")]);
     linkBtn.addEventListener("mousedown", function (e) { e.preventDefault(); });
     bar.appendChild(linkBtn);
-    tool("Remove link", "⛓̸", "unlink");
+    tool("Remove link", svgIcon("x"), "unlink");
 
     var linkRow = el("div", { class: "dz-link-row", hidden: true });
     var linkInput = el("input", { type: "url", placeholder: "https://", "aria-label": "Link URL" });
@@ -1064,9 +1085,12 @@
       target: formValue("target") || DATA.target, record: recordSelect ? recordSelect.value : "" };
     fetch(DATA.urls.compile, { method: "POST", credentials: "same-origin", body: JSON.stringify(body),
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" } })
-      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        if (r.status >= 500) return { error: "the server failed (" + r.status + ").", unavailable: true };
+        return r.json();
+      })
       .then(function (data) { if (seq === compileSeq) showCompiled(data); })
-      .catch(function () { if (seq === compileSeq) showCompiled({ error: "The preview could not be rendered (network error)." }); });
+      .catch(function () { if (seq === compileSeq) showCompiled({ error: "the server did not answer.", unavailable: true }); });
   }
 
   function showCompiled(data) {
@@ -1082,6 +1106,13 @@
     if (recName) recName.textContent = data.record_name || "";
     if (!checksBox) return;
     var checks = data.checks || [];
+    if (data.unavailable) {
+      checksBox.innerHTML = "";
+      checksBox.appendChild(el("p", { class: "muted", text: "The checks could not run: " + data.error }));
+      var badge = document.querySelector("[data-dz-checks-count]");
+      if (badge) { badge.textContent = "Not checked"; badge.className = "badge muted"; }
+      return;
+    }
     checksBox.innerHTML = "";
     var count = document.querySelector("[data-dz-checks-count]");
     var errors = checks.filter(function (c) { return c.severity === "error"; }).length;

@@ -1206,6 +1206,9 @@
   });
 
   form.addEventListener("submit", function () { field.value = JSON.stringify(design); });
+  root.addEventListener("keydown", function (e) { // Enter in a property does not submit the form
+    if (e.key === "Enter" && e.target.tagName === "INPUT") e.preventDefault();
+  });
 
   var convert = document.querySelector("[data-dz-convert]");
   if (convert) convert.addEventListener("click", function () {

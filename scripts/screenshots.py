@@ -154,6 +154,26 @@ def pages(page, base: str) -> list[tuple[str, str]]:
     return result
 
 
+def designer_shots(page, out: Path) -> None:
+    """On a designed template: a block selected (its properties shown) for the editor's shot,
+    and the preview at mobile width (designer-mobile-preview.png)."""
+    if not page.locator("#designer").count():
+        return
+    page.locator("#designer-frame[data-rendered]").wait_for()
+    page.get_by_role("button", name="Mobile").click()
+    page.wait_for_timeout(400)
+    preview = page.locator(".dz-preview")
+    preview.scroll_into_view_if_needed()
+    preview.screenshot(path=str(out / "designer-mobile-preview.png"))
+    print("saved designer-mobile-preview")
+    page.get_by_role("button", name="Desktop").click()
+    blocks = page.locator("[data-dz-canvas] .dz-text")
+    if blocks.count():
+        blocks.first.click()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -195,6 +215,8 @@ def main() -> int:
                 for name, path in pages(page, base):
                     page.goto(base + path)
                     page.wait_for_load_state("networkidle")
+                    if name == "template-editor":
+                        designer_shots(page, out)
                     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
                     print("saved", name)
                 phone = browser.new_context(

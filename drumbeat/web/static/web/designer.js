@@ -339,7 +339,7 @@
 
   function cleanNode(node, out) {
     node.childNodes.forEach(function (child) {
-      if (child.nodeType === 3) { out.appendChild(document.createTextNode(child.nodeValue)); return; }
+      if (child.nodeType === 3) { out.appendChild(document.createTextNode(child.nodeValue.replace(/\u00a0/g, " "))); return; }
       if (child.nodeType !== 1) return;
       var tag = child.tagName;
       var color = hexColor((child.style && child.style.color) || child.getAttribute("color"));
@@ -348,7 +348,7 @@
       else if (tag === "FONT" || (tag === "SPAN")) {
         if (color) { copy = document.createElement("span"); copy.setAttribute("style", "color:" + color); }
       } else if (ALLOWED[tag]) {
-        copy = document.createElement(tag.toLowerCase());
+        copy = document.createElement({ B: "strong", I: "em" }[tag] || tag.toLowerCase());
         if (tag === "A") {
           var href = child.getAttribute("href") || "";
           if (/^\s*javascript:/i.test(href)) href = "";

@@ -80,6 +80,9 @@ def shop_image(site):
 
 
 def drag(page, source, target, position=None):
+    """HTML5 drag and drop with the mouse. The designer is first scrolled to the top of the
+    window, so that the (sticky) palette stays put while the target scrolls into view."""
+    page.evaluate("window.scrollTo(0, document.getElementById('designer').offsetTop - 60)")
     page.locator(source).drag_to(target, target_position=position)
 
 

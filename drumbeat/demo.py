@@ -528,12 +528,21 @@ def seed_mailing(ctx: DemoContext) -> None:
     )
 
 
+def seed_brand(ctx: DemoContext) -> None:
+    """The shop's brand kit and a few images in the media library (drumbeat/brand/demo.py)."""
+    from drumbeat.brand.demo import seed_brand as seed_brand_kit
+
+    ctx.say("brand kit and media library")
+    seed_brand_kit()
+
+
 STEPS: list[Callable[[DemoContext], None]] = [
     seed_users,
     seed_contacts,
     seed_leads,
     seed_events,
     seed_mailing,
+    seed_brand,
 ]
 
 

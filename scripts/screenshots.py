@@ -124,6 +124,8 @@ def pages(page, base: str) -> list[tuple[str, str]]:
         ("traces", "/reporting/traces/"),
         ("link-tracker", "/reporting/links/"),
         ("templates", "/configuration/templates/"),
+        ("brand-kit", "/configuration/brand/"),
+        ("media-library", "/configuration/media/"),
         ("server-actions", "/configuration/server-actions/"),
         ("outbox", "/outbox/"),
     ]
@@ -177,7 +179,11 @@ def designer_shots(page, out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument(
+        "--only", default="", help="comma-separated page names (e.g. brand-kit,media-library)"
+    )
     args = parser.parse_args()
+    only = {name for name in args.only.split(",") if name}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
@@ -207,32 +213,39 @@ def main() -> int:
                 context = browser.new_context(viewport={"width": 1280, "height": 860})
                 page = context.new_page()
                 page.goto(base + "/login/")
-                page.screenshot(path=str(out / "login.png"))
+                if not only or "login" in only:
+                    page.screenshot(path=str(out / "login.png"))
                 page.fill("#id_username", username)
                 page.fill("#id_password", password)
                 page.click("button[type=submit]")
                 page.wait_for_load_state("networkidle")
                 for name, path in pages(page, base):
+                    if only and name not in only:
+                        continue
                     page.goto(base + path)
                     page.wait_for_load_state("networkidle")
                     if name == "template-editor":
                         designer_shots(page, out)
                     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
                     print("saved", name)
-                phone = browser.new_context(
-                    viewport={"width": 390, "height": 844}, storage_state=context.storage_state()
-                )
-                mobile = phone.new_page()
-                mobile.goto(base + "/")
-                mobile.wait_for_load_state("networkidle")
-                mobile.screenshot(path=str(out / "dashboard-390.png"), full_page=True)
-                mobile.goto(base + "/records/contacts/")
-                mobile.screenshot(path=str(out / "contacts-390.png"), full_page=True)
-                workflow = dict(pages(mobile, base)).get("campaign-workflow")
-                if workflow:
-                    mobile.goto(base + workflow)
-                    mobile.screenshot(path=str(out / "campaign-workflow-390.png"), full_page=True)
-                print("saved dashboard-390")
+                if not only:
+                    phone = browser.new_context(
+                        viewport={"width": 390, "height": 844},
+                        storage_state=context.storage_state(),
+                    )
+                    mobile = phone.new_page()
+                    mobile.goto(base + "/")
+                    mobile.wait_for_load_state("networkidle")
+                    mobile.screenshot(path=str(out / "dashboard-390.png"), full_page=True)
+                    mobile.goto(base + "/records/contacts/")
+                    mobile.screenshot(path=str(out / "contacts-390.png"), full_page=True)
+                    workflow = dict(pages(mobile, base)).get("campaign-workflow")
+                    if workflow:
+                        mobile.goto(base + workflow)
+                        mobile.screenshot(
+                            path=str(out / "campaign-workflow-390.png"), full_page=True
+                        )
+                    print("saved dashboard-390")
                 browser.close()
         finally:
             server.terminate()

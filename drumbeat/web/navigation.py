@@ -59,6 +59,8 @@ SECTIONS = (
         "Configuration",
         (
             Item("Templates", "template_list"),
+            Item("Brand kit", "brand_kit"),
+            Item("Media library", "media_library"),
             Item("Server actions", "server_action_list"),
             Item("Users", "user_list", admin_only=True),
             Item("API tokens", "token_list", admin_only=True),

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from . import (
     views,
@@ -197,6 +197,8 @@ urlpatterns = [
         views_webhooks.webhook_replay,
         name="webhook_replay",
     ),
+    # brand kit and media library
+    path("", include("drumbeat.web.urls_brand")),
     # outbox (outbox:// transport)
     path("outbox/", outbox, name="outbox"),
     path("outbox/<int:pk>/", outbox_entry, name="outbox_entry"),

@@ -26,6 +26,8 @@ PAGES = [
     "/configuration/templates/new/sms/",
     "/configuration/server-actions/",
     "/configuration/server-actions/new/",
+    "/configuration/brand/",
+    "/configuration/media/",
 ]
 ADMIN_PAGES = [
     "/settings/",
@@ -52,6 +54,7 @@ POST_ONLY = [
     "/configuration/templates/1/send-test/",
     "/configuration/templates/1/delete/",
     "/configuration/server-actions/1/delete/",
+    "/configuration/media/1/delete/",
 ]
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -222,8 +223,11 @@ def _designer_data(target_key: str) -> dict:
             "compile": reverse("template_design_compile"),
             "placeholders": reverse("template_placeholders"),
             "media": _optional_url("media_library_json"),
-            "upload": _optional_url("media_upload"),
+            "upload": _optional_url("media_library_json"),
         },
+        # media-library images as the app's CSP allows them (same origin) in the canvas
+        "media_public_url": settings.MEDIA_PUBLIC_URL,
+        "media_local_url": reverse("media_file", args=["x"])[:-1],
     }
 
 
@@ -395,7 +399,9 @@ def template_design_compile(request: HttpRequest) -> JsonResponse:
     elif preview.error:
         result["error"] = f"For {result['record_name']}: {preview.error}"
     else:
-        result.update(html=preview.html, subject=preview.subject)
+        local = reverse("media_file", args=["x"])[:-1]  # library images as the CSP allows
+        html = preview.html.replace(settings.MEDIA_PUBLIC_URL, local)
+        result.update(html=html, subject=preview.subject)
     return JsonResponse(result)
 
 

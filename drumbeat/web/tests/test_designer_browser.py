@@ -87,10 +87,10 @@ def drag(page, source, target, position=None):
 
 
 def drag_to_end(page, source):
-    """Drop below the last section (a new section at the end of the email)."""
-    paper = page.locator("[data-dz-canvas] .dz-paper")
-    box = paper.bounding_box()
-    drag(page, source, paper, {"x": box["width"] / 2, "y": box["height"] - 12})
+    """Drop into the last section's bottom padding: a new section after it."""
+    last = page.locator("[data-dz-canvas] .dz-section").last
+    box = last.bounding_box()
+    drag(page, source, last, {"x": 6, "y": box["height"] - 6})
 
 
 def stored_design(page) -> dict:
@@ -150,7 +150,9 @@ def test_a_marketer_designs_previews_and_sends_an_email(
     # 3. a two-column section at the end, an image in its first column, a button in its second
     drag_to_end(page, '[data-dz-new="section:50,50"]')
     drag(page, '[data-dz-new="block:image"]', canvas.locator(".dz-column").nth(1))
-    props.get_by_label("Image URL", exact=True).fill(shop_image.url)
+    props.get_by_role("button", name="Choose from the library…").click()
+    page.get_by_role("button", name="Use shop.png").click()
+    expect(props.get_by_label("Image URL", exact=True)).to_have_value(shop_image.url)
     props.get_by_label("Width (px)", exact=True).fill(
         "900"
     )  # wider than the column: clamped on save

@@ -281,6 +281,13 @@
     return node;
   }
 
+  // A media-library URL shown from our own origin (the app's CSP allows only 'self' images).
+  function localSrc(src) {
+    var pub = DATA.media_public_url || "";
+    if (pub && src.indexOf(pub) === 0) return DATA.media_local_url + src.slice(pub.length);
+    return src;
+  }
+
   function blockBody(b, section, ci) {
     var align = b.align ? "text-align:" + b.align : "";
     switch (b.type) {
@@ -296,7 +303,7 @@
         var max = columnWidth(section, ci);
         var w = Math.min(b.width || max, max);
         var inner = b.src
-          ? el("img", { src: b.src, alt: b.alt || "", style: "width:" + w + "px;max-width:100%" })
+          ? el("img", { src: localSrc(b.src), alt: b.alt || "", style: "width:" + w + "px;max-width:100%" })
           : el("div", { class: "dz-image-empty", style: "width:" + w + "px;max-width:100%" }, [svgIcon("upload"), " Choose an image"]);
         var wrap = el("div", { style: align }, [inner]);
         if (b.src && !b.alt) wrap.appendChild(el("div", { class: "dz-warn", text: "No alt text" }));
@@ -869,7 +876,7 @@
     var preview = el("div", { class: "dz-img-pick" });
     function paint() {
       preview.innerHTML = "";
-      preview.appendChild(b.src ? el("img", { src: b.src, alt: "" }) : el("span", { class: "muted", text: "No image chosen" }));
+      preview.appendChild(b.src ? el("img", { src: localSrc(b.src), alt: "" }) : el("span", { class: "muted", text: "No image chosen" }));
     }
     paint();
     props.appendChild(preview);
@@ -1031,8 +1038,10 @@
         grid.innerHTML = "";
         if (!items.length) grid.appendChild(el("p", { class: "muted", text: "The library is empty: upload an image." }));
         items.forEach(function (item) {
-          var pick = el("button", { type: "button", class: "dz-lib-item", "aria-label": "Use " + (item.name || item.filename || item.url) },
-            [el("img", { src: item.thumbnail_url || item.url, alt: "" }), el("span", { text: item.name || item.filename || "" })]);
+          var label = item.original_name || item.name || item.url;
+          var pick = el("button", { type: "button", class: "dz-lib-item", "aria-label": "Use " + label },
+            [el("img", { src: item.thumbnail_url || item.url, alt: "" }), el("span", { text: label }),
+              el("small", { class: "muted", text: item.width && item.height ? item.width + " × " + item.height : "" })]);
           pick.addEventListener("click", function () { libDialog.close(); onPick(item); });
           grid.appendChild(pick);
         });

@@ -392,6 +392,8 @@ def template_design_compile(request: HttpRequest) -> JsonResponse:
     if record is None:
         result["error"] = f"There is no {target.label.lower()} to preview on yet."
         return JsonResponse(result)
+    if not template.subject.strip():  # the checks say so; the body is still worth seeing
+        template.subject = "(no subject)"
     preview = rendering.preview(template, record, RENDER_FIELDS)
     result["record_name"] = target.display_name(record)
     if preview.problems:

@@ -933,15 +933,18 @@
 
   // ---------------------------------------------------------------- rich text editor
 
+  var activeEditor = null; // the text block's editor on show, and where its caret was last
+  document.addEventListener("selectionchange", function () {
+    var sel = window.getSelection();
+    if (activeEditor && sel.rangeCount && activeEditor.node.contains(sel.anchorNode)) activeEditor.keep(sel.getRangeAt(0).cloneRange());
+  });
+
   function textEditor(b) {
     var wrap = el("div", { class: "field" });
     var editor = el("div", { class: "dz-rte", contenteditable: "true", role: "textbox", "aria-multiline": "true", "aria-label": "Text", "data-prop": "html" });
     editor.appendChild(sanitizeToFragment(b.html || ""));
     var range = null;
-    document.addEventListener("selectionchange", function () {
-      var sel = window.getSelection();
-      if (sel.rangeCount && editor.contains(sel.anchorNode)) range = sel.getRangeAt(0).cloneRange();
-    });
+    activeEditor = { node: editor, keep: function (r) { range = r; } };
     function restore() {
       editor.focus();
       if (range) { var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range); }

@@ -79,11 +79,11 @@ def shop_image(site):
     return media
 
 
-def drag(page, source, target, position=None):
+def drag(page, selector, target, position=None, source=None):
     """HTML5 drag and drop with the mouse. The designer is first scrolled to the top of the
     window, so that the (sticky) palette stays put while the target scrolls into view."""
     page.evaluate("window.scrollTo(0, document.getElementById('designer').offsetTop - 60)")
-    page.locator(source).drag_to(target, target_position=position)
+    (source or page.locator(selector)).drag_to(target, target_position=position)
 
 
 def drag_to_end(page, source):
@@ -288,6 +288,11 @@ def test_keyboard_moves_duplicate_delete_undo_redo_and_convert(page, site, bob, 
     page.keyboard.press("Control+Shift+Z")
     assert shape(stored_design(page)) == [[["heading", "button", "text", "divider", "divider"]]]
 
+    # a block dragged by the mouse to the top of its column
+    last = canvas.locator(".dz-block.dz-divider").last
+    drag(page, None, canvas.locator(".dz-block.dz-heading"), {"x": 30, "y": 4}, source=last)
+    assert shape(stored_design(page)) == [[["divider", "heading", "button", "text", "divider"]]]
+
     # the footer: one at most, and it stays
     designer.locator('[data-dz-new="block:footer"]').press("Enter")
     expect(designer.locator('[data-dz-new="block:footer"]')).to_be_disabled()
@@ -301,7 +306,7 @@ def test_keyboard_moves_duplicate_delete_undo_redo_and_convert(page, site, bob, 
     page.get_by_role("button", name="Create template").click()
     expect(page.locator(".toast")).to_contain_text("created")
     template = Template.objects.get()
-    assert shape(template.design)[0] == [["heading", "button", "text", "divider", "divider"]]
+    assert shape(template.design)[0] == [["divider", "heading", "button", "text", "divider"]]
 
     # Convert to HTML, confirmed: the design goes, the compiled HTML stays, the HTML editor shows
     compiled = template.body_html

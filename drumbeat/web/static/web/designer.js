@@ -263,6 +263,14 @@
     return node;
   }
 
+  // What a screen reader hears for a block: its kind and the start of its content.
+  function summary(b) {
+    var text = b.type === "heading" ? b.text : b.type === "text" ? (b.html || "").replace(/<[^>]*>/g, " ")
+      : b.type === "button" ? b.label : b.type === "image" ? (b.alt || (b.src ? "no alt text" : "no image")) : "";
+    text = (text || "").replace(/\s+/g, " ").trim();
+    return text ? ": " + (text.length > 60 ? text.slice(0, 60) + "…" : text) : " block";
+  }
+
   function sectionHasFooter(s) {
     return s.columns.some(function (c) { return c.blocks.some(function (b) { return b.type === "footer"; }); });
   }
@@ -270,7 +278,7 @@
   function renderBlock(b, bi, count, section, ci) {
     var isFooter = b.type === "footer";
     var node = el("div", { class: "dz-block dz-" + b.type + (selected === b.id ? " is-selected" : ""), "data-id": b.id, "data-kind": "block",
-      tabindex: "0", draggable: "true", "aria-label": BLOCK_LABELS[b.type] + " block" });
+      tabindex: "0", draggable: "true", "aria-label": BLOCK_LABELS[b.type] + summary(b) });
     node.appendChild(el("div", { class: "dz-tools" }, [
       el("span", { class: "dz-tag", text: BLOCK_LABELS[b.type] }),
       iconButton("up", "Move " + BLOCK_LABELS[b.type].toLowerCase() + " up", "↑", !canMove(b.id, -1)),

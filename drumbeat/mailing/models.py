@@ -139,6 +139,9 @@ class Template(models.Model):
     reply_to = models.CharField(max_length=254, blank=True)
     body_html = models.TextField(blank=True)
     body_text = models.TextField(blank=True, help_text="SMS text")
+    # The email designer's design (drumbeat/mailing/design); null for an HTML template. Saving
+    # a designed template compiles it into body_html (mailing.services).
+    design = models.JSONField(null=True, blank=True, default=None)
     sms_optout_footer = models.BooleanField(
         "opt-out footer",
         default=False,

@@ -430,6 +430,15 @@ def validate_template(template: Any, render_fields: RenderFields) -> list[Templa
     return problems
 
 
+def validate_source(
+    source: str, target: str, render_fields: RenderFields, html: bool = True
+) -> list[TemplateProblem]:
+    """Problems of one piece of template text (a design block's field, a subject): syntax,
+    unknown variables, fields the target does not allow. `html`: autoescaped like a body."""
+    problems, _ = _check_source(source, HTML_ENV if html else TEXT_ENV, target, render_fields, "-")
+    return [TemplateProblem(p.line, p.reason.removeprefix("-: ")) for p in problems]
+
+
 # --- Compilation ----------------------------------------------------------------------------
 
 

@@ -9,10 +9,13 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from drumbeat.brand.kit import current_brand
 from drumbeat.lib import clock, hooks
 from drumbeat.lib.normalize import normalize_phone, phone_region
 
 from . import rendering
+from .design import DesignError, compile_design, validate_design
+from .design import check_template as design_checks
 from .events import blacklist_emails
 from .models import EmailBlacklist, MailingList, Message, PhoneBlacklist, Subscription, Template
 
@@ -181,8 +184,12 @@ def check_template(template: Template, render_fields: rendering.RenderFields | N
         raise ValidationError(errors)
 
 
+# Set through the services but not a field of the HTML editor's form.
+DESIGN_FIELD = "design"
+
+
 def _set_template_fields(template: Template, fields: dict[str, Any]) -> None:
-    unknown = set(fields) - set(TEMPLATE_FIELDS)
+    unknown = set(fields) - set(TEMPLATE_FIELDS) - {DESIGN_FIELD}
     if unknown:
         raise TypeError(f"not template fields: {', '.join(sorted(unknown))}")
     for name, value in fields.items():
@@ -195,10 +202,77 @@ def create_template(render_fields: rendering.RenderFields | None = None, **field
     _set_template_fields(template, fields)
     if template.kind not in Template.Kind.values:
         raise ValidationError({"kind": f"Unknown template kind '{template.kind}'."})
+    _compile_design(template, render_fields)
     check_template(template, render_fields)
     with transaction.atomic():
         template.save()
     return template
+
+
+def _compile_design(template: Template, render_fields: rendering.RenderFields | None) -> None:
+    """A designed template: validate the design (stored in normal form: defaults filled, text
+    HTML sanitised), refuse placeholders the target does not offer (naming the design path),
+    and compile it into `body_html` with the current brand. ValidationError keys are
+    `design.<JSON path>`."""
+    if template.design is None:
+        return
+    if template.kind != Template.Kind.EMAIL:
+        raise ValidationError({DESIGN_FIELD: "Only email templates have a design."})
+    try:
+        design = validate_design(template.design)
+    except DesignError as exc:
+        raise ValidationError(_design_errors(exc.problems)) from None
+    template.design = design.data
+    template.body_html = compile_design(design, current_brand(), title=template.subject).html
+    fields = render_fields if render_fields is not None else rendering.registered_render_fields()
+    unknown = [
+        c
+        for c in design_checks(template, fields)
+        if c.code == "placeholder_unknown" and c.path not in ("subject", "preview_text")
+    ]
+    if unknown:
+        errors: dict[str, list[str]] = {}
+        for check in unknown:
+            errors.setdefault(f"{DESIGN_FIELD}.{check.path}", []).append(check.message)
+        raise ValidationError(errors)
+
+
+def _design_errors(problems: list) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        key = f"{DESIGN_FIELD}.{problem.path}" if problem.path else DESIGN_FIELD
+        errors.setdefault(key, []).append(problem.message)
+    return errors
+
+
+def convert_to_html(template: Template) -> Template:
+    """Turn a designed template into an HTML template: the design goes, the compiled HTML
+    stays in `body_html` and is edited as HTML from then on (there is no way back)."""
+    if template.design is None:
+        return template
+    template.design = None
+    with transaction.atomic():
+        template.save(update_fields=["design", "updated_at"])
+    return template
+
+
+def recompile_designs() -> int:
+    """Compile every designed template again with the current brand (after the brand kit
+    changed: sender, address, colours). Returns how many templates were updated."""
+    brand = current_brand()
+    changed = []
+    for template in Template.objects.filter(design__isnull=False).only(
+        "id", "subject", "design", "body_html"
+    ):
+        try:
+            compiled = compile_design(template.design, brand, title=template.subject).html
+        except DesignError:
+            continue  # stored designs validate; one edited behind our back keeps its HTML
+        if compiled != template.body_html:
+            template.body_html = compiled
+            changed.append(template)
+    Template.objects.bulk_update(changed, ["body_html"], batch_size=200)
+    return len(changed)
 
 
 def update_template(
@@ -213,7 +287,20 @@ def update_template(
         raise ValidationError(
             {name: "Used by campaign activities: this cannot change." for name in fixed}
         )
+    if (
+        template.design is not None
+        and "body_html" in changes
+        and changes.get(DESIGN_FIELD, template.design) is not None
+        and changes["body_html"] != template.body_html
+    ):
+        raise ValidationError(
+            {
+                "body_html": "A designed template's HTML is compiled from its design: change "
+                "the design, or convert the template to HTML first."
+            }
+        )
     _set_template_fields(template, changes)
+    _compile_design(template, render_fields)
     check_template(template, render_fields)
     with transaction.atomic():
         template.save()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 from django import forms
 from django.conf import settings
@@ -144,36 +145,49 @@ class TemplateForm(forms.Form):
         return data
 
     def template_fields(self) -> dict:
-        """The cleaned values as the template services take them."""
+        """The cleaned values as the template services take them (a designed template's
+        `body_html` is compiled from its design by the service)."""
         data = {k: v for k, v in self.cleaned_data.items() if k not in {"editor_mode", "design"}}
-        if "design" in self.fields and "design" in mailing_services.TEMPLATE_FIELDS:
-            if self.mode == "design":
+        if "design" in self.fields:
+            if self.mode == "html":
+                data["design"] = None
+            else:  # "convert" saves the design first, then drops it (views)
                 data["design"] = self.cleaned_data.get("design")
-                data.pop("body_html", None)  # compiled from the design
-            elif self.mode == "convert":
-                data["design"] = None
-                data["body_html"] = compile_html(self.cleaned_data["design"])
-            else:
-                data["design"] = None
+                data.pop("body_html", None)
         return data
 
 
-def compile_html(design_json) -> str:
-    """The email HTML a design compiles to with the current brand (ValidationError naming the
-    design's problems when it is not valid)."""
-    from drumbeat.brand.kit import current_brand
-    from drumbeat.mailing.design import DesignError, compile_design
+def design_place(path: str) -> str:
+    """A design JSON path in words: `sections[1].columns[0].blocks[2].alt` → "Section 2,
+    column 1, block 3: alt"."""
+    match = re.match(r"sections\[(\d+)\](?:\.columns\[(\d+)\](?:\.blocks\[(\d+)\])?)?\.?(.*)", path)
+    if not match:
+        return path
+    section, column, block, rest = match.groups()
+    words = [f"Section {int(section) + 1}"]
+    if column is not None:
+        words.append(f"column {int(column) + 1}")
+    if block is not None:
+        words.append(f"block {int(block) + 1}")
+    return ", ".join(words) + (f": {rest}" if rest else "")
 
-    try:
-        return compile_design(design_json, current_brand()).html
-    except DesignError as exc:
-        raise ValidationError({"design": [_problem_text(p) for p in exc.problems]})
 
-
-def _problem_text(problem) -> str:
-    path = getattr(problem, "path", "")
-    message = getattr(problem, "message", str(problem))
-    return f"{path}: {message}" if path else message
+def apply_template_errors(form: TemplateForm, exc: ValidationError) -> None:
+    """The service's errors next to their fields; the design's (keyed `design.<path>`) in the
+    list above the designer, each saying where in the design it is."""
+    if hasattr(exc, "error_dict"):
+        other = {}
+        for key, messages_ in exc.message_dict.items():
+            if key == "design" or key.startswith("design."):
+                place = design_place(key[len("design.") :]) if "." in key else ""
+                for message in messages_:
+                    form.add_error("design", f"{place}: {message}" if place else message)
+            else:
+                other[key] = messages_
+        if other:
+            apply_service_errors(form, ValidationError(other))
+    else:
+        apply_service_errors(form, exc)
 
 
 @login_required
@@ -286,7 +300,7 @@ def template_create(request: HttpRequest, kind: str) -> HttpResponse:
                 RENDER_FIELDS, kind=kind, **form.template_fields()
             )
         except ValidationError as exc:
-            apply_service_errors(form, exc)
+            apply_template_errors(form, exc)
         else:
             messages.success(request, f"Template “{template.name}” created.")
             return redirect("template_edit", pk=template.pk)
@@ -306,8 +320,10 @@ def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             mailing_services.update_template(template, RENDER_FIELDS, **form.template_fields())
+            if form.mode == "convert":
+                mailing_services.convert_to_html(template)
         except ValidationError as exc:
-            apply_service_errors(form, exc)
+            apply_template_errors(form, exc)
         else:
             if form.mode == "convert":
                 messages.success(request, f"Template “{template.name}” converted to HTML.")
@@ -361,7 +377,7 @@ def template_design_compile(request: HttpRequest) -> JsonResponse:
         preview_text=str(body.get("preview_text") or ""),
     )
     try:
-        compiled = compile_design(body.get("design"), current_brand())
+        compiled = compile_design(body.get("design"), current_brand(), title=template.subject)
     except DesignError as exc:
         checks = [
             {
@@ -380,7 +396,7 @@ def template_design_compile(request: HttpRequest) -> JsonResponse:
     template.body_html = compiled.html
     checks = [
         {"code": c.code, "severity": c.severity, "message": c.message, "path": c.path}
-        for c in check_template(template)
+        for c in check_template(template, RENDER_FIELDS)
     ]
     record = None
     record_id = str(body.get("record") or "")

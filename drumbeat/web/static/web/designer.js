@@ -944,7 +944,9 @@
   var activeEditor = null; // the text block's editor on show, and where its caret was last
   document.addEventListener("selectionchange", function () {
     var sel = window.getSelection();
-    if (activeEditor && sel.rangeCount && activeEditor.node.contains(sel.anchorNode)) activeEditor.keep(sel.getRangeAt(0).cloneRange());
+    if (activeEditor && document.activeElement === activeEditor.node && sel.rangeCount && activeEditor.node.contains(sel.anchorNode)) {
+      activeEditor.keep(sel.getRangeAt(0).cloneRange()); // (not the caret moves while a menu has the focus)
+    }
   });
 
   function textEditor(b) {

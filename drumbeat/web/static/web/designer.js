@@ -214,9 +214,6 @@
     var paper = el("div", { class: "dz-paper", style: "background:" + setting("background", "background_color") });
     var content = el("div", { class: "dz-content", style: "background:" + setting("content_background", "content_background_color") +
       ";color:" + setting("text_color", "text_color") + ";font-family:" + (DATA.fonts[design.settings.font || brand.font] || DATA.fonts.helvetica) });
-    if (brand.logo_url) {
-      content.appendChild(el("div", { class: "dz-logo" }, [el("img", { src: localSrc(brand.logo_url), alt: brand.sender_name || "Logo", width: brand.logo_width })]));
-    }
     if (!design.sections.length) {
       content.appendChild(el("div", { class: "dz-empty", "data-dz-drop": "canvas", "data-index": "0" }, [
         el("strong", { text: "Start your email" }),

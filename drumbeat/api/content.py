@@ -8,18 +8,19 @@ target allows); server actions validate their typed parameters on save
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from drumbeat.automation import services as automation_services
 from drumbeat.automation.models import ServerAction
 from drumbeat.automation.targets import FILTERABLE
 from drumbeat.mailing import rendering, sms_text
 from drumbeat.mailing import services as template_services
+from drumbeat.mailing.design.schema import DESIGN_EXAMPLE, DESIGN_JSON_SCHEMA
 from drumbeat.mailing.models import Template
 
 from .errors import Conflict, with_errors
@@ -44,10 +45,26 @@ TEMPLATE_EXAMPLE = {
     "body_html": '<p>Hello {{ record.name }}, <a href="https://example.com">visit us</a></p>',
     "body_text": "",
     "sms_optout_footer": False,
+    "design": None,
     "sms_count": None,
     "created_at": "2026-03-01T09:00:00Z",
     "updated_at": "2026-03-01T09:00:00Z",
 }
+
+
+DESIGN_DESCRIPTION = (
+    "The email designer's design (email only): null for an HTML template. When set, saving "
+    "compiles it to `body_html` (responsive HTML through MJML, the brand kit filling what the "
+    "design leaves out); the design is stored in normal form (defaults filled, text HTML "
+    "sanitised). Invalid designs are refused with 422, each error naming its JSON path "
+    "(`design.sections[0].columns[1].blocks[2].alt`). Setting it to null turns the template "
+    "into an HTML template keeping the compiled `body_html` (there is no way back). "
+    "`POST /templates/{id}/compile` returns the HTML and the pre-send checks."
+)
+Design = Annotated[
+    dict[str, Any] | None,
+    WithJsonSchema({"anyOf": [DESIGN_JSON_SCHEMA, {"type": "null"}]}),
+]
 
 
 class SmsCountOut(Schema):
@@ -75,6 +92,7 @@ class TemplateOut(Schema):
     body_html: str
     body_text: str
     sms_optout_footer: bool
+    design: Design = Field(description=DESIGN_DESCRIPTION)
     sms_count: SmsCountOut | None = Field(
         description="SMS: the text as sent (links shortened when tracked, opt-out footer added), "
         "placeholders as written; null for email"
@@ -99,11 +117,14 @@ class TemplateIn(Schema):
     preview_text: Text(255) = ""  # type: ignore[valid-type]
     email_from: Text(254) = Field("", description="Empty: the server's default sender")  # type: ignore[valid-type]
     reply_to: Text(254) = ""  # type: ignore[valid-type]
-    body_html: Text(500_000) = Field("", description="Required for email")  # type: ignore[valid-type]
+    body_html: Text(500_000) = Field(  # type: ignore[valid-type]
+        "", description="Required for an HTML email template; compiled from `design` otherwise"
+    )
     body_text: Text(2_000) = Field("", description="The SMS text (required for SMS)")  # type: ignore[valid-type]
     sms_optout_footer: bool = Field(
         False, description="SMS: add the opt-out line (DRUMBEAT_SMS_OPTOUT_FOOTER) under the text"
     )
+    design: Design = Field(None, description=DESIGN_DESCRIPTION)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -112,6 +133,14 @@ class TemplateIn(Schema):
                     k: v
                     for k, v in TEMPLATE_EXAMPLE.items()
                     if k not in {"id", "sms_count", "created_at", "updated_at"}
+                },
+                {
+                    "name": "Spring sale",
+                    "kind": "email",
+                    "target": "contacts.contact",
+                    "subject": "Spring sale, {{ record.name }}",
+                    "preview_text": "Two weeks of prices you will like",
+                    "design": DESIGN_EXAMPLE,
                 },
                 {
                     "name": "Reminder SMS",

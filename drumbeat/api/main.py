@@ -20,6 +20,7 @@ from . import (
     records,
     results,
     targets,
+    template_designs,
     tokens,
     webhooks,
 )
@@ -90,6 +91,7 @@ api.add_router("/registrations", records.registrations_router)
 api.add_router("/mailing-lists", mailing.lists_router)
 api.add_router("/mailing-contacts", mailing.contacts_router)
 api.add_router("/blacklist", mailing.blacklist_router)
+api.add_router("/templates", template_designs.router)  # before /{id}: compile, placeholders
 api.add_router("/templates", content.templates_router)
 api.add_router("/server-actions", content.actions_router)
 api.add_router("/campaigns", campaigns.campaigns_router)

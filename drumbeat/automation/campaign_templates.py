@@ -15,8 +15,9 @@ Prioritize Hot leads has an optional experiment (`instantiate(..., split=True)`,
 split sends 40 % of the leads the welcome email, 40 % a shorter one and keeps 20 % as a holdout
 that receives nothing, each email with the card's open / not-opened priorities.
 
-Email bodies live in `email_designs/`: `layout.html` (responsive, table-based, with the
-unsubscribe and view-online links) wraps one content file per email.
+The emails are email-designer designs (`campaign_designs`), made from the brand kit
+(`drumbeat.brand.kit.current_brand()`) when their template is created, and compiled to
+responsive HTML by the template services like any designed template.
 """
 
 from __future__ import annotations
@@ -24,20 +25,21 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from drumbeat.brand.kit import current_brand
 from drumbeat.contacts.models import Tag
+from drumbeat.mailing import services as mailing_services
 from drumbeat.mailing.models import MailingList, Template
 
 from . import services
+from .campaign_designs import design_for
 from .models import Activity, Campaign, ServerAction
+from .targets import FILTERABLE
 
-DESIGNS = Path(__file__).parent / "email_designs"
 CONTACT = "contacts.contact"
 LEAD = "crm.lead"
 MAILING_CONTACT = "mailing.mailingcontact"
@@ -76,7 +78,7 @@ class CampaignTemplate:
 @dataclass(frozen=True)
 class EmailDesign:
     name: str  # the template's name, its identity for reuse
-    file: str
+    key: str  # its design in campaign_designs.EMAILS
     subject: str
     preview_text: str
 
@@ -84,19 +86,9 @@ class EmailDesign:
 # --- shared pieces, created once and reused -------------------------------------------------
 
 
-@cache
-def _design_file(name: str) -> str:
-    return (DESIGNS / name).read_text(encoding="utf-8")
-
-
-def design_html(design: EmailDesign, target: str) -> str:
-    """The full HTML body of `design`: its content file inside the layout."""
-    return (
-        _design_file("layout.html")
-        .replace("<!-- drumbeat:title -->", design.subject.split("{{")[0].strip() or design.name)
-        .replace("<!-- drumbeat:content -->", _design_file(design.file).strip())
-        .replace("<!-- drumbeat:why -->", WHY[target])
-    )
+def design_json(design: EmailDesign, target: str) -> dict[str, Any]:
+    """The design of `design`'s email, made from the current brand."""
+    return design_for(design.key, current_brand(), WHY[target])
 
 
 def ensure_tag(name: str) -> Tag:
@@ -117,13 +109,14 @@ def ensure_email_template(design: EmailDesign, target: str) -> Template:
     )
     if found is not None:
         return found
-    return Template.objects.create(
+    return mailing_services.create_template(
+        FILTERABLE,
         name=design.name,
         kind=Template.Kind.EMAIL,
         target=target,
         subject=design.subject,
         preview_text=design.preview_text,
-        body_html=design_html(design, target),
+        design=design_json(design, target),
     )
 
 
@@ -236,43 +229,43 @@ K = ServerAction.Kind
 
 WELCOME_CONTACT = EmailDesign(
     "Tag Hot Contacts: welcome email",
-    "welcome_contact.html",
+    "welcome_contact",
     'Welcome, {{ record.name or "there" }}!',
     "Good to have you with us: here is where to start.",
 )
 WELCOME_DISCOUNT = EmailDesign(
     "Welcome Flow: 10% welcome discount",
-    "welcome_discount.html",
+    "welcome_discount",
     "Your 10% welcome discount is inside",
     "Use code WELCOME10 on your first order.",
 )
 CONFIRMATION = EmailDesign(
     "Double Opt-in: confirmation",
-    "confirm_subscription.html",
+    "confirm_subscription",
     "Please confirm your subscription",
     "One click and you are in.",
 )
 CATALOG_OFFER = EmailDesign(
     "Commercial prospection: free catalog",
-    "catalog_offer.html",
+    "catalog_offer",
     "Your free copy of our new catalog",
     "64 pages of products, prices and examples, free.",
 )
 PARTNERSHIP = EmailDesign(
     "Commercial prospection: join partnership",
-    "partnership.html",
+    "partnership",
     'Become a partner, {{ record.name or "there" }}',
     "Partner prices, a dedicated contact and free training.",
 )
 CATALOG_REMINDER = EmailDesign(
     "Commercial prospection: catalog reminder",
-    "catalog_reminder.html",
+    "catalog_reminder",
     "Did you see our catalog?",
     "Your free copy is still waiting for you.",
 )
 LEAD_WELCOME = EmailDesign(
     "Prioritize Hot leads: welcome email",
-    "lead_welcome.html",
+    "lead_welcome",
     'Thanks for reaching out, {{ record.contact_name or "there" }}',
     "Pick a time for a short call with your adviser.",
 )
@@ -351,7 +344,7 @@ def build_schedule_calls(campaign: Campaign) -> None:
 
 LEAD_WELCOME_SHORT = EmailDesign(
     "Prioritize Hot leads: short welcome email",
-    "lead_welcome_short.html",
+    "lead_welcome_short",
     '20 minutes this week, {{ record.contact_name or "there" }}?',
     "No slides, just your questions.",
 )

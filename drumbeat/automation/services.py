@@ -20,6 +20,9 @@ from django.db.models import Q
 
 from drumbeat.lib import clock
 from drumbeat.lib.send_rules import parse_window
+from drumbeat.mailing.design import checks as design_checks
+from drumbeat.mailing.design.schema import DesignError
+from drumbeat.mailing.models import Template
 
 from .domains import DomainError, count_matching, filter_records, validate_domain
 from .engine import wakeup
@@ -42,7 +45,7 @@ from .models import (
     Trace,
 )
 from .splits import check_branch_changes, choose_test_branch, clean_branches
-from .targets import get_target
+from .targets import FILTERABLE, get_target
 
 T = Activity.Trigger
 EMAIL_TRIGGERS = {
@@ -234,6 +237,11 @@ def start_campaign(campaign: Campaign, user: Any = None) -> Campaign:
         raise ValidationError("Unarchive the campaign before starting it.")
     if campaign.is_running:
         return campaign
+    refused = template_problems(campaign)
+    if refused:
+        raise ValidationError(
+            "Fix the email templates before starting: " + "; ".join(refused) + "."
+        )
     with transaction.atomic():
         campaign.state = Campaign.State.RUNNING
         campaign.save(update_fields=["state", "updated_at"])
@@ -241,6 +249,25 @@ def start_campaign(campaign: Campaign, user: Any = None) -> Campaign:
         enroll_campaign(campaign)
         _wake_runner()
     return campaign
+
+
+def template_problems(campaign: Campaign) -> list[str]:
+    """The pre-send check errors (mailing/design/checks.py) of the campaign's email templates,
+    each naming its template: what refuses the Start."""
+    found = []
+    templates = Template.objects.filter(
+        activities__campaign=campaign, kind=Template.Kind.EMAIL
+    ).distinct()
+    for template in templates.order_by("name", "id"):
+        try:
+            errors = design_checks.errors(design_checks.check_template(template, FILTERABLE))
+        except DesignError as exc:
+            found.append(f"template “{template.name}”: the design is invalid ({exc})")
+            continue
+        for check in errors:
+            where = f" ({check.path})" if check.path else ""
+            found.append(f"template “{template.name}”: {check.message}{where}")
+    return found
 
 
 def stop_campaign(campaign: Campaign, user: Any = None) -> Campaign:

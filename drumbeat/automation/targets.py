@@ -446,3 +446,21 @@ register(
         description="Recipients of mailing lists",
     )
 )
+
+
+def placeholders(label: str) -> list[tuple[str, str]]:
+    """(label, placeholder) for the template editors' picker: the target's own fields and one
+    hop through many-to-one relations (what the sandboxed renderer lets templates read)."""
+    result = []
+    for name, info in model_fields(label).items():
+        if info.kind in {"one2many", "many2many"}:
+            continue
+        if info.kind == "many2one" and info.related:
+            for sub, sub_info in model_fields(info.related).items():
+                if sub_info.kind not in {"one2many", "many2many", "many2one"} and sub != "id":
+                    result.append(
+                        (f"{info.label} › {sub_info.label}", f"{{{{ record.{name}.{sub} }}}}")
+                    )
+            continue
+        result.append((info.label, f"{{{{ record.{name} }}}}"))
+    return result

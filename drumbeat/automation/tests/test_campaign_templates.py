@@ -14,6 +14,7 @@ from drumbeat.automation.campaign_templates import (
 from drumbeat.automation.models import Activity, Campaign, ServerAction
 from drumbeat.automation.targets import FILTERABLE
 from drumbeat.contacts.models import Tag
+from drumbeat.mailing.design import check_template, validate_design
 from drumbeat.mailing.models import MailingList, Template
 from drumbeat.mailing.rendering import validate_template
 
@@ -60,6 +61,10 @@ def bob(db):
     return make_user("bob")
 
 
+def iter_blocks(design: dict) -> list[dict]:
+    return [block for _, block, _ in validate_design(design).blocks()]
+
+
 def workflow(campaign: Campaign) -> set[tuple]:
     return {
         (
@@ -91,9 +96,12 @@ def test_it_creates_a_new_campaign_with_valid_templates(bob, key):
     for activity in campaign.activities.filter(kind="email"):
         template = activity.template
         assert validate_template(template, FILTERABLE) == []
+        assert template.design is not None, template.name  # built with the email designer
+        assert check_template(template, FILTERABLE) == [], template.name
         assert "{{ unsubscribe_url }}" in template.body_html
         assert "lorem" not in template.body_html.lower()
         assert "@media only screen" in template.body_html
+        assert "Drumbeat" not in template.body_html  # no fixed brand: the brand kit's
 
 
 def test_the_emails_render_with_the_record_name_and_a_readable_button(bob):
@@ -114,9 +122,10 @@ def test_the_emails_render_with_the_record_name_and_a_readable_button(bob):
             assert rendered.problems == []
             assert "Ann Smith" in rendered.subject + rendered.html, template.name
             assert "{{" not in rendered.html
-            buttons = re.findall(r'<a [^>]*class="button"[^>]*>', rendered.html)
-            assert len(buttons) == 1, template.name
-            assert re.search(r"(?<!-)color: ?#ffffff", buttons[0]), buttons[0]
+            [button] = [b for b in iter_blocks(template.design) if b["type"] == "button"]
+            tags = re.findall(r"<a [^>]*>\s*" + re.escape(button["label"]), rendered.html)
+            assert len(tags) == 1, template.name
+            assert re.search(r"(?<!-)color: ?#ffffff", tags[0]), tags[0]
 
 
 def test_it_builds_the_workflows_of_the_spec(bob):

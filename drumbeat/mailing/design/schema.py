@@ -120,6 +120,11 @@ class _Reader:
         if "\x00" in value:
             self.problem(name, "must not contain NUL characters")
             return default
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.problem(name, "must be valid Unicode text")
+            return default
         if len(value) > max_length:
             self.problem(name, f"must be at most {max_length} characters")
         return value
@@ -414,3 +419,252 @@ def validate_design(data: Any) -> Design:
     if problems:
         raise DesignError(problems)
     return Design({"version": VERSION, "settings": settings, "sections": sections})
+
+
+# --- JSON Schema (documentation: the API's OpenAPI document) ---------------------------------
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+_COLOR = {"type": "string", "pattern": COLOR_RE.pattern, "examples": ["#4338ca"]}
+_ALIGN = {"type": "string", "enum": list(ALIGNS)}
+_URL = {
+    "type": "string",
+    "maxLength": 2000,
+    "description": "http(s) URL (links also mailto: and tel:), or starting with a placeholder; "
+    "placeholders may appear anywhere in it",
+}
+
+
+def _block_schema(kind: str, properties: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": f"{kind} block",
+        "description": description,
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 64},
+            "type": {"type": "string", "enum": [kind]},
+            **properties,
+        },
+        "required": ["id", "type"],
+        "additionalProperties": False,
+    }
+
+
+BLOCK_SCHEMAS = [
+    _block_schema(
+        "heading",
+        {
+            "text": {"type": "string", "maxLength": 500},
+            "level": {"type": "integer", "minimum": 1, "maximum": 3},
+            "align": _ALIGN,
+            "color": _nullable(_COLOR),
+        },
+        "Plain text (placeholders allowed); level 1–3.",
+    ),
+    _block_schema(
+        "text",
+        {"html": {"type": "string", "maxLength": MAX_TEXT_HTML}, "align": _ALIGN},
+        "HTML limited to p, br, strong, b, em, i, u, a[href], ul, ol, li and "
+        "span[style=color: #rrggbb]; anything else is removed on save.",
+    ),
+    _block_schema(
+        "image",
+        {
+            "src": _URL,
+            "alt": {"type": "string", "maxLength": 300},
+            "href": _URL,
+            "width": _nullable({"type": "integer", "minimum": 16, "maximum": 600}),
+            "align": _ALIGN,
+        },
+        "Width in px (null: the column's width), never wider than its column; fluid on phones.",
+    ),
+    _block_schema(
+        "button",
+        {
+            "label": {"type": "string", "maxLength": 200},
+            "href": _URL,
+            "background": _nullable(_COLOR),
+            "color": _nullable(_COLOR),
+            "align": _ALIGN,
+        },
+        "A link styled as a button (background null: the brand's primary colour).",
+    ),
+    _block_schema(
+        "divider",
+        {
+            "color": _nullable(_COLOR),
+            "thickness": {"type": "integer", "minimum": 1, "maximum": 8},
+        },
+        "A horizontal rule.",
+    ),
+    _block_schema(
+        "spacer",
+        {"height": {"type": "integer", "minimum": 4, "maximum": 120}},
+        "Empty space, in px.",
+    ),
+    _block_schema(
+        "social",
+        {
+            "align": _ALIGN,
+            "links": {
+                "type": "array",
+                "maxItems": 12,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "network": {"type": "string", "enum": list(SOCIAL_NETWORKS)},
+                        "url": _URL,
+                    },
+                    "required": ["network"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "Links to the sender's social profiles, shown as text links.",
+    ),
+    _block_schema(
+        "footer",
+        {"text": {"type": "string", "maxLength": 1000}},
+        "Your text, then the brand's sender name and postal address and the view-online and "
+        "unsubscribe links. At most one; marketing email must have one.",
+    ),
+]
+
+DESIGN_EXAMPLE: dict[str, Any] = {
+    "version": 1,
+    "settings": {"background": "#f3f4f6", "font": "helvetica"},
+    "sections": [
+        {
+            "id": "s1",
+            "layout": [100],
+            "background": None,
+            "padding": 16,
+            "columns": [
+                {
+                    "blocks": [
+                        {
+                            "id": "b1",
+                            "type": "heading",
+                            "text": "Hello {{ record.name }}",
+                            "level": 1,
+                            "align": "left",
+                            "color": None,
+                        },
+                        {
+                            "id": "b2",
+                            "type": "text",
+                            "html": "<p>Welcome <strong>back</strong></p>",
+                            "align": "left",
+                        },
+                    ]
+                }
+            ],
+        },
+        {
+            "id": "s2",
+            "layout": [50, 50],
+            "background": None,
+            "padding": 16,
+            "columns": [
+                {
+                    "blocks": [
+                        {
+                            "id": "b3",
+                            "type": "image",
+                            "src": "https://media.example.com/shop.png",
+                            "alt": "Our shop",
+                            "href": "",
+                            "width": 252,
+                            "align": "center",
+                        }
+                    ]
+                },
+                {
+                    "blocks": [
+                        {
+                            "id": "b4",
+                            "type": "button",
+                            "label": "Shop now",
+                            "href": "https://shop.example.com/",
+                            "background": None,
+                            "color": None,
+                            "align": "center",
+                        }
+                    ]
+                },
+            ],
+        },
+        {
+            "id": "s3",
+            "layout": [100],
+            "background": None,
+            "padding": 16,
+            "columns": [
+                {
+                    "blocks": [
+                        {"id": "b5", "type": "footer", "text": "You subscribed on our website."}
+                    ]
+                }
+            ],
+        },
+    ],
+}
+
+DESIGN_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Design",
+    "description": "An email built with the email designer: sections of one to three columns "
+    "holding blocks. Fields left out take their defaults; ids are unique in the design.",
+    "properties": {
+        "version": {"type": "integer", "enum": [VERSION]},
+        "settings": {
+            "type": "object",
+            "description": "Missing keys come from the brand kit.",
+            "properties": {
+                "background": _nullable(_COLOR),
+                "content_background": _nullable(_COLOR),
+                "text_color": _nullable(_COLOR),
+                "link_color": _nullable(_COLOR),
+                "font": _nullable({"type": "string", "enum": list(FONT_STACKS)}),
+            },
+            "additionalProperties": False,
+        },
+        "sections": {
+            "type": "array",
+            "maxItems": MAX_SECTIONS,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "layout": {
+                        "description": "Column widths in percent",
+                        "enum": [list(x) for x in LAYOUTS],
+                    },
+                    "background": _nullable(_COLOR),
+                    "padding": {"type": "integer", "minimum": 0, "maximum": 64},
+                    "columns": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 3,
+                        "description": "One per layout entry",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "blocks": {"type": "array", "items": {"anyOf": BLOCK_SCHEMAS}}
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "required": ["id", "columns"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["version"],
+    "additionalProperties": False,
+    "examples": [DESIGN_EXAMPLE],
+}

@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist); the suite takes about half the time with two on two cores.
 WORKERS ?= 2
 
-.PHONY: demo test test-sqlite test-postgres chromium lint format bench clean
+.PHONY: demo test test-sqlite test-postgres system-needs lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,17 +28,19 @@ demo: $(VENV)/.installed
 test: test-sqlite test-postgres
 
 # What the suite needs from the system (scripts/system_needs.py): Debian's Chromium for the
-# browser tests, installed here as root (else the exact command to run is printed and make stops).
-chromium: $(VENV)/.installed-test
+# browser tests and SpamAssassin for the content check of the shipped email designs, installed
+# here as root (else the exact command to run is printed and make stops).
+system-needs: $(VENV)/.installed-test
 	@$(BIN)/python -m scripts.system_needs chromium
+	@$(BIN)/python -m scripts.system_needs spamassassin
 
-test-sqlite: $(VENV)/.installed-test chromium
+test-sqlite: $(VENV)/.installed-test system-needs
 	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
 	DRUMBEAT_HOME=$(TEST_HOME) $(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 # PostgreSQL (and Redis) must be running: if not, the check says how to start them; without
 # CI=true the pass is then skipped (exit 3 of the check), with CI=true make stops.
-test-postgres: $(VENV)/.installed-test chromium
+test-postgres: $(VENV)/.installed-test system-needs
 	@$(BIN)/python -m scripts.system_needs services $(PG_TEST_URL); status=$$?; \
 	  if [ $$status -eq 3 ]; then exit 0; fi; [ $$status -eq 0 ] || exit $$status; \
 	  mkdir -p $(TEST_HOME) && DRUMBEAT_HOME=$(TEST_HOME) DATABASE_URL=$(PG_TEST_URL) \

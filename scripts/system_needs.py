@@ -1,11 +1,14 @@
 """What the test suite needs from the system, and the exact commands that provide it.
 
     .venv/bin/python -m scripts.system_needs chromium         # make test-sqlite / test-postgres
+    .venv/bin/python -m scripts.system_needs spamassassin     # make test-sqlite / test-postgres
     .venv/bin/python -m scripts.system_needs services URL     # make test-postgres
 
-`chromium` makes sure Debian's Chromium is at /usr/bin/chromium for the browser tests: as root
-it runs `apt-get install -y chromium` (and `apt-get update` first only if that fails);
-otherwise it stops with the command to run. `services` checks that PostgreSQL answers at URL
+`chromium` makes sure Debian's Chromium is at /usr/bin/chromium for the browser tests, and
+`spamassassin` that Debian's SpamAssassin is at /usr/bin/spamassassin for the offline content
+check of the shipped email designs: as root it runs `apt-get install -y PACKAGE` (and
+`apt-get update` first only if that fails); otherwise it stops with the command to run.
+`services` checks that PostgreSQL answers at URL
 and Redis at DRUMBEAT_TEST_REDIS before the PostgreSQL pass; when one does not, it says how to
 start it, or how to run only the SQLite pass. Exit status: 0 ready, 1 missing (the pass must
 stop), 3 PostgreSQL missing without CI=true (the Makefile skips the pass, loudly).
@@ -22,6 +25,7 @@ import sys
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
+SPAMASSASSIN = "/usr/bin/spamassassin"
 REDIS_URL = os.environ.get("DRUMBEAT_TEST_REDIS", "redis://127.0.0.1:6379")
 SKIP_PASS = 3
 
@@ -35,7 +39,7 @@ def _sudo() -> str:
 
 
 def chromium_install_command() -> str:
-    return f"{_sudo()}apt-get install -y chromium"
+    return install_command("chromium")
 
 
 def postgres_start_command() -> str:
@@ -59,6 +63,7 @@ def redis_start_command() -> str:
 # Skip reasons of the suite (their first words) and what fixes them; the conftest's summary.
 SKIP_FIXES = {
     f"{CHROMIUM} is not installed": chromium_install_command,
+    f"{SPAMASSASSIN} is not installed": lambda: install_command("spamassassin"),
     "Redis unreachable": redis_start_command,
     "no PostgreSQL server binaries": lambda: f"{_sudo()}apt-get install -y postgresql",
 }
@@ -71,36 +76,56 @@ def fix_for(reason: str) -> str | None:
     return None
 
 
-# --- chromium -------------------------------------------------------------------------------------
+# --- system packages -----------------------------------------------------------------------------
+
+# name -> (the file the tests run, Debian's package, what needs it)
+PACKAGES: dict[str, tuple[str, str, str]] = {
+    "chromium": (CHROMIUM, "chromium", "The browser tests need Chromium"),
+    "spamassassin": (
+        SPAMASSASSIN,
+        "spamassassin",
+        "The content check of the shipped email designs needs SpamAssassin",
+    ),
+}
+
+
+def install_command(name: str) -> str:
+    return f"{_sudo()}apt-get install -y {PACKAGES[name][1]}"
+
+
+def ensure_package(name: str) -> int:
+    path, package, who = PACKAGES[name]
+    if Path(path).exists():
+        return 0
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"{path} is missing: installing Debian's {package}")
+        if _apt_install(package, path) or (_apt_update() and _apt_install(package, path)):
+            return 0
+    return _stop_without(name)
 
 
 def ensure_chromium() -> int:
-    if Path(CHROMIUM).exists():
-        return 0
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"{CHROMIUM} is missing: installing Debian's chromium for the browser tests")
-        if _apt_install("chromium") or (_apt_update() and _apt_install("chromium")):
-            return 0
-    return _stop_without_chromium()
+    return ensure_package("chromium")
 
 
-def _apt_install(package: str) -> bool:
-    command = ["apt-get", "install", "-y", "-q", package]
+def _apt_install(package: str, path: str) -> bool:
+    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(command, env=env).returncode == 0 and Path(CHROMIUM).exists()
+    return subprocess.run(command, env=env).returncode == 0 and Path(path).exists()
 
 
 def _apt_update() -> bool:
     return subprocess.run(["apt-get", "update", "-q"]).returncode == 0
 
 
-def _stop_without_chromium() -> int:
+def _stop_without(name: str) -> int:
+    path, _package, who = PACKAGES[name]
     if shutil.which("apt-get"):
-        how = f"run: {chromium_install_command()}"
+        how = f"run: {install_command(name)}"
     else:
-        how = f"install Chromium so that {CHROMIUM} exists (the browser tests launch that file)"
+        how = f"install it so that {path} exists (the tests run that file)"
     print(
-        f"\nThe browser tests need Chromium at {CHROMIUM}, and it is not installed.\n"
+        f"\n{who} at {path}, and it is not installed.\n"
         f"  To install it, {how}\n  then run the same make command again.\n",
         file=sys.stderr,
     )
@@ -170,8 +195,8 @@ def _report_redis(problem: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["chromium"]:
-        return ensure_chromium()
+    if len(argv) == 1 and argv[0] in PACKAGES:
+        return ensure_package(argv[0])
     if argv[:1] == ["services"] and len(argv) == 2:
         return check_services(argv[1])
     print(__doc__, file=sys.stderr)

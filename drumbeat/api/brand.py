@@ -76,6 +76,12 @@ class SocialLinkSchema(Schema):
     network: Network  # type: ignore[valid-type]
     url: Text(500, 1) = Field(description="http:// or https:// URL")  # type: ignore[valid-type]
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"network": "instagram", "url": "https://instagram.com/acmebakery"}]
+        }
+    )
+
 
 class BrandKitOut(Schema):
     sender_name: str

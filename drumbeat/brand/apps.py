@@ -1,3 +1,5 @@
+"""The brand app (drumbeat.brand): registers its system checks of the media settings."""
+
 from django.apps import AppConfig
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -101,16 +102,23 @@ class S3Store:
             CacheControl=CACHE_CONTROL,
         )
 
-    def read(self, name: str) -> bytes:
+    def _get(self, name: str) -> dict:
         from botocore.exceptions import ClientError
 
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(name))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
                 raise MissingFile(name)
             raise
-        return response["Body"].read()
+
+    def read(self, name: str) -> bytes:
+        return self._get(name)["Body"].read()
+
+    def stream(self, name: str) -> tuple[Iterator[bytes], int]:
+        """The object's bytes in chunks, and its length (for serving without holding it)."""
+        response = self._get(name)
+        return response["Body"].iter_chunks(64 * 1024), int(response["ContentLength"])
 
     def delete(self, name: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(name))

@@ -3,7 +3,7 @@ for a year (a name's bytes never change), with their content type and no sniffin
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
 from .models import MediaFile
@@ -24,7 +24,9 @@ def serve_media(request: HttpRequest, name: str) -> HttpResponse:
                 store.path(name).open("rb"), content_type=media.content_type
             )
         else:
-            response = HttpResponse(store.read(name), content_type=media.content_type)
+            chunks, length = store.stream(name)
+            response = StreamingHttpResponse(chunks, content_type=media.content_type)
+            response["Content-Length"] = str(length)
     except MissingFile:
         raise Http404("No such media file.")
     response["Cache-Control"] = CACHE_CONTROL

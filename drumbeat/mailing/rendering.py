@@ -528,8 +528,9 @@ def _sender_lines(sender: tuple[str, str]) -> list[str]:
 
 def _lacks_address(source: str, lines: list[str]) -> bool:
     """True unless every line of the postal address is already in the source (as text or
-    HTML-escaped)."""
-    return any(line not in source and html.escape(line) not in source for line in lines)
+    escaped in any way: `&#39;`, `&#x27;`, `&amp;`…)."""
+    text = html.unescape(source)
+    return any(line not in source and line not in text for line in lines)
 
 
 def _no_jinja(text: str) -> str:

@@ -190,5 +190,25 @@ def settings_overview(request: HttpRequest) -> HttpResponse:
         "home": settings.HOME,
         "webhook_secret_set": bool(settings.WEBHOOK_SECRET),
         "invalid": list(getattr(settings, "INVALID_SETTINGS", [])),
+        **_media_overview(),
     }
     return render(request, "web/admin/settings.html", context)
+
+
+def _media_overview() -> dict:
+    """The sender and media library settings for the overview (a bad storage URL is named)."""
+    from drumbeat.brand.media import human_size
+    from drumbeat.brand.storage import StorageConfigError, get_store
+    from drumbeat.lib.security import redact_userinfo
+
+    try:
+        storage = redact_userinfo(get_store().describe())
+    except StorageConfigError as exc:
+        storage = f"invalid DRUMBEAT_MEDIA_URL: {exc}"
+    return {
+        "sender_name": settings.SENDER_NAME,
+        "sender_address": settings.SENDER_ADDRESS,
+        "media_storage": storage,
+        "media_public_url": settings.MEDIA_PUBLIC_URL,
+        "media_max": human_size(settings.MEDIA_MAX_BYTES),
+    }

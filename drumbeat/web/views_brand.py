@@ -23,7 +23,7 @@ from drumbeat.brand.kit import (
     get_kit,
     update_brand_kit,
 )
-from drumbeat.brand.models import MediaFile
+from drumbeat.brand.models import MediaFile, validate_social_links
 from drumbeat.lib.security import APP_POLICY
 from drumbeat.mailing.models import Template
 
@@ -209,6 +209,11 @@ def brand_kit(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Brand kit saved.")
             return redirect("brand_kit")
+    else:  # say what is wrong with the links now too, not after the next submit
+        try:
+            validate_social_links(social_links)
+        except ValidationError as exc:
+            social_error = " ".join(exc.messages)
     if social_error and not form.errors:
         form.add_error(None, "Check the social links below.")
     # the page shows what was typed, on the kit as saved
@@ -249,7 +254,7 @@ def _media_page(request, form, status=200):
         f.is_logo = f.pk == kit.logo_id
         f.templates = uses[f.pk]
         f.human_size = media_service.human_size(f.size)
-        f.kind = f.content_type.split("/")[-1].upper().replace("JPEG", "JPEG")
+        f.kind = f.content_type.split("/")[-1].upper()
     context = {
         "form": form,
         "files": files,

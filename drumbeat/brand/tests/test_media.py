@@ -147,7 +147,8 @@ def test_s3_storage_keeps_the_bytes_in_the_bucket(s3_bucket, client):
     assert stored["ContentType"] == "image/png"
     assert stored["CacheControl"] == "public, max-age=31536000, immutable"
     r = client.get(f"/media/{media.name}")  # Drumbeat serves it from the bucket
-    assert r.status_code == 200 and r.content == data
+    assert r.status_code == 200 and b"".join(r.streaming_content) == data
+    assert r["Content-Type"] == "image/png" and r["Content-Length"] == str(len(data))
     assert r["Cache-Control"] == "public, max-age=31536000, immutable"
 
     delete_media(media)

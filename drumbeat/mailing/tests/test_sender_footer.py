@@ -62,9 +62,9 @@ def test_the_brand_kit_wins_and_a_new_address_reaches_the_next_send(
 def test_an_address_already_in_the_html_is_not_repeated(
     smtp_sink, mail_settings, email_template, alice
 ):
-    mail_settings.SENDER_ADDRESS = "12 Rue de la Loi, 1000 Brussels"
+    mail_settings.SENDER_ADDRESS = "O'Brien & Sons\n12 Rue de la Loi, 1000 Brussels"
     email_template.body_html = email_template.body_html.replace(
-        "</body>", "<p>Acme, 12 Rue de la Loi, 1000 Brussels</p></body>"
+        "</body>", "<p>O&#39;Brien &amp; Sons<br>12 Rue de la Loi, 1000 Brussels</p></body>"
     )
     email_template.body_text = "Hello {{ record.name }}"
     email_template.save()
@@ -73,7 +73,10 @@ def test_an_address_already_in_the_html_is_not_repeated(
 
     got = smtp_sink.received[0]
     assert got.part("text/html").count("12 Rue de la Loi") == 1
-    assert got.part("text/plain").splitlines()[-2:] == ["--", "12 Rue de la Loi, 1000 Brussels"]
+    assert got.part("text/plain").splitlines()[-2:] == [
+        "--",
+        "O'Brien & Sons, 12 Rue de la Loi, 1000 Brussels",
+    ]
 
 
 def test_without_an_address_the_footer_is_unchanged(

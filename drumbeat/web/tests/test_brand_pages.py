@@ -192,3 +192,23 @@ def test_the_picker_endpoint_needs_a_session_and_csrf(marketer_client, bob):
 def test_both_pages_are_in_the_configuration_navigation(marketer_client):
     html = marketer_client.get("/configuration/templates/").content.decode()
     assert 'href="/configuration/brand/"' in html and 'href="/configuration/media/"' in html
+
+
+def test_the_settings_overview_shows_sender_and_media(admin_client, settings):
+    settings.SENDER_ADDRESS = "1 Main Street"
+    settings.MEDIA_STORAGE_URL = "s3://media-bucket/mail?endpoint=https://u:secret@s3.example.net"
+    html = admin_client.get("/settings/").content.decode()
+    assert "1 Main Street" in html
+    assert "bucket s3://media-bucket/mail/ at https://***@s3.example.net" in html
+    assert "secret" not in html.split("Sender and media")[1].split("</section>")[0]
+    assert "5 MB" in html
+
+
+def test_link_errors_show_with_other_field_errors(admin_client):
+    r = admin_client.post(
+        "/configuration/brand/",
+        {**KIT, "primary_color": "orange", "social_url": ["ftp://acme.example", "", ""]},
+    )
+    page = r.content.decode()
+    assert "Enter a colour as #rrggbb." in page
+    assert "Link 1 (instagram): enter an http(s) URL" in page

@@ -205,3 +205,30 @@ def test_saving_a_design_compiles_it_and_converting_keeps_the_html(marketer_clie
     )
     template.refresh_from_db()
     assert template.design is None
+
+
+def test_the_html_editor_preview_shows_the_checks_too(marketer_client, contacts):
+    response = marketer_client.post(
+        "/configuration/templates/preview/",
+        {
+            "kind": "email",
+            "target": "contacts.contact",
+            "subject": "Hi",
+            "body_html": '<p>Hi</p><img src="https://cdn.example/a.png"><a href="">x</a>',
+            "record": contacts[0].pk,
+        },
+    )
+    page = response.content.decode()
+    assert 'data-code="image_alt"' in page
+    assert 'data-code="link_missing"' in page
+    fine = marketer_client.post(
+        "/configuration/templates/preview/",
+        {
+            "kind": "email",
+            "target": "contacts.contact",
+            "subject": "Hi",
+            "body_html": '<p>Hi <a href="https://shop.example/">shop</a></p>',
+            "record": contacts[0].pk,
+        },
+    )
+    assert "data-html-checks" not in fine.content.decode()

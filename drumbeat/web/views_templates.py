@@ -456,14 +456,14 @@ def template_preview(request: HttpRequest) -> HttpResponse:
     else:
         result = rendering.preview(template, record, RENDER_FIELDS)
         context.update({"preview": result, "record_name": target.display_name(record)})
+        if template.kind == "sms":
+            context["count"] = sms_text.count(result.text)
     if template.kind == "email" and template.body_html.strip():
         from drumbeat.mailing.design import check_template
 
         checks = check_template(template, RENDER_FIELDS)  # as Start will judge it
         context["checks"] = checks
         context["checks_error"] = any(c.severity == "error" for c in checks)
-        if template.kind == "sms":
-            context["count"] = sms_text.count(result.text)
     return render(request, "web/config/_template_preview.html", context)
 
 

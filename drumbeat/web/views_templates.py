@@ -21,8 +21,10 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from drumbeat.automation.targets import FILTERABLE, get_target, model_fields, target_choices
+from drumbeat.brand.kit import FONT_STACKS, SOCIAL_NETWORKS, current_brand
 from drumbeat.mailing import rendering, sms_text
 from drumbeat.mailing import services as mailing_services
+from drumbeat.mailing.design import DesignError, check_template, compile_design
 from drumbeat.mailing.models import Template
 
 from .forms import apply_service_errors
@@ -221,8 +223,6 @@ def _preview_records(target_key: str) -> list[tuple[int, str]]:
 
 def _designer_data(target_key: str) -> dict:
     """What the block editor needs besides the design (json_script on the page)."""
-    from drumbeat.brand.kit import FONT_STACKS, SOCIAL_NETWORKS, current_brand
-
     brand = current_brand()
     return {
         "target": target_key,
@@ -356,9 +356,6 @@ def template_design_compile(request: HttpRequest) -> JsonResponse:
     POST JSON `{design, subject, preview_text, target, record}` → `{html, subject, checks,
     record_name, error}`. Nothing is saved. Invalid designs answer 422 with their problems as
     checks (each naming its JSON path)."""
-    from drumbeat.brand.kit import current_brand
-    from drumbeat.mailing.design import DesignError, check_template, compile_design
-
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
@@ -459,8 +456,6 @@ def template_preview(request: HttpRequest) -> HttpResponse:
         if template.kind == "sms":
             context["count"] = sms_text.count(result.text)
     if template.kind == "email" and template.body_html.strip():
-        from drumbeat.mailing.design import check_template
-
         checks = check_template(template, RENDER_FIELDS)  # as Start will judge it
         context["checks"] = checks
         context["checks_error"] = any(c.severity == "error" for c in checks)

@@ -18,8 +18,11 @@ import socket
 
 import pytest
 from aiosmtpd.controller import Controller
+from PIL import Image
 from playwright.sync_api import expect
 
+from drumbeat.brand.media import add_media
+from drumbeat.brand.models import MediaFile
 from drumbeat.mailing.models import Message, Template
 
 from .conftest import login
@@ -69,16 +72,16 @@ def site(settings, live_server):
     return live_server
 
 
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def shop_image(site):
     """A 560×200 PNG in the media library (what the image block shows)."""
-    from PIL import Image
-
-    from drumbeat.brand.media import add_media
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (560, 200), (200, 120, 40)).save(buffer, "PNG")
-    media, _ = add_media(buffer.getvalue(), "shop.png")
+    media, _ = add_media(png(560, 200), "shop.png")
     return media
 
 
@@ -317,6 +320,17 @@ def test_keyboard_moves_duplicate_delete_undo_redo_and_convert(page, site, bob, 
     footer_block.focus()
     page.keyboard.press("Delete")
     assert "footer" in json.dumps(shape(stored_design(page)))
+
+    # an image uploaded from the properties panel goes to the media library and into the block
+    designer.locator('[data-dz-new="block:image"]').press("Enter")
+    page.set_input_files(
+        "#dz-upload", files=[{"name": "rose.png", "mimeType": "image/png", "buffer": png(40, 30)}]
+    )
+    media = designer.get_by_label("Image URL", exact=True)
+    expect(media).to_have_value(re.compile(r"/media/[0-9a-f]{40}\.png$"))
+    uploaded = MediaFile.objects.get()
+    assert (uploaded.original_name, uploaded.width, uploaded.height) == ("rose.png", 40, 30)
+    assert media.input_value() == uploaded.url
 
     page.fill("#id_name", "Keyboard made")
     page.fill("#id_subject", "Hi")

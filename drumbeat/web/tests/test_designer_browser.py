@@ -4,8 +4,9 @@ image and a button, and the footer; sets the brand colour; saves; previews it on
 mobile width; sends a test. The message received over SMTP renders in Chromium at 375 and 600 px
 without horizontal scroll, every image has an alt text, and its unsubscribe link works.
 
-Also: keyboard moves, duplicate, delete and undo/redo; the footer cannot be removed; the checks
-panel names an image without alt; "Convert to HTML" is one-way."""
+Also: blocks added and moved from the keyboard, reordered by dragging, duplicated, deleted,
+undo/redo; the footer cannot be removed; the checks panel names an image without alt; an image
+uploaded into the media library; "Convert to HTML" is one-way."""
 
 from __future__ import annotations
 
@@ -227,6 +228,7 @@ def test_a_marketer_designs_previews_and_sends_an_email(
     received = email.message_from_bytes(smtp.received[0], policy=email.policy.default)
     assert received["Subject"] == "Spring offers for Person 04"
     html = received.get_body(("html",)).get_content()
+    assert BRAND_COLOUR in html.lower()  # the button and the links wear the brand colour
 
     def mail_reader(width):
         """A browser window showing the received HTML; library images load from the live

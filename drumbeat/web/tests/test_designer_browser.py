@@ -118,6 +118,9 @@ def no_horizontal_scroll(page) -> bool:
 def test_a_marketer_designs_previews_and_sends_an_email(
     page, browser, site, smtp, shop_image, bob, contacts
 ):
+    errors = []  # script errors and CSP refusals: the page must not have any
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     login(page, site, "bob")
     page.goto(site.url + "/configuration/templates/new/email/")
     page.fill("#id_name", "Spring news")
@@ -219,6 +222,8 @@ def test_a_marketer_designs_previews_and_sends_an_email(
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
     expect(page.locator("[data-dz-subject]")).to_have_text("Spring offers for Person 04")
+
+    assert errors == []
 
     # 6. send a test, rendered for that record
     page.fill("#test-to", "bob@example.com")

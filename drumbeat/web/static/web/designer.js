@@ -431,6 +431,8 @@
     if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(id, true); }
     else if (e.altKey && e.key === "ArrowUp") { e.preventDefault(); act("up", id, kind); }
     else if (e.altKey && e.key === "ArrowDown") { e.preventDefault(); act("down", id, kind); }
+    else if (e.altKey && e.key === "ArrowLeft" && kind === "block") { e.preventDefault(); act("left", id, kind); }
+    else if (e.altKey && e.key === "ArrowRight" && kind === "block") { e.preventDefault(); act("right", id, kind); }
     else if (e.key === "Delete") { e.preventDefault(); act("delete", id, kind); }
   });
 
@@ -461,6 +463,17 @@
         if (delta < 0) col.push(f.block); else col.unshift(f.block);
       });
       announce(label + " moved " + action);
+      if (selected === id) renderProps();
+    } else if (action === "left" || action === "right") {
+      var cj = f.ci + (action === "left" ? -1 : 1);
+      if (cj < 0 || cj >= f.section.columns.length) return;
+      change(function () {
+        f.blocks.splice(f.bi, 1);
+        var target = f.section.columns[cj].blocks;
+        target.splice(Math.min(f.bi, target.length), 0, f.block);
+      });
+      announce(label + " moved to column " + (cj + 1));
+      if (selected === id) renderProps(); // its move buttons changed
     } else if (action === "duplicate") {
       if (f.block.type === "footer") return;
       var copy = reId(clone(f.block));
@@ -485,6 +498,7 @@
       if (j < 0 || j >= design.sections.length) return;
       change(function () { design.sections.splice(f.si, 1); design.sections.splice(j, 0, f.section); });
       announce("Section moved " + action);
+      if (selected === id) renderProps();
     } else if (action === "duplicate") {
       if (sectionHasFooter(f.section)) return;
       var copy = reId(clone(f.section));
@@ -808,6 +822,15 @@
       var n = Math.max(0, Math.min(48, parseInt(v, 10) || 0));
       change(function () { s.padding = n; }, "pad." + s.id);
     }, { min: 0, max: 48, step: 4 })));
+    var actions = el("div", { class: "dz-props-actions" });
+    var last = design.sections.length - 1, footer = sectionHasFooter(s);
+    [["up", "Move up", fs.si === 0], ["down", "Move down", fs.si === last], ["duplicate", "Duplicate", footer],
+      ["delete", "Delete", footer && DATA.footer_required]].forEach(function (a) {
+      var btn = el("button", { type: "button", class: "btn btn-sm" + (a[0] === "delete" ? " btn-danger-ghost" : ""), text: a[1], disabled: a[2] });
+      btn.addEventListener("click", function () { actSection(a[0], s.id); renderProps(); });
+      actions.appendChild(btn);
+    });
+    props.appendChild(actions);
   }
 
   function blockProps(f) {
@@ -857,8 +880,11 @@
       }
     }
     var actions = el("div", { class: "dz-props-actions" });
-    [["up", "Move up"], ["down", "Move down"], ["duplicate", "Duplicate"], ["delete", "Delete"]].forEach(function (a) {
+    var moves = [["up", "Move up"], ["down", "Move down"]];
+    if (f.section.columns.length > 1) moves.push(["left", "To the left column"], ["right", "To the right column"]);
+    moves.concat([["duplicate", "Duplicate"], ["delete", "Delete"]]).forEach(function (a) {
       var disabled = (a[0] === "up" && !canMove(b.id, -1)) || (a[0] === "down" && !canMove(b.id, 1)) ||
+        (a[0] === "left" && f.ci === 0) || (a[0] === "right" && f.ci === f.section.columns.length - 1) ||
         (b.type === "footer" && (a[0] === "duplicate" || (a[0] === "delete" && DATA.footer_required)));
       var btn = el("button", { type: "button", class: "btn btn-sm" + (a[0] === "delete" ? " btn-danger-ghost" : ""), text: a[1], disabled: disabled });
       btn.addEventListener("click", function () { act(a[0], b.id, "block"); if (findBlock(b.id)) renderProps(); });

@@ -66,6 +66,7 @@ SKIP_FIXES = {
     f"{SPAMASSASSIN} is not installed": lambda: install_command("spamassassin"),
     "Redis unreachable": redis_start_command,
     "no PostgreSQL server binaries": lambda: f"{_sudo()}apt-get install -y postgresql",
+    "spamassassin is not installed": lambda: f"{_sudo()}apt-get install -y spamassassin",
 }
 
 

@@ -1,4 +1,15 @@
-from django.apps import AppConfig
+"""The mailing app: channel checks, and designed templates kept in step with the brand kit
+(saving the brand kit compiles every designed template again: its footer holds the sender's
+name and address, its colours and fonts come from the kit)."""
+
+from django.apps import AppConfig, apps
+from django.db import transaction
+
+
+def _brand_kit_saved(sender, **kwargs) -> None:
+    from .services import recompile_designs
+
+    transaction.on_commit(recompile_designs)
 
 
 class MailingConfig(AppConfig):
@@ -7,7 +18,13 @@ class MailingConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core import checks
+        from django.db.models.signals import post_save
 
         from .checks import check_channels
 
         checks.register(check_channels)
+        try:
+            brand_kit = apps.get_model("brand", "BrandKit")
+        except LookupError:  # an install whose brand app has no kit table
+            return
+        post_save.connect(_brand_kit_saved, sender=brand_kit, dispatch_uid="recompile-designs")

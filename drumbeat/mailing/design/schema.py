@@ -38,6 +38,7 @@ IMAGE_SCHEMES = ("http", "https")
 MAX_SECTIONS = 60
 MAX_BLOCKS = 300
 MAX_TEXT_HTML = 20_000
+MAX_SOCIAL_LINKS = 20  # as many as the brand kit holds
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
@@ -270,8 +271,8 @@ def _social(r: _Reader) -> dict[str, Any]:
     links: list[dict[str, str]] = []
     if not isinstance(links_value, list):
         r.problem("links", "must be a list")
-    elif len(links_value) > 12:
-        r.problem("links", "must hold at most 12 links")
+    elif len(links_value) > MAX_SOCIAL_LINKS:
+        r.problem("links", f"must hold at most {MAX_SOCIAL_LINKS} links")
     else:
         for i, item in enumerate(links_value):
             link = _Reader(r.problems, r.at(f"links[{i}]"), item, "network and url")
@@ -511,7 +512,7 @@ BLOCK_SCHEMAS = [
             "align": _ALIGN,
             "links": {
                 "type": "array",
-                "maxItems": 12,
+                "maxItems": MAX_SOCIAL_LINKS,
                 "items": {
                     "type": "object",
                     "properties": {

@@ -819,9 +819,9 @@
     props.appendChild(fieldRow("Background", bg));
     props.appendChild(el("label", { class: "check" }, [bgNone, " Same as the content"]));
     props.appendChild(fieldRow("Padding (px)", input("number", s.padding == null ? 16 : s.padding, function (v) {
-      var n = Math.max(0, Math.min(48, parseInt(v, 10) || 0));
+      var n = Math.max(0, Math.min(64, parseInt(v, 10) || 0));
       change(function () { s.padding = n; }, "pad." + s.id);
-    }, { min: 0, max: 48, step: 4 })));
+    }, { min: 0, max: 64, step: 4 })));
     var actions = el("div", { class: "dz-props-actions" });
     var last = design.sections.length - 1, footer = sectionHasFooter(s);
     [["up", "Move up", fs.si === 0], ["down", "Move down", fs.si === last], ["duplicate", "Duplicate", footer],

@@ -322,9 +322,12 @@
         return el("div", { class: "dz-spacer", style: "height:" + (b.height || 24) + "px" }, [el("span", { text: (b.height || 24) + " px" })]);
       case "social": {
         var links = (b.links || []);
-        return el("div", { class: "dz-social", style: align }, links.length ? links.map(function (l) {
-          return el("span", { class: "dz-social-link" }, [DATA.network_labels[l.network] || l.network]);
-        }) : [el("span", { class: "muted", text: "No social links yet" })]);
+        var parts = [];
+        links.forEach(function (l, i) { // text links, as the email shows them
+          if (i) parts.push(" · ");
+          parts.push(el("span", { class: "dz-fake-link", style: "color:" + setting("link_color", "link_color") }, [DATA.network_labels[l.network] || l.network]));
+        });
+        return el("div", { class: "dz-social", style: align }, parts.length ? parts : [el("span", { class: "muted", text: "No social links yet" })]);
       }
       case "footer":
         return el("div", { class: "dz-footer" }, [

@@ -356,3 +356,20 @@ def test_keyboard_moves_duplicate_delete_undo_redo_and_convert(page, site, bob, 
     assert template.body_html == compiled
     expect(page.locator("#id_body_html")).to_be_visible()
     expect(page.get_by_role("button", name="Convert to HTML")).to_have_count(0)
+
+
+def test_leaving_with_unsaved_work_asks_first(page, site, bob):
+    login(page, site, "bob")
+    page.goto(site.url + "/configuration/templates/new/email/")
+    asked = []
+
+    def answer(dialog):
+        asked.append(dialog.type)
+        dialog.dismiss()  # stay
+
+    page.on("dialog", answer)
+    page.locator('[data-dz-new="block:heading"]').press("Enter")
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.locator("[data-dz-canvas] .dz-heading")).to_be_visible()
+    assert asked == ["beforeunload"]
+    assert page.url.endswith("/configuration/templates/new/email/")

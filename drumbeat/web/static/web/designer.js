@@ -152,7 +152,11 @@
     updateHistoryButtons();
   }
 
+  var dirty = false; // unsaved work: leaving the page asks first
+  window.addEventListener("beforeunload", function (e) { if (dirty) { e.preventDefault(); e.returnValue = ""; } });
+
   function saved() {
+    dirty = true;
     field.value = JSON.stringify(design);
     scheduleCompile();
   }
@@ -1212,6 +1216,7 @@
   });
   if (recordSelect) recordSelect.addEventListener("change", compile);
   form.addEventListener("input", function (e) {
+    if (e.target.name) dirty = true;
     if (e.target.name === "subject" || e.target.name === "preview_text") scheduleCompile();
   });
   form.addEventListener("change", function (e) {
@@ -1253,7 +1258,7 @@
     if (e.key === "y" || e.shiftKey) redo(); else undo();
   });
 
-  form.addEventListener("submit", function () { field.value = JSON.stringify(design); });
+  form.addEventListener("submit", function () { field.value = JSON.stringify(design); dirty = false; });
   root.addEventListener("keydown", function (e) { // Enter in a property does not submit the form
     if (e.key === "Enter" && e.target.tagName === "INPUT") e.preventDefault();
   });
@@ -1271,6 +1276,7 @@
       mode.value = "convert";
       field.value = JSON.stringify(design);
       form.dataset.confirmed = "yes";
+      dirty = false;
       form.submit();
     };
     dialog.showModal();

@@ -328,8 +328,14 @@ def test_keyboard_moves_duplicate_delete_undo_redo_and_convert(page, site, bob, 
     page.keyboard.press("Delete")
     assert "footer" in json.dumps(shape(stored_design(page)))
 
-    # an image uploaded from the properties panel goes to the media library and into the block
+    # an image uploaded from the properties panel goes to the media library and into the block;
+    # a file that is no image is refused, saying why
     designer.locator('[data-dz-new="block:image"]').press("Enter")
+    page.set_input_files(
+        "#dz-upload", files=[{"name": "fake.png", "mimeType": "image/png", "buffer": b"hello"}]
+    )
+    expect(designer.locator(".dz-img-error")).to_contain_text("image")
+    assert not MediaFile.objects.exists()
     page.set_input_files(
         "#dz-upload", files=[{"name": "rose.png", "mimeType": "image/png", "buffer": png(40, 30)}]
     )

@@ -1102,14 +1102,19 @@
     fetch(DATA.urls.upload, { method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" } })
       .then(function (r) { return r.json().then(function (d) { return { ok: r.ok, data: d }; }); })
       .then(function (res) {
-        if (!res.ok) { announce((res.data && (res.data.error || res.data.detail)) || "The upload was refused."); showError(announceText()); return; }
+        if (!res.ok) {
+          var errors = (res.data && res.data.errors) || [];
+          showError(errors.length ? errors.map(function (e) { return e.message; }).join(" ") : (res.data && res.data.detail) || "The upload was refused.");
+          return;
+        }
         announce("Uploaded " + file.name);
         onDone(res.data.item || res.data);
       })
-      .catch(function () { showError("The upload failed."); });
+      .catch(function () { showError("The upload failed: the server did not answer."); });
   }
-  function announceText() { return liveRegion.textContent; }
-  function showError(text) {
+
+  function showError(text) { // next to the image's properties, read out at once
+    announce(text);
     var box = props.querySelector(".dz-img-error") || el("div", { class: "alert danger dz-img-error", role: "alert" });
     box.textContent = text;
     props.insertBefore(box, props.firstChild.nextSibling);

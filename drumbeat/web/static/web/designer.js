@@ -1194,6 +1194,10 @@
           if (node) { node.scrollIntoView({ block: "center" }); node.focus(); }
         });
         item.appendChild(link);
+      } else if (c.path === "subject" || c.path === "preview_text") {
+        var toField = el("button", { type: "button", class: "linklike", text: c.message });
+        toField.addEventListener("click", function () { var f = form.querySelector("[name=" + c.path + "]"); if (f) f.focus(); });
+        item.appendChild(toField);
       } else item.appendChild(document.createTextNode(c.message));
       list.appendChild(item);
     });

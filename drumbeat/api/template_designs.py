@@ -30,6 +30,14 @@ from .targets import TargetKey
 router = Router(tags=["Templates"])
 
 
+CHECK_EXAMPLE = {
+    "code": "image_alt",
+    "severity": "error",
+    "message": "The image has no alt text (read aloud and shown when images are off)",
+    "path": "sections[1].columns[0].blocks[0].alt",
+}
+
+
 class CheckOut(Schema):
     code: Literal[CODES]  # type: ignore[valid-type]
     severity: Literal["error", "warning"] = Field(description="errors refuse a campaign's Start")
@@ -38,13 +46,7 @@ class CheckOut(Schema):
         description="The JSON path in the design, or the template field (subject, body_html)"
     )
 
-
-CHECK_EXAMPLE = {
-    "code": "image_alt",
-    "severity": "error",
-    "message": "The image has no alt text (read aloud and shown when images are off)",
-    "path": "sections[1].columns[0].blocks[0].alt",
-}
+    model_config = ConfigDict(json_schema_extra={"examples": [CHECK_EXAMPLE]})
 
 
 class CompiledOut(Schema):
@@ -84,6 +86,10 @@ class NewDraftIn(DraftIn):
 class PlaceholderOut(Schema):
     label: str
     placeholder: str
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"label": "Name", "placeholder": "{{ record.name }}"}]}
+    )
 
 
 class PlaceholdersOut(Schema):

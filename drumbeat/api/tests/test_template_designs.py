@@ -13,7 +13,7 @@ from drumbeat.automation.tests.fixtures import add_email, make_campaign
 from drumbeat.mailing.design.tests.helpers import block, design, footer, full_design, section
 from drumbeat.mailing.models import Template
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 P = "sections[0].columns[0].blocks[0]"
 
 

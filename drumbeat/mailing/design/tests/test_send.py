@@ -18,7 +18,9 @@ from drumbeat.mailing.tests.conftest import RENDER_FIELDS
 from .helpers import full_design
 from .test_compile_browser import _png, layout_at
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+# A browser test: SQLite pass only, as the other browser tests (the campaign templates' e2e
+# tests send designed emails on PostgreSQL too).
+pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}
 
 
@@ -40,7 +42,6 @@ def path_of(url: str) -> str:
     return urlsplit(url).path
 
 
-@pytest.mark.browser
 def test_a_designed_email_is_sent_tracked_and_unsubscribable(
     smtp_sink, mail_settings, brand, alice, client, page
 ):

@@ -11,7 +11,7 @@ from drumbeat.mailing.tests.conftest import RENDER_FIELDS
 
 from .helpers import block, design, footer, full_design, section
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def create(data, **fields):

@@ -20,6 +20,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# As in a deployment, emails load library images from a public address, not from localhost
+# (which the designer's checks flag); the app shows them from its own /media/ meanwhile.
+MEDIA_PUBLIC_URL = "https://media.harbor-and-pine.example/media/"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -41,6 +44,7 @@ def prepare(home: Path) -> tuple[str, str]:
     env = {
         **os.environ,
         "DRUMBEAT_HOME": str(home),
+        "DRUMBEAT_MEDIA_PUBLIC_URL": MEDIA_PUBLIC_URL,
         "DJANGO_SETTINGS_MODULE": "drumbeat.settings",
         "PYTHONPATH": str(ROOT),
     }
@@ -48,7 +52,8 @@ def prepare(home: Path) -> tuple[str, str]:
         "import django; django.setup();"
         "from django.core.management import call_command; call_command('migrate', verbosity=0);"
         "from drumbeat.demo import seed; login = seed();"
-        "from scripts.screenshots import add_campaigns; add_campaigns();"
+        "from scripts.screenshots import add_campaigns, add_designed_template;"
+        "add_campaigns(); add_designed_template();"
         "print(login.username, login.password)"
     )
     out = subprocess.run(
@@ -56,6 +61,133 @@ def prepare(home: Path) -> tuple[str, str]:
     )
     username, password = out.stdout.strip().splitlines()[-1].split()
     return username, password
+
+
+def add_designed_template() -> None:
+    """A designed email (the designer's screenshots) when the demo data has none."""
+    from drumbeat.brand.models import MediaFile
+    from drumbeat.mailing import services
+    from drumbeat.mailing.models import Template
+
+    if Template.objects.filter(design__isnull=False).exists():
+        return
+    images = {m.original_name: m.url for m in MediaFile.objects.all()}
+    hero = images.get("spring-hero.jpg", "")
+    pack = images.get("trail-backpack.png", "")
+    blocks = [
+        {
+            "id": "b1",
+            "type": "image",
+            "src": hero,
+            "alt": "Mountains over a lake at dawn",
+            "href": "",
+            "width": 568,
+            "align": "center",
+        },
+        {
+            "id": "b2",
+            "type": "heading",
+            "text": "Spring trails are open, {{ record.name }}",
+            "level": 1,
+            "align": "left",
+            "color": None,
+        },
+        {
+            "id": "b3",
+            "type": "text",
+            "align": "left",
+            "html": "<p>The snow is gone from the lower paths and our "
+            "<strong>spring range</strong> "
+            "is in the shop: light packs, rain shells and boots broken in by our staff.</p>",
+        },
+    ]
+    design = {
+        "version": 1,
+        "settings": {},
+        "sections": [
+            {
+                "id": "s1",
+                "layout": [100],
+                "background": None,
+                "padding": 16,
+                "columns": [{"blocks": blocks}],
+            },
+            {
+                "id": "s2",
+                "layout": [33, 67],
+                "background": "#f4f1ea",
+                "padding": 16,
+                "columns": [
+                    {
+                        "blocks": [
+                            {
+                                "id": "b4",
+                                "type": "image",
+                                "src": pack,
+                                "alt": "Trail backpack",
+                                "href": "",
+                                "width": 160,
+                                "align": "center",
+                            }
+                        ]
+                    },
+                    {
+                        "blocks": [
+                            {
+                                "id": "b5",
+                                "type": "heading",
+                                "text": "The 28 L trail pack",
+                                "level": 2,
+                                "align": "left",
+                                "color": None,
+                            },
+                            {
+                                "id": "b6",
+                                "type": "text",
+                                "align": "left",
+                                "html": "<p>Rain cover, hip pockets, 1.1 kg.</p>",
+                            },
+                            {
+                                "id": "b7",
+                                "type": "button",
+                                "label": "See the pack",
+                                "href": "https://shop.example/pack",
+                                "background": "#1f6f5c",
+                                "color": "#ffffff",
+                                "align": "left",
+                            },
+                        ]
+                    },
+                ],
+            },
+            {
+                "id": "s3",
+                "layout": [100],
+                "background": None,
+                "padding": 16,
+                "columns": [
+                    {
+                        "blocks": [
+                            {"id": "b8", "type": "divider", "color": "#e5e7eb", "thickness": 1},
+                            {
+                                "id": "b9",
+                                "type": "footer",
+                                "text": "You receive this because you joined our trail club.",
+                            },
+                        ]
+                    }
+                ],
+            },
+        ],
+    }
+    services.create_template(
+        name="Spring trails (designed)",
+        kind="email",
+        target="contacts.contact",
+        subject="Spring trails are open, {{ record.name }}",
+        preview_text="Light packs, rain shells and boots",
+        design=design,
+    )
 
 
 def add_campaigns() -> None:
@@ -147,13 +279,41 @@ def pages(page, base: str) -> list[tuple[str, str]]:
     test = first("/reporting/participants/?tests=1", "table .row-link")
     if test:
         result.append(("test-screen", test))
-    template = first("/configuration/templates/", "table .row-link")
+    template = first(  # a designed email when there is one (the designer)
+        "/configuration/templates/", "tr:has([data-designed]) .row-link"
+    ) or first("/configuration/templates/", "table .row-link")
     if template:
         result.append(("template-editor", template))
     action = first("/configuration/server-actions/", "table .row-link")
     if action:
         result.append(("server-action-editor", action))
     return result
+
+
+def designer_shots(page, out: Path) -> bool:
+    """On a designed template: the preview at mobile width (designer-mobile-preview.png), then
+    the editor with a block selected (template-editor.png). The window is made as tall as the
+    page instead of a full-page capture, which leaves the preview's iframe blank."""
+    if not page.locator("#designer").count():
+        return False
+    page.locator("#designer-frame[data-rendered]").wait_for()
+    size = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": height})
+    page.evaluate("window.scrollTo(0, 0)")
+    page.get_by_role("button", name="Mobile").click()
+    page.wait_for_timeout(600)
+    page.locator(".dz-bottom").screenshot(path=str(out / "designer-mobile-preview.png"))
+    print("saved designer-mobile-preview")
+    page.get_by_role("button", name="Desktop").click()
+    blocks = page.locator("[data-dz-canvas] .dz-block.dz-text")
+    if blocks.count():
+        blocks.first.click()
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(out / "template-editor.png"))
+    page.set_viewport_size(size)
+    return True
 
 
 def main() -> int:
@@ -172,7 +332,12 @@ def main() -> int:
         home = Path(tmp)
         username, password = prepare(home)
         port = free_port()
-        env = {**os.environ, "DRUMBEAT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "DRUMBEAT_HOME": str(home),
+            "DRUMBEAT_MEDIA_PUBLIC_URL": MEDIA_PUBLIC_URL,
+            "PYTHONPATH": str(ROOT),
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "drumbeat.cli", "serve", "--bind", f"127.0.0.1:{port}"],
             env=env,
@@ -204,6 +369,9 @@ def main() -> int:
                         continue
                     page.goto(base + path)
                     page.wait_for_load_state("networkidle")
+                    if name == "template-editor" and designer_shots(page, out):
+                        print("saved", name)
+                        continue
                     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
                     print("saved", name)
                 if not only:

@@ -12,6 +12,7 @@ from . import (
     views_records,
     views_reporting,
     views_results,
+    views_templates,
     views_webhooks,
 )
 from .outbox import outbox, outbox_entry
@@ -92,24 +93,36 @@ urlpatterns = [
     path("reporting/traces/", views_reporting.trace_report, name="trace_report"),
     path("reporting/links/", views_reporting.link_report, name="link_report"),
     # configuration
-    path("configuration/templates/", views_config.template_list, name="template_list"),
+    path("configuration/templates/", views_templates.template_list, name="template_list"),
     path(
         "configuration/templates/new/<slug:kind>/",
-        views_config.template_create,
+        views_templates.template_create,
         name="template_create",
     ),
     path(
-        "configuration/templates/preview/", views_config.template_preview, name="template_preview"
+        "configuration/templates/preview/",
+        views_templates.template_preview,
+        name="template_preview",
     ),
-    path("configuration/templates/<int:pk>/", views_config.template_edit, name="template_edit"),
+    path(
+        "configuration/templates/design/compile/",
+        views_templates.template_design_compile,
+        name="template_design_compile",
+    ),
+    path(
+        "configuration/templates/placeholders/",
+        views_templates.template_placeholders,
+        name="template_placeholders",
+    ),
+    path("configuration/templates/<int:pk>/", views_templates.template_edit, name="template_edit"),
     path(
         "configuration/templates/<int:pk>/send-test/",
-        views_config.template_send_test,
+        views_templates.template_send_test,
         name="template_send_test",
     ),
     path(
         "configuration/templates/<int:pk>/delete/",
-        views_config.template_delete,
+        views_templates.template_delete,
         name="template_delete",
     ),
     path(

@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 STEP = dt.timedelta(hours=1)
 OPEN_RATE = 0.40
 CLICK_RATE = 0.11  # of sent messages (a subset of the opens)
-REPLY_RATE = 0.02
+REPLY_RATE = 0.03
 BOUNCE_RATE = 0.018
 # Emails whose call to action draws more clicks than the others (by template name).
 CLICK_APPEAL = {"Prioritize Hot leads: short welcome email": 1.8}

@@ -3,7 +3,8 @@ enforced when a campaign starts (errors refuse the Start).
 
 Codes: `image_alt` (an image without alt text), `link_missing` (a button or link without
 URL, an image block without picture), `link_localhost` (a link or image on localhost, which
-no recipient can reach), `unsubscribe_missing` (a designed template without footer block),
+no recipient can reach; a warning only when the instance itself is served from localhost),
+`unsubscribe_missing` (a designed template without footer block),
 `subject_empty`, `subject_long` (over 78 characters: a warning, mail clients cut it),
 `html_too_big` (compiled HTML over 100 KB: Gmail clips messages at 102 KB, hiding the
 footer), `placeholder_unknown` (a placeholder the target does not offer, or broken syntax).
@@ -21,6 +22,8 @@ from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from .. import rendering
 from .schema import PLACEHOLDER_RE, Design, validate_design
@@ -66,6 +69,22 @@ def is_localhost(url: str) -> bool:
     )
 
 
+def _instance_is_local() -> bool:
+    """Whether this instance's own public URL (DRUMBEAT_BASE_URL) is on this machine: a trial
+    or demo, whose tracking links and media are local too."""
+    return is_localhost(settings.BASE_URL)
+
+
+def localhost_check(message: str, path: str) -> Check:
+    """A link or image on localhost: an error (no recipient can open it), only a warning on an
+    instance that is itself served from localhost (a trial: its own tracking links and media
+    library are local as well, and nobody outside receives its mail)."""
+    if _instance_is_local():
+        note = " (fine for a trial on this machine: set DRUMBEAT_BASE_URL before real sends)"
+        return Check("link_localhost", WARNING, message + note, path)
+    return Check("link_localhost", ERROR, message, path)
+
+
 class _Tags(HTMLParser):
     """The images (alt) and links (href) of an HTML text."""
 
@@ -107,9 +126,7 @@ def _html_link_checks(source: str, path: str, what: str) -> list[Check]:
         if not href:
             checks.append(Check("link_missing", ERROR, f"{what}: a link has no URL", path))
         elif is_localhost(href):
-            checks.append(
-                Check("link_localhost", ERROR, f"{what}: the link {href} points at localhost", path)
-            )
+            checks.append(localhost_check(f"{what}: the link {href} points at localhost", path))
     return checks
 
 
@@ -123,9 +140,7 @@ def _design_checks(design: Design, template: Any, render_fields: rendering.Rende
 
     def url(value: str, path: str, what: str) -> None:
         if value and is_localhost(value):
-            checks.append(
-                Check("link_localhost", ERROR, f"{what} {value} points at localhost", path)
-            )
+            checks.append(localhost_check(f"{what} {value} points at localhost", path))
         placeholders(html.escape(value), path)
 
     for path, block, _ in design.blocks():
@@ -197,14 +212,7 @@ def _html_checks(template: Any, render_fields: rendering.RenderFields) -> list[C
                 Check("image_alt", ERROR, f"The image {src} has no alt text", "body_html")
             )
         elif is_localhost(image.get("src") or ""):
-            checks.append(
-                Check(
-                    "link_localhost",
-                    ERROR,
-                    f"The image {image['src']} is on localhost",
-                    "body_html",
-                )
-            )
+            checks.append(localhost_check(f"The image {image['src']} is on localhost", "body_html"))
     checks.extend(_html_link_checks(source, "body_html", "Body"))
     checks.extend(_placeholder_checks(source, "body_html", template.target, render_fields, True))
     if (template.body_text or "").strip():

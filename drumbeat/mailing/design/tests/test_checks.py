@@ -78,7 +78,8 @@ def test_link_missing_in_html():
         "http://0.0.0.0/",
     ],
 )
-def test_link_localhost(url):
+def test_link_localhost(url, settings):
+    settings.BASE_URL = "https://news.example.com"  # a public instance
     assert is_localhost(url)
     button = with_block(id="b", type="button", label="Go", href=url)
     assert codes(button) == [("link_localhost", "error", f"{P}.href")]
@@ -87,6 +88,13 @@ def test_link_localhost(url):
     assert codes(html_template(f'<a href="{url}">x</a>')) == [
         ("link_localhost", "error", "body_html")
     ]
+
+
+def test_link_localhost_is_a_warning_on_an_instance_served_from_localhost(settings):
+    # A trial (make demo): its tracking links and media library are on localhost too.
+    settings.BASE_URL = "http://127.0.0.1:8000"
+    image = with_block(id="i", type="image", src="http://127.0.0.1:8000/media/a.png", alt="A")
+    assert codes(image) == [("link_localhost", "warning", f"{P}.src")]
 
 
 def test_hosts_that_only_look_local_are_fine():

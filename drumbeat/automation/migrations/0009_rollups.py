@@ -114,5 +114,9 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.AddIndex(
+            model_name="participant",
+            index=models.Index(fields=["campaign", "id"], name="participant_campaign_newest"),
+        ),
         migrations.RunPython(install, uninstall),
     ]

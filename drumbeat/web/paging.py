@@ -1,0 +1,38 @@
+"""Paging that never counts a big table: the reports page through at most CAP rows, newest
+first in an indexed order. The total shown is the roll-ups' exact one when the view knows it
+(`total=`), otherwise a count stopped at CAP + 1 rows ("more than 10,000")."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+
+CAP = 10_000
+
+
+class CappedPaginator(Paginator):
+    def __init__(self, object_list, per_page, total: int | None = None):
+        super().__init__(object_list, per_page)
+        self.total = total
+
+    @cached_property
+    def reached(self) -> int:
+        """Rows that can be paged through, counting at most CAP + 1."""
+        if self.total is not None:
+            return min(self.total, CAP + 1)
+        return self.object_list.order_by()[: CAP + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.reached, CAP)
+
+    @property
+    def capped(self) -> bool:
+        """More rows match than the pages reach."""
+        return self.reached > CAP
+
+    @property
+    def total_label(self) -> str:
+        if self.total is not None:
+            return f"{self.total:,}"
+        return f"more than {CAP:,}" if self.capped else f"{self.count:,}"

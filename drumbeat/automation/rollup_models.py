@@ -10,7 +10,8 @@ add into one row per key (upsert). A figure is the sum of the rows of its key;
 `rollups.compact()` folds the rows of each key into one, from the clock tick.
 
 Keys hold plain ids, not foreign keys: the trigger of a trace deleted with its activity
-writes a row after the activity is gone; `compact()` drops the rows of deleted owners.
+writes a row after the activity is gone (its keys then sum to zero, and `compact()` drops
+them); messages outlive their activity, and so do their counts.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ delta rows of each key into one (called from the clock tick).
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -23,13 +24,6 @@ from .rollup_models import (
 from .rollup_sql import rollups as rollup_specs
 
 MESSAGE_COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complained")
-# Which table holds the owner of each roll-up's rows (rows of deleted owners are dropped).
-OWNERS = {
-    "automation_trace_rollup": ("activity_id", "automation_activity"),
-    "automation_message_rollup": ("activity_id", "automation_activity"),
-    "automation_participant_rollup": ("campaign_id", "automation_campaign"),
-    "automation_click_rollup": ("link_id", "mailing_link"),
-}
 
 
 def _tests(include_tests: bool) -> Q:
@@ -125,11 +119,26 @@ def click_counts(
     return {pk: (total, human) for pk, (total, human) in result.items()}
 
 
+COMPACT_SECONDS = 60.0
+_last_compaction = [float("-inf")]
+
+
+def compact_now_and_then() -> int:
+    """`compact()` at most once every COMPACT_SECONDS in this process (the clock tick calls
+    it; the readers sum the delta rows either way, so it only keeps them few)."""
+    now = time.monotonic()
+    if now - _last_compaction[0] < COMPACT_SECONDS:
+        return 0
+    _last_compaction[0] = now
+    return compact()
+
+
 def compact() -> int:
-    """Fold every roll-up's rows into one per key, dropping keys that sum to zero and rows of
-    deleted activities, campaigns and links. Safe while the triggers append (PostgreSQL: the
-    DELETE … RETURNING sees only rows committed before it; an advisory lock keeps two
-    compactions apart). Returns the number of rows removed."""
+    """Fold every roll-up's rows into one per key, dropping keys that sum to zero (those of
+    deleted activities, campaigns and links: their rows were deleted through the triggers
+    too; messages outlive their activity, and so do their counts). Safe while the triggers
+    append (PostgreSQL: the DELETE … RETURNING sees only rows committed before it; an
+    advisory lock keeps two compactions apart). Returns the number of rows removed."""
     vendor = connection.vendor
     removed = 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -138,12 +147,6 @@ def compact() -> int:
             if not cursor.fetchone()[0]:
                 return 0
         for spec in rollup_specs(vendor):
-            owner_column, owner_table = OWNERS[spec.target]
-            cursor.execute(
-                f"DELETE FROM {spec.target} WHERE {owner_column} NOT IN"
-                f" (SELECT id FROM {owner_table})"
-            )
-            removed += max(cursor.rowcount, 0)
             keys = ", ".join(col for col, _ in spec.keys)
             counters = [col for col, _ in spec.counters]
             if vendor == "postgresql":

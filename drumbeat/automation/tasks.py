@@ -41,6 +41,7 @@ from .engine.execute import (
     expire_waiting,
     recover_leases,
 )
+from . import rollups
 from .engine.pressure import purge_slots
 from .engine.wakeup import DISPATCH_DUE
 from .goals import check_campaign_goal
@@ -82,6 +83,7 @@ def tick() -> dict:
     recovered = recover_leases(now)
     expired = expire_waiting(now)
     purge_slots(now)  # contact pressure: slots older than any cap
+    rollups.compact_now_and_then()  # figures: fold the delta rows of the roll-ups
     campaigns = list(
         Campaign.objects.filter(state=Campaign.State.RUNNING, archived=False).values_list(
             "pk", flat=True

@@ -33,6 +33,7 @@ from django.db.models import Exists, OuterRef
 from drumbeat.celery import app
 from drumbeat.lib import clock
 
+from . import rollups
 from .engine.enroll import enroll_campaign
 from .engine.execute import (
     due_activities,
@@ -41,7 +42,6 @@ from .engine.execute import (
     expire_waiting,
     recover_leases,
 )
-from . import rollups
 from .engine.pressure import purge_slots
 from .engine.wakeup import DISPATCH_DUE
 from .goals import check_campaign_goal

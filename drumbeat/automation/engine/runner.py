@@ -21,8 +21,8 @@ from django.db import close_old_connections
 
 from drumbeat.lib import clock
 
-from ..goals import check_goals
 from .. import rollups
+from ..goals import check_goals
 from ..outbound import deliver_all
 from . import wakeup
 from .enroll import enroll_running_campaigns

@@ -178,6 +178,8 @@ def case_pages(size: int) -> None:
                 raise RuntimeError(f"{url} answered {response.status_code}")
         rows.append(
             {
+                "case": "pages",
+                "label": f"{label}, {size:,} participants",
                 "page": label,
                 "url": url,
                 "median": round(statistics.median(times), 3),
@@ -186,6 +188,8 @@ def case_pages(size: int) -> None:
         )
         print(f"  {label}: median {rows[-1]['median']} s, p95 {rows[-1]['p95']} s", flush=True)
     rss = round(own_peak_rss_mb(), 1)
+    for row in rows:
+        row["peak_rss_mb"] = rss
     with connection.cursor() as cursor:
         cursor.execute("SELECT version(), pg_size_pretty(pg_database_size(current_database()))")
         version, db_size = cursor.fetchone()
@@ -203,7 +207,7 @@ def case_pages(size: int) -> None:
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM",
     }
     write_markdown(rows, meta)
-    emit({"case": "pages", "rows": rows, **meta})
+    emit({"rows": rows, "meta": meta})
 
 
 def write_markdown(rows: list[dict], meta: dict) -> None:

@@ -162,7 +162,12 @@ def case_pages(size: int) -> None:
         ("Workflow (every activity card and chart)", f"/campaigns/{c}/"),
         ("Participants report", f"/reporting/participants/?campaign={c}"),
         ("Participants report, page 50", f"/reporting/participants/?campaign={c}&page=50"),
+        (
+            "Participants report, page 400 (the last)",
+            f"/reporting/participants/?campaign={c}&page=400",
+        ),
         ("Traces report", f"/reporting/traces/?campaign={c}"),
+        ("Traces report, page 400 (the last)", f"/reporting/traces/?campaign={c}&page=400"),
         ("Traces report, processed", f"/reporting/traces/?campaign={c}&state=processed"),
         ("Link tracker", f"/reporting/links/?campaign={c}"),
         ("Campaign list", "/campaigns/"),
@@ -206,6 +211,7 @@ def case_pages(size: int) -> None:
         "machine": f"{os.cpu_count()} CPU cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM",
     }
+    meta["load_average"] = round(os.getloadavg()[0], 1)
     write_markdown(rows, meta)
     emit({"rows": rows, "meta": meta})
 
@@ -220,7 +226,8 @@ def write_markdown(rows: list[dict], meta: dict) -> None:
         "",
         f"`python -m bench.cases_pages pages {meta['size']}`: GET through Django's test client,"
         f" {ROUNDS} times each, logged in as an admin. Peak RSS of the process:"
-        f" {meta['rss_mb']} MB.",
+        f" {meta['rss_mb']} MB. Load average (1 min) at the end: {meta['load_average']}"
+        f" on {os.cpu_count()} cores.",
         "",
         "| Page | URL | median | p95 | goal |",
         "|---|---|---|---|---|",

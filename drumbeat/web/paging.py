@@ -1,6 +1,9 @@
 """Paging that never counts a big table: the reports page through at most CAP rows, newest
 first in an indexed order. The total shown is the roll-ups' exact one when the view knows it
-(`total=`), otherwise a count stopped at CAP + 1 rows ("more than 10,000")."""
+(`total=`), otherwise a count stopped at CAP + 1 rows ("more than 10,000"). A page reads its
+ids past the offset first, then only its own rows with their joins.
+
+Every object_list is a QuerySet in a stable order (ending with a unique column)."""
 
 from __future__ import annotations
 
@@ -30,6 +33,16 @@ class CappedPaginator(Paginator):
     def capped(self) -> bool:
         """More rows match than the pages reach."""
         return self.reached > CAP
+
+    def page(self, number):
+        """The page's ids first (the index alone, past the offset), then their rows with
+        their joins: the offset's rows are never joined."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = {row.pk: row for row in self.object_list.filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
     @property
     def total_label(self) -> str:

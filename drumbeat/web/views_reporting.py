@@ -97,10 +97,13 @@ def _participants(request: HttpRequest, common: dict):
 
 def _participant_pivot(request: HttpRequest, common: dict, qs) -> tuple[dict[int, dict], bool]:
     """Campaign id → {name, running, completed, removed} for the report's filters; from the
-    roll-ups (exact, whatever the size) unless a step or text filter needs the rows. Also
-    says whether the roll-ups answered (then the sum is the exact total of the list)."""
+    roll-ups (exact, whatever the size) unless a step or text filter needs the rows, which
+    are then grouped only when they are at most paging.CAP (none otherwise). Also says
+    whether the roll-ups answered (then the sum is the exact total of the list)."""
     pivot: dict[int, dict] = {}
     if common["activity_id"] or request.GET.get("q", "").strip():
+        if CappedPaginator(qs, PAGE_SIZE).capped:
+            return pivot, False  # too many rows to group per view: the list says "more than"
         grouped = qs.order_by().values("campaign__name", "campaign_id", "state")
         for row in grouped.annotate(n=Count("id")):
             entry = pivot.setdefault(
@@ -225,10 +228,13 @@ def _traces(request: HttpRequest, common: dict):
 
 def _trace_pivot(request: HttpRequest, common: dict, qs, dated: bool) -> tuple[dict, bool]:
     """Activity id → {name, campaign, counts by state} for the report's filters: from the
-    roll-ups unless a date range needs the rows. Also says whether the roll-ups answered."""
+    roll-ups unless a date range needs the rows, which are then grouped only when they are at
+    most paging.CAP (none otherwise). Also says whether the roll-ups answered."""
     states = [s for s, _ in Trace.State.choices]
     pivot: dict[int, dict] = {}
     if dated:
+        if CappedPaginator(qs, PAGE_SIZE).capped:
+            return pivot, False  # too many rows to group per view: the list says "more than"
         grouped = (
             qs.order_by()
             .values("activity_id", "activity__name", "activity__campaign__name", "state")

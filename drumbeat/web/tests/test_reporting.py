@@ -160,9 +160,15 @@ def test_lists_page_through_a_capped_number_of_rows(marketer_client, running, mo
     html = marketer_client.get(url).content.decode()
     assert "1–10 of 30" in html
     assert "pages reach the newest 10" in html
-    # A text filter needs the rows: they are counted up to 11, then "more than 10".
+    assert '<th class="num">Running</th>' in html  # the group-by table, from the roll-ups
+    # A text filter needs the rows: they are counted up to 11, then "more than 10", and not
+    # grouped per campaign (that would read them all)...
     html = marketer_client.get(url + "&q=person").content.decode()
     assert "1–10 of more than 10" in html
+    assert '<th class="num">Running</th>' not in html
+    # ...unless they are few.
+    html = marketer_client.get(url + "&q=person00").content.decode()
+    assert "1–1 of 1" in html and '<th class="num">Running</th>' in html
     # A page past the last reachable one shows the last.
     html = marketer_client.get(url + "&page=7").content.decode()
     assert "1–10 of 30" in html

@@ -14,15 +14,19 @@ CAP = 10_000
 
 
 class CappedPaginator(Paginator):
-    def __init__(self, object_list, per_page, total: int | None = None):
+    def __init__(self, object_list, per_page, total: int | None = None, more: bool = False):
+        """`total`: the exact number of rows when the view knows it; `more`: the view knows
+        there are more than CAP (no count then)."""
         super().__init__(object_list, per_page)
-        self.total = total
+        self.total, self.more = total, more
 
     @cached_property
     def reached(self) -> int:
         """Rows that can be paged through, counting at most CAP + 1."""
         if self.total is not None:
             return min(self.total, CAP + 1)
+        if self.more:
+            return CAP + 1
         return self.object_list.order_by()[: CAP + 1].count()
 
     @cached_property

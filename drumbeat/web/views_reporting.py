@@ -11,7 +11,7 @@ import datetime as dt
 from collections import defaultdict
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.dateparse import parse_date
@@ -22,6 +22,7 @@ from drumbeat.automation.targets import get_target
 from drumbeat.lib import csvsafe
 from drumbeat.mailing.models import Link
 
+from . import paging
 from .charts import hbars
 from .paging import CappedPaginator
 
@@ -95,23 +96,28 @@ def _participants(request: HttpRequest, common: dict):
     return qs.order_by("-id")
 
 
-def _participant_pivot(request: HttpRequest, common: dict, qs) -> tuple[dict[int, dict], bool]:
-    """Campaign id → {name, running, completed, removed} for the report's filters; from the
-    roll-ups (exact, whatever the size) unless a step or text filter needs the rows, which
-    are then grouped only when they are at most paging.CAP (none otherwise). Also says
-    whether the roll-ups answered (then the sum is the exact total of the list)."""
+def _participant_pivot(
+    request: HttpRequest, common: dict, qs
+) -> tuple[dict[int, dict], int | None]:
+    """Campaign id → {name, running, completed, removed} for the report's filters, and the
+    exact number of participants listed (None: more than paging.CAP). From the roll-ups
+    whatever the size, unless a step or text filter needs the rows: those are read once, up
+    to paging.CAP + 1, and grouped only when they are no more."""
     pivot: dict[int, dict] = {}
     if common["activity_id"] or request.GET.get("q", "").strip():
-        if CappedPaginator(qs, PAGE_SIZE).capped:
-            return pivot, False  # too many rows to group per view: the list says "more than"
-        grouped = qs.order_by().values("campaign__name", "campaign_id", "state")
-        for row in grouped.annotate(n=Count("id")):
+        found = list(qs.order_by().values_list("campaign_id", "state")[: paging.CAP + 1])
+        if len(found) > paging.CAP:
+            return pivot, None  # too many to group per view: the list says "more than"
+        names = dict(
+            Campaign.objects.filter(pk__in={c for c, _ in found}).values_list("id", "name")
+        )
+        for campaign_id, state in found:
             entry = pivot.setdefault(
-                row["campaign_id"],
-                {"name": row["campaign__name"], "running": 0, "completed": 0, "removed": 0},
+                campaign_id,
+                {"name": names.get(campaign_id, ""), "running": 0, "completed": 0, "removed": 0},
             )
-            entry[row["state"]] = row["n"]
-        return pivot, False
+            entry[state] += 1
+        return pivot, len(found)
     campaign = common["campaign"]
     counts = rollups.participant_counts(
         [campaign.pk] if campaign else None, include_tests=common["include_tests"]
@@ -127,7 +133,7 @@ def _participant_pivot(request: HttpRequest, common: dict, qs) -> tuple[dict[int
                 entry[row_state] += n
         if any(entry[s] for s in ("running", "completed", "removed")):
             pivot[campaign_id] = entry
-    return pivot, True
+    return pivot, sum(e["running"] + e["completed"] + e["removed"] for e in pivot.values())
 
 
 @login_required
@@ -136,13 +142,13 @@ def participant_report(request: HttpRequest) -> HttpResponse:
     qs = _participants(request, common)
     if request.GET.get("format") == "csv":
         return _csv_participants(qs)
-    pivot, exact = _participant_pivot(request, common, qs)
+    pivot, total = _participant_pivot(request, common, qs)
     rows = sorted(pivot.items(), key=lambda item: item[1]["name"])
     for _, entry in rows:
         entry["total"] = entry["running"] + entry["completed"] + entry["removed"]
     chart = hbars([(e["name"], e["total"]) for _, e in rows[:15]], "Participants per campaign")
-    total = sum(e["total"] for _, e in rows) if exact else None
-    page = CappedPaginator(qs, PAGE_SIZE, total).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None)
+    page = paginator.get_page(request.GET.get("page"))
     names = record_names(list(page.object_list))
     for p in page.object_list:
         p.record_name = names[(p.campaign_id, p.record_id)]
@@ -226,31 +232,31 @@ def _traces(request: HttpRequest, common: dict):
     return qs.order_by("-id"), since, until
 
 
-def _trace_pivot(request: HttpRequest, common: dict, qs, dated: bool) -> tuple[dict, bool]:
-    """Activity id → {name, campaign, counts by state} for the report's filters: from the
-    roll-ups unless a date range needs the rows, which are then grouped only when they are at
-    most paging.CAP (none otherwise). Also says whether the roll-ups answered."""
+def _trace_pivot(request: HttpRequest, common: dict, qs, dated: bool) -> tuple[dict, int | None]:
+    """Activity id → {name, campaign, counts by state} for the report's filters, and the exact
+    number of traces listed (None: more than paging.CAP). From the roll-ups unless a date
+    range needs the rows: those are read once, up to paging.CAP + 1, and grouped only when
+    they are no more."""
     states = [s for s, _ in Trace.State.choices]
     pivot: dict[int, dict] = {}
     if dated:
-        if CappedPaginator(qs, PAGE_SIZE).capped:
-            return pivot, False  # too many rows to group per view: the list says "more than"
-        grouped = (
-            qs.order_by()
-            .values("activity_id", "activity__name", "activity__campaign__name", "state")
-            .annotate(n=Count("id"))
-        )
-        for row in grouped:
+        found = list(qs.order_by().values_list("activity_id", "state")[: paging.CAP + 1])
+        if len(found) > paging.CAP:
+            return pivot, None  # too many to group per view: the list says "more than"
+        names = {
+            pk: (name, campaign)
+            for pk, name, campaign in Activity.objects.filter(
+                pk__in={a for a, _ in found}
+            ).values_list("id", "name", "campaign__name")
+        }
+        for activity_id, state in found:
+            name, campaign = names.get(activity_id, ("", ""))
             entry = pivot.setdefault(
-                row["activity_id"],
-                {
-                    "name": row["activity__name"],
-                    "campaign": row["activity__campaign__name"],
-                    "counts": dict.fromkeys(states, 0),
-                },
+                activity_id,
+                {"name": name, "campaign": campaign, "counts": dict.fromkeys(states, 0)},
             )
-            entry["counts"][row["state"]] = row["n"]
-        return pivot, False
+            entry["counts"][state] += 1
+        return pivot, len(found)
     activities = Activity.objects.all()
     if common["campaign"]:
         activities = activities.filter(campaign=common["campaign"])
@@ -269,7 +275,7 @@ def _trace_pivot(request: HttpRequest, common: dict, qs, dated: bool) -> tuple[d
             entry = {"name": name, "campaign": campaign, "counts": dict.fromkeys(states, 0)}
             entry["counts"].update(cells)
             pivot[activity_id] = entry
-    return pivot, True
+    return pivot, sum(sum(e["counts"].values()) for e in pivot.values())
 
 
 @login_required
@@ -298,7 +304,7 @@ def trace_report(request: HttpRequest) -> HttpResponse:
             ),
         )
     states = [s for s, _ in Trace.State.choices]
-    pivot, exact = _trace_pivot(request, common, qs, since or until)
+    pivot, total = _trace_pivot(request, common, qs, since or until)
     rows = sorted(pivot.values(), key=lambda e: (e["campaign"], e["name"]))
     pressure = metrics.pressure_counts(list(pivot), since, until)  # contact pressure
     for activity_id, entry in pivot.items():
@@ -312,8 +318,8 @@ def trace_report(request: HttpRequest) -> HttpResponse:
         [(label, total_by_state.get(s, 0)) for s, label in Trace.State.choices],
         "Traces by state",
     )
-    total = sum(total_by_state.values()) if exact else None
-    page = CappedPaginator(qs, PAGE_SIZE, total).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None)
+    page = paginator.get_page(request.GET.get("page"))
     names = record_names([t.participant for t in page.object_list])
     for t in page.object_list:
         t.record_name = names[(t.participant.campaign_id, t.participant.record_id)]

@@ -22,7 +22,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import django
 
@@ -158,6 +158,8 @@ def case_pages(size: int) -> None:
     client = Client()
     client.force_login(user)
     c = campaign.pk
+    follow = campaign.activities.get(name="Follow-up").pk
+    since = (clock.now() - timedelta(days=2)).date().isoformat()
     pages = [
         ("Workflow (every activity card and chart)", f"/campaigns/{c}/"),
         ("Participants report", f"/reporting/participants/?campaign={c}"),
@@ -169,6 +171,12 @@ def case_pages(size: int) -> None:
         ("Traces report", f"/reporting/traces/?campaign={c}"),
         ("Traces report, page 400 (the last)", f"/reporting/traces/?campaign={c}&page=400"),
         ("Traces report, processed", f"/reporting/traces/?campaign={c}&state=processed"),
+        (
+            "Participants report, step filter (rejected follow-ups)",
+            f"/reporting/participants/?campaign={c}&activity={follow}&trace_state=rejected",
+        ),
+        ("Participants report, text search", f"/reporting/participants/?campaign={c}&q=example"),
+        ("Traces report, date range", f"/reporting/traces/?campaign={c}&since={since}"),
         ("Link tracker", f"/reporting/links/?campaign={c}"),
         ("Campaign list", "/campaigns/"),
     ]

@@ -4,8 +4,9 @@
 
 For SQLite and for PostgreSQL (skipped with a note when unreachable): a fresh database is
 created, migrated and seeded with N contacts and N leads, then each case of bench/cases.py (and
-the enrolment paths of bench/cases_paths.py) runs in its own process (so its peak RSS is its
-own). Prints a table and writes bench/results/latest.md and latest.json, and the same as
+the enrolment paths of bench/cases_paths.py; on PostgreSQL also the pages of a campaign of N
+participants and 2N traces, bench/cases_pages.py) runs in its own process (so its peak RSS is
+its own). Prints a table and writes bench/results/latest.md and latest.json, and the same as
 size-N.md / size-N.json.
 
 Environment: BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/drumbeat_bench; the
@@ -36,6 +37,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 CASES = ["enrol", "add_tag", "set_priority", "email", "email_capped", "tracking", "latency"]
 # The enrolment paths of a user (bench/cases_paths.py), run after the cases above.
 PATH_CASES = ["enrol_start", "enrol_import", "enrol_sync"]
+# PostgreSQL only: the pages of a campaign of N participants and 2N traces (bench/cases_pages.py).
+PAGE_CASES = ["pages"]
 
 GOALS = {
     "enrol": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
@@ -48,6 +51,7 @@ GOALS = {
     "email_capped": ("≥ 0.8 × without caps", lambda r: (r["ratio"] or 0) >= 0.8),
     "tracking": ("≥ 0.6 × bare Django app", lambda r: (r["ratio"] or 0) >= 0.6),
     "latency": ("p99 ≤ 2 s", lambda r: r["p99"] <= 2.0),
+    "pages": ("p95 ≤ 1 s", lambda r: r["p95"] <= 1.0),
     "celery_2": ("≥ 1.7 × 1 worker", lambda r: (r["ratio"] or 0) >= 1.7),
     "recovery": ("≤ 60 s after the kill", lambda r: (r["seconds"] or 1e9) <= 60),
 }
@@ -58,6 +62,8 @@ def log(text: str) -> None:
 
 
 def case_module(case: str) -> str:
+    if case in PAGE_CASES:
+        return "bench.cases_pages"
     return "bench.cases_paths" if case in PATH_CASES else "bench.cases"
 
 
@@ -138,6 +144,7 @@ def bench_database(kind: str, size: int, only_cases: list[str] | None = None) ->
         if not version:
             return []
         env["DATABASE_URL"] = PG_URL
+        cases += PAGE_CASES
         broker = free_redis_db()
         if broker:
             env["BENCH_BROKER_URL"] = broker
@@ -190,6 +197,8 @@ def format_row(row: dict) -> str:
         return f"{row['case']}: FAILED {row['error']}"
     if row["case"] == "latency":
         return f"{row['label']}: p50 {row['p50']} s, p99 {row['p99']} s"
+    if row["case"] == "pages":
+        return f"{row['label']}: median {row['median']} s, p95 {row['p95']} s"
     if row["case"] == "recovery":
         return f"{row['label']}: {recovery_text(row)}"
     return (
@@ -241,6 +250,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
             raw = ratio = "–"
         elif row["case"] == "recovery":
             product, raw, ratio = recovery_text(row), "–", "–"
+        elif row["case"] == "pages":
+            product = f"median {row['median']:.3f} s, p95 {row['p95']:.3f} s"
+            raw = ratio = "–"
         else:
             product = f"{fmt(row['product'])} {row['unit']}"
             label = row["raw_label"].strip("()")

@@ -1,22 +1,22 @@
-"""Campaign and activity figures (docs/product.md#figures-and-reporting), computed with aggregates;
-test traces excluded.
+"""Campaign and activity figures (docs/product.md#figures-and-reporting), read from the roll-ups
+the triggers keep (automation/rollups.py), so a page costs the same for ten participants or ten
+million; test traces excluded.
 
 `activity_metrics(campaign)` → {activity_id: ActivityMetrics} in four queries (five with a
-goal: conversions after each activity) whatever the size of the campaign;
+goal: conversions after each activity, driven by the converted participants);
 `campaign_metrics(campaign)` → participant counts and smart figures.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db.models import Count, F, Q
-from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from drumbeat.lib import clock
 
+from . import rollups
 from .models import Activity, Campaign, Participant, Trace
 from .pressure_models import PressureEvent
 
@@ -99,71 +99,59 @@ class ActivityMetrics:
 
 
 def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[int, ActivityMetrics]:
-    from drumbeat.mailing.models import Message
-
     now = now or clock.now()
     ids = list(campaign.activities.values_list("id", flat=True))
     result = {pk: ActivityMetrics() for pk in ids}
-    traces = Trace.objects.filter(activity_id__in=ids, is_test=False)
-    for row in traces.values("activity_id").annotate(
-        processed=Count("id", filter=Q(state=Trace.State.PROCESSED)),
-        rejected=Count("id", filter=Q(state=Trace.State.REJECTED)),
-    ):
-        m = result[row["activity_id"]]
-        m.processed, m.rejected = row["processed"], row["rejected"]
+    for activity_id, counts in rollups.trace_counts(ids).items():
+        m = result[activity_id]
+        m.processed = counts.get(Trace.State.PROCESSED, 0)
+        m.rejected = counts.get(Trace.State.REJECTED, 0)
     if campaign.has_goal:
-        for row in (
-            traces.filter(
-                state=Trace.State.PROCESSED, participant__converted_at__gte=F("executed_at")
-            )
-            .values("activity_id")
-            .annotate(n=Count("participant", distinct=True))
-        ):
-            result[row["activity_id"]].conversions = row["n"]
+        for activity_id, n in conversions(campaign, ids).items():
+            result[activity_id].conversions = n
 
-    # Days are those of the configured time zone, as TruncDate groups them.
-    today = timezone.localtime(now).date()
-    days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
-    per_day: dict[tuple[int, date], list[int]] = {}
-    for row in (
-        traces.filter(
-            executed_at__gte=now - timedelta(days=DAYS),
-            state__in=[Trace.State.PROCESSED, Trace.State.REJECTED],
-        )
-        .annotate(day=TruncDate("executed_at"))
-        .values("activity_id", "day")
-        .annotate(
-            processed=Count("id", filter=Q(state=Trace.State.PROCESSED)),
-            rejected=Count("id", filter=Q(state=Trace.State.REJECTED)),
-        )
-    ):
-        per_day[(row["activity_id"], row["day"])] = [row["processed"], row["rejected"]]
+    # Days are those of the configured time zone.
+    days = rollups.local_days(now, DAYS)
+    per_day = rollups.daily_counts(ids, days[0])
     for pk, m in result.items():
-        m.daily = [(d, *per_day.get((pk, d), [0, 0])) for d in days]
+        m.daily = [
+            (d, per_day[(pk, d)]["processed"], per_day[(pk, d)]["rejected"])
+            if (pk, d) in per_day
+            else (d, 0, 0)
+            for d in days
+        ]
 
-    sent_states = [Message.State.SENT, Message.State.BOUNCED]
-    for row in (
-        Message.objects.filter(activity_id__in=ids, is_test=False)
-        .values("activity_id")
-        .annotate(
-            sent=Count("id", filter=Q(state__in=sent_states)),
-            opened=Count("id", filter=Q(opened_at__isnull=False)),
-            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
-            replied=Count("id", filter=Q(replied_at__isnull=False)),
-            bounced=Count("id", filter=Q(bounced_at__isnull=False)),
-            complained=Count("id", filter=Q(complained_at__isnull=False)),
-        )
-    ):
-        m = result.get(row["activity_id"])
+    for activity_id, row in rollups.message_counts(ids).items():
+        m = result.get(activity_id)
         if m is not None:
-            m.sent, m.opened, m.clicked = row["sent"], row["opened"], row["clicked"]
-            m.replied, m.bounced = row["replied"], row["bounced"]
-            m.complained = row["complained"]
+            for name in MESSAGE_FIGURES:
+                setattr(m, name, row[name] or 0)
 
     for activity_id, (deferred, skipped) in pressure_counts(ids).items():
         if activity_id in result:
             result[activity_id].deferred, result[activity_id].skipped = deferred, skipped
     return result
+
+
+def conversions(campaign: Campaign, activity_ids: list[int]) -> dict[int, int]:
+    """Activity id → participants who reached the goal after a processed trace of it. Driven
+    by the converted participants (their traces found by trace_participant), so its cost
+    follows the conversions, not the size of the campaign."""
+    converted = Participant.objects.filter(
+        campaign=campaign, is_test=False, converted_at__isnull=False
+    )
+    rows = (
+        Trace.objects.filter(
+            participant__in=converted,
+            activity_id__in=activity_ids,
+            state=Trace.State.PROCESSED,
+            is_test=False,
+            participant__converted_at__gte=F("executed_at"),
+        )
+        .values("activity_id")
+        .annotate(n=Count("participant", distinct=True))
+    )
+    return {row["activity_id"]: row["n"] for row in rows}
 
 
 def pressure_counts(
@@ -206,51 +194,42 @@ def participants_concerned(activity: Activity, figure: str, include_tests: bool 
 
 def campaign_metrics(campaign: Campaign) -> dict[str, int]:
     """Participant counts by state and the campaign's figures (docs/product.md#campaigns)."""
-    from drumbeat.mailing.models import Click
-
-    rows = (
-        Participant.objects.filter(campaign=campaign)
-        .values("state", "is_test")
-        .annotate(n=Count("id"), converted=Count("id", filter=Q(converted_at__isnull=False)))
-    )
     counts = {state: 0 for state in Participant.State.values}
-    tests = conversions = 0
-    for row in rows:
-        if row["is_test"]:
-            tests += row["n"]
+    tests = converted = 0
+    for (state, is_test, has_converted), n in (
+        rollups.participant_counts([campaign.pk]).get(campaign.pk, {}).items()
+    ):
+        if is_test:
+            tests += n
         else:
-            counts[row["state"]] += row["n"]
-            conversions += row["converted"]
+            counts[state] = counts.get(state, 0) + n
+            converted += n if has_converted else 0
+    link_clicks = rollups.click_counts(campaign_id=campaign.pk)
     return {
         **counts,
         "total": counts["running"] + counts["completed"],
         "participants": counts["running"] + counts["completed"],
         "tests": tests,
-        "conversions": conversions,  # participants who reached the goal (removed ones too)
+        "conversions": converted,  # participants who reached the goal (removed ones too)
         "templates": campaign.activities.filter(template__isnull=False)
         .values("template_id")
         .distinct()
         .count(),
-        "clicks": Click.objects.filter(
-            message__campaign_id=campaign.pk, message__is_test=False
-        ).count(),
+        "clicks": sum(total for total, _ in link_clicks.values()),
     }
 
 
 def dashboard_counts(campaign_ids: list[int]) -> dict[int, dict[str, int]]:
     """Total / Running / Completed participants per campaign (kanban cards), one query."""
     result = {pk: {"total": 0, "running": 0, "completed": 0} for pk in campaign_ids}
-    for row in (
-        Participant.objects.filter(campaign_id__in=campaign_ids, is_test=False)
-        .values("campaign_id")
-        .annotate(
-            running=Count("id", filter=Q(state=Participant.State.RUNNING)),
-            completed=Count("id", filter=Q(state=Participant.State.COMPLETED)),
-        )
-    ):
-        result[row["campaign_id"]] = {
-            "running": row["running"],
-            "completed": row["completed"],
-            "total": row["running"] + row["completed"],
+    for campaign_id, counts in rollups.participant_counts(
+        campaign_ids, include_tests=False
+    ).items():
+        running = sum(n for (state, _, _), n in counts.items() if state == "running")
+        completed = sum(n for (state, _, _), n in counts.items() if state == "completed")
+        result[campaign_id] = {
+            "running": running,
+            "completed": completed,
+            "total": running + completed,
         }
     return result

@@ -374,7 +374,11 @@ class Participant(models.Model):
         # No index holds `state` or `completed_at`: completing a participant then changes no
         # indexed column, which PostgreSQL writes as a heap-only (HOT) update into the free
         # space the table keeps (fillfactor, migration 0004) — several times cheaper.
-        indexes = [models.Index(fields=["campaign", "unique_key"])]
+        indexes = [
+            models.Index(fields=["campaign", "unique_key"]),
+            # The participants report pages a campaign newest first (web/paging.py).
+            models.Index(fields=["campaign", "id"], name="participant_campaign_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}:{self.record_id}"
@@ -664,3 +668,4 @@ class WebhookDelivery(models.Model):
 
 
 from .pressure_models import PressureEvent, PressureSettings, SendSlot  # noqa: E402, F401
+from .rollup_models import ClickRollup, MessageRollup, ParticipantRollup, TraceRollup  # noqa: E402, F401

@@ -33,6 +33,7 @@ from django.db.models import Exists, OuterRef
 from drumbeat.celery import app
 from drumbeat.lib import clock
 
+from . import rollups
 from .engine.enroll import enroll_campaign
 from .engine.execute import (
     due_activities,
@@ -82,6 +83,7 @@ def tick() -> dict:
     recovered = recover_leases(now)
     expired = expire_waiting(now)
     purge_slots(now)  # contact pressure: slots older than any cap
+    rollups.compact_now_and_then()  # figures: fold the delta rows of the roll-ups
     campaigns = list(
         Campaign.objects.filter(state=Campaign.State.RUNNING, archived=False).values_list(
             "pk", flat=True

@@ -1,6 +1,9 @@
 """Reporting (docs/product.md#figures-and-reporting): participants, traces and the link tracker,
 with filters, group-by tables, SVG charts and CSV export (through lib/csvsafe.py: no cell is
-read as a formula). Counts are aggregates over traces and messages."""
+read as a formula). The group-by tables, charts and click counts come from the roll-ups
+(automation/rollups.py) unless a filter needs the rows (a text search, a step or its event, a
+date range); the lists page newest first in indexed order through at most 10,000 rows
+(web/paging.py), so no view scans a campaign of ten million participants."""
 
 from __future__ import annotations
 
@@ -8,19 +11,20 @@ import datetime as dt
 from collections import defaultdict
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.dateparse import parse_date
 
-from drumbeat.automation import metrics
+from drumbeat.automation import metrics, rollups
 from drumbeat.automation.models import Activity, Campaign, Participant, Trace
 from drumbeat.automation.targets import get_target
 from drumbeat.lib import csvsafe
 from drumbeat.mailing.models import Link
 
+from . import paging
 from .charts import hbars
+from .paging import CappedPaginator
 
 PAGE_SIZE = 25
 
@@ -88,7 +92,48 @@ def _participants(request: HttpRequest, common: dict):
     text = request.GET.get("q", "").strip()
     if text:
         qs = qs.filter(unique_key__icontains=text)
-    return qs.order_by("-enrolled_at", "-id")
+    # Newest first by id (enrolment order), from the index on (campaign, id).
+    return qs.order_by("-id")
+
+
+def _participant_pivot(
+    request: HttpRequest, common: dict, qs
+) -> tuple[dict[int, dict], int | None]:
+    """Campaign id → {name, running, completed, removed} for the report's filters, and the
+    exact number of participants listed (None: more than paging.CAP). From the roll-ups
+    whatever the size, unless a step or text filter needs the rows: those are read once, up
+    to paging.CAP + 1, and grouped only when they are no more."""
+    pivot: dict[int, dict] = {}
+    if common["activity_id"] or request.GET.get("q", "").strip():
+        found = list(qs.order_by().values_list("campaign_id", "state")[: paging.CAP + 1])
+        if len(found) > paging.CAP:
+            return pivot, None  # too many to group per view: the list says "more than"
+        names = dict(
+            Campaign.objects.filter(pk__in={c for c, _ in found}).values_list("id", "name")
+        )
+        for campaign_id, state in found:
+            entry = pivot.setdefault(
+                campaign_id,
+                {"name": names.get(campaign_id, ""), "running": 0, "completed": 0, "removed": 0},
+            )
+            entry[state] += 1
+        return pivot, len(found)
+    campaign = common["campaign"]
+    counts = rollups.participant_counts(
+        [campaign.pk] if campaign else None, include_tests=common["include_tests"]
+    )
+    names = dict(Campaign.objects.filter(pk__in=list(counts)).values_list("id", "name"))
+    state = request.GET.get("state", "")
+    for campaign_id, by_key in counts.items():
+        if campaign_id not in names:
+            continue  # deleted since (its roll-up rows go at the next compaction)
+        entry = {"name": names[campaign_id], "running": 0, "completed": 0, "removed": 0}
+        for (row_state, _, _), n in by_key.items():
+            if row_state in entry and (not state or state == row_state):
+                entry[row_state] += n
+        if any(entry[s] for s in ("running", "completed", "removed")):
+            pivot[campaign_id] = entry
+    return pivot, sum(e["running"] + e["completed"] + e["removed"] for e in pivot.values())
 
 
 @login_required
@@ -97,19 +142,13 @@ def participant_report(request: HttpRequest) -> HttpResponse:
     qs = _participants(request, common)
     if request.GET.get("format") == "csv":
         return _csv_participants(qs)
-    grouped = qs.order_by().values("campaign__name", "campaign_id", "state").annotate(n=Count("id"))
-    pivot: dict[int, dict] = {}
-    for row in grouped:
-        entry = pivot.setdefault(
-            row["campaign_id"],
-            {"name": row["campaign__name"], "running": 0, "completed": 0, "removed": 0},
-        )
-        entry[row["state"]] = row["n"]
+    pivot, total = _participant_pivot(request, common, qs)
     rows = sorted(pivot.items(), key=lambda item: item[1]["name"])
     for _, entry in rows:
         entry["total"] = entry["running"] + entry["completed"] + entry["removed"]
     chart = hbars([(e["name"], e["total"]) for _, e in rows[:15]], "Participants per campaign")
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None)
+    page = paginator.get_page(request.GET.get("page"))
     names = record_names(list(page.object_list))
     for p in page.object_list:
         p.record_name = names[(p.campaign_id, p.record_id)]
@@ -193,6 +232,52 @@ def _traces(request: HttpRequest, common: dict):
     return qs.order_by("-id"), since, until
 
 
+def _trace_pivot(request: HttpRequest, common: dict, qs, dated: bool) -> tuple[dict, int | None]:
+    """Activity id → {name, campaign, counts by state} for the report's filters, and the exact
+    number of traces listed (None: more than paging.CAP). From the roll-ups unless a date
+    range needs the rows: those are read once, up to paging.CAP + 1, and grouped only when
+    they are no more."""
+    states = [s for s, _ in Trace.State.choices]
+    pivot: dict[int, dict] = {}
+    if dated:
+        found = list(qs.order_by().values_list("activity_id", "state")[: paging.CAP + 1])
+        if len(found) > paging.CAP:
+            return pivot, None  # too many to group per view: the list says "more than"
+        names = {
+            pk: (name, campaign)
+            for pk, name, campaign in Activity.objects.filter(
+                pk__in={a for a, _ in found}
+            ).values_list("id", "name", "campaign__name")
+        }
+        for activity_id, state in found:
+            name, campaign = names.get(activity_id, ("", ""))
+            entry = pivot.setdefault(
+                activity_id,
+                {"name": name, "campaign": campaign, "counts": dict.fromkeys(states, 0)},
+            )
+            entry["counts"][state] += 1
+        return pivot, len(found)
+    activities = Activity.objects.all()
+    if common["campaign"]:
+        activities = activities.filter(campaign=common["campaign"])
+    if common["activity_id"]:
+        activities = activities.filter(pk=common["activity_id"])
+    names = {
+        pk: (name, campaign)
+        for pk, name, campaign in activities.values_list("id", "name", "campaign__name")
+    }
+    state = request.GET.get("state", "")
+    counts = rollups.trace_counts(list(names), include_tests=common["include_tests"])
+    for activity_id, by_state in counts.items():
+        cells = {s: n for s, n in by_state.items() if s in states and (not state or s == state)}
+        if any(cells.values()):
+            name, campaign = names[activity_id]
+            entry = {"name": name, "campaign": campaign, "counts": dict.fromkeys(states, 0)}
+            entry["counts"].update(cells)
+            pivot[activity_id] = entry
+    return pivot, sum(sum(e["counts"].values()) for e in pivot.values())
+
+
 @login_required
 def trace_report(request: HttpRequest) -> HttpResponse:
     common = _common(request)
@@ -219,34 +304,22 @@ def trace_report(request: HttpRequest) -> HttpResponse:
             ),
         )
     states = [s for s, _ in Trace.State.choices]
-    grouped = (
-        qs.order_by()
-        .values("activity_id", "activity__name", "activity__campaign__name", "state")
-        .annotate(n=Count("id"))
-    )
-    pivot: dict[int, dict] = {}
-    for row in grouped:
-        entry = pivot.setdefault(
-            row["activity_id"],
-            {
-                "name": row["activity__name"],
-                "campaign": row["activity__campaign__name"],
-                "counts": dict.fromkeys(states, 0),
-            },
-        )
-        entry["counts"][row["state"]] = row["n"]
+    pivot, total = _trace_pivot(request, common, qs, since or until)
     rows = sorted(pivot.values(), key=lambda e: (e["campaign"], e["name"]))
     pressure = metrics.pressure_counts(list(pivot), since, until)  # contact pressure
     for activity_id, entry in pivot.items():
         entry["cells"] = [entry["counts"][s] for s in states]
         entry["cells"] += list(pressure.get(activity_id, (0, 0)))
-    totals = qs.order_by().values("state").annotate(n=Count("id"))
-    total_by_state = {r["state"]: r["n"] for r in totals}
+    total_by_state = dict.fromkeys(states, 0)
+    for entry in pivot.values():
+        for s, n in entry["counts"].items():
+            total_by_state[s] += n
     chart = hbars(
         [(label, total_by_state.get(s, 0)) for s, label in Trace.State.choices],
         "Traces by state",
     )
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None)
+    page = paginator.get_page(request.GET.get("page"))
     names = record_names([t.participant for t in page.object_list])
     for t in page.object_list:
         t.record_name = names[(t.participant.campaign_id, t.participant.record_id)]
@@ -273,13 +346,11 @@ def link_report(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(campaign_id=common["campaign"].pk)
     if common["activity_id"]:
         qs = qs.filter(activity_id=common["activity_id"])
-    counted = Q() if common["include_tests"] else ~Q(clicks__message__is_test=True)
-    links = list(
-        qs.annotate(
-            click_count=Count("clicks", filter=counted),
-            human_clicks=Count("clicks", filter=counted & Q(clicks__is_machine=False)),
-        ).order_by("-click_count", "url")[:500]
-    )
+    links = list(qs)
+    clicks = rollups.click_counts([x.pk for x in links], include_tests=common["include_tests"])
+    for link in links:
+        link.click_count, link.human_clicks = clicks.get(link.pk, (0, 0))
+    links = sorted(links, key=lambda x: (-x.click_count, x.url))[:500]
     campaigns = dict(Campaign.objects.values_list("id", "name"))
     activities = dict(Activity.objects.values_list("id", "name"))
     for link in links:

@@ -21,6 +21,7 @@ from django.db import close_old_connections
 
 from drumbeat.lib import clock
 
+from .. import rollups
 from ..goals import check_goals
 from ..outbound import deliver_all
 from . import wakeup
@@ -101,6 +102,7 @@ def run_once(
         result.converted = check_goals(now)
         enrolled = enroll_running_campaigns(now)
         result.enrolled, result.removed = enrolled.enrolled, enrolled.removed
+        rollups.compact_now_and_then()  # figures: fold the delta rows of the roll-ups
     result.batches = drain(now, stop)
     deliver_all()  # outbound webhooks due (automation/outbound.py)
     return result

@@ -148,3 +148,36 @@ def test_the_link_export_neutralises_formulas(marketer_client, running):
     assert cells["'" + HYPERLINK][1] == "'\t=1+1"
     assert cells["https://example.com/ok"][:2] == ["https://example.com/ok", "Offer"]
     assert cells["https://example.com/ok"][-2:] == ["0", "0"]
+
+
+def test_lists_page_through_a_capped_number_of_rows(marketer_client, running, monkeypatch):
+    from drumbeat.web import paging
+
+    monkeypatch.setattr(paging, "CAP", 10)
+    url = f"/reporting/participants/?campaign={running.pk}"
+    # Without a text or step filter the total is the roll-ups' exact one (30 participants),
+    # and the pages reach the newest 10 of them.
+    html = marketer_client.get(url).content.decode()
+    assert "1–10 of 30" in html
+    assert "pages reach the newest 10" in html
+    assert '<th class="num">Running</th>' in html  # the group-by table, from the roll-ups
+    # A text filter needs the rows: they are counted up to 11, then "more than 10", and not
+    # grouped per campaign (that would read them all)...
+    html = marketer_client.get(url + "&q=person").content.decode()
+    assert "1–10 of more than 10" in html
+    assert '<th class="num">Running</th>' not in html
+    # ...unless they are few.
+    html = marketer_client.get(url + "&q=person00").content.decode()
+    assert "1–1 of 1" in html and '<th class="num">Running</th>' in html
+    # A page past the last reachable one shows the last.
+    html = marketer_client.get(url + "&page=7").content.decode()
+    assert "1–10 of 30" in html
+    html = marketer_client.get(f"/reporting/traces/?campaign={running.pk}").content.decode()
+    assert "1–10 of 30" in html
+
+
+def test_the_newest_participants_come_first(marketer_client, running):
+    html = marketer_client.get(f"/reporting/participants/?campaign={running.pk}").content.decode()
+    newest = running.participants.order_by("-id").first()
+    oldest = running.participants.order_by("id").first()
+    assert f"/tests/{newest.pk}/" in html and f"/tests/{oldest.pk}/" not in html

@@ -1,0 +1,89 @@
+"""Roll-ups: the figures of the activity cards, the 15-day charts, the reports and the link
+tracker, kept as counters by database triggers (automation/rollup_sql.py) in the same
+statement that changes a trace, participant, message or click, so they are exact by
+construction (a rolled-back change rolls its counters back with it).
+
+Each table holds *delta rows*: a key and signed counts. On PostgreSQL the statement-level
+triggers append one grouped row per key and statement (no row is updated in place, so
+concurrent workers never wait on each other's counters); on SQLite the row-level triggers
+add into one row per key (upsert). A figure is the sum of the rows of its key;
+`rollups.compact()` folds the rows of each key into one, from the clock tick.
+
+Keys hold plain ids, not foreign keys: the trigger of a trace deleted with its activity
+writes a row after the activity is gone (its keys then sum to zero, and `compact()` drops
+them); messages outlive their activity, and so do their counts.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+# Minutes per time slot of `TraceRollup.slot` (epoch seconds // SLOT_SECONDS): a quarter of an
+# hour, so the days of any time zone (offsets are whole quarters) are whole slots.
+SLOT_SECONDS = 900
+
+
+class TraceRollup(models.Model):
+    """Traces by activity, state and test flag; processed and rejected ones also by the time
+    slot of their `executed_at` (0 for every other state), for the daily charts."""
+
+    activity_id = models.BigIntegerField()
+    state = models.CharField(max_length=12)
+    is_test = models.BooleanField()
+    slot = models.BigIntegerField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_trace_rollup"
+        indexes = [models.Index(fields=["activity_id", "slot"], name="trace_rollup_activity")]
+
+
+class ParticipantRollup(models.Model):
+    """Participants by campaign, state, test flag and whether they reached the goal."""
+
+    campaign_id = models.BigIntegerField()
+    state = models.CharField(max_length=12)
+    is_test = models.BooleanField()
+    converted = models.BooleanField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_participant_rollup"
+        indexes = [models.Index(fields=["campaign_id"], name="participant_rollup_campaign")]
+
+
+class MessageRollup(models.Model):
+    """The message figures of an activity card (messages of an activity only): sent counts
+    the messages handed to the transport (state sent or bounced), the others count messages
+    whose timestamp of that name is set."""
+
+    activity_id = models.BigIntegerField()
+    is_test = models.BooleanField()
+    sent = models.BigIntegerField()
+    opened = models.BigIntegerField()
+    clicked = models.BigIntegerField()
+    replied = models.BigIntegerField()
+    bounced = models.BigIntegerField()
+    complained = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_message_rollup"
+        indexes = [models.Index(fields=["activity_id"], name="message_rollup_activity")]
+
+
+class ClickRollup(models.Model):
+    """Clicks by link, the campaign of the clicked message (0 without one), the message's test
+    flag (false without a message) and whether a link scanner made it."""
+
+    link_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField()
+    is_test = models.BooleanField()
+    is_machine = models.BooleanField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_click_rollup"
+        indexes = [
+            models.Index(fields=["link_id"], name="click_rollup_link"),
+            models.Index(fields=["campaign_id"], name="click_rollup_campaign"),
+        ]

@@ -1,0 +1,173 @@
+"""Reading the roll-ups (automation/rollup_models.py): the sums behind the activity cards, the
+15-day charts, the participant and trace reports and the link tracker, each a handful of rows
+per activity, campaign or link whatever the number of traces; and `compact()`, which folds the
+delta rows of each key into one (called from the clock tick).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from .rollup_models import (
+    SLOT_SECONDS,
+    ClickRollup,
+    MessageRollup,
+    ParticipantRollup,
+    TraceRollup,
+)
+from .rollup_sql import rollups as rollup_specs
+
+MESSAGE_COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complained")
+
+
+def _tests(include_tests: bool) -> Q:
+    return Q() if include_tests else Q(is_test=False)
+
+
+def trace_counts(activity_ids: list[int], include_tests: bool = False) -> dict[int, dict[str, int]]:
+    """Activity id → {trace state: count} (states without traces left out)."""
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = (
+        TraceRollup.objects.filter(_tests(include_tests), activity_id__in=activity_ids)
+        .values("activity_id", "state")
+        .annotate(total=Sum("n"))
+    )
+    for row in rows:
+        if row["total"]:
+            result[row["activity_id"]][row["state"]] = row["total"]
+    return result
+
+
+def slot_of(moment: datetime) -> int:
+    return int(moment.timestamp()) // SLOT_SECONDS
+
+
+def daily_counts(
+    activity_ids: list[int], first_day: date, include_tests: bool = False
+) -> dict[tuple[int, date], dict[str, int]]:
+    """(activity id, day) → {"processed": n, "rejected": n} for the traces executed on each
+    day since `first_day`, days of the configured time zone."""
+    zone = timezone.get_current_timezone()
+    since = datetime.combine(first_day, datetime.min.time(), tzinfo=zone)
+    rows = (
+        TraceRollup.objects.filter(
+            _tests(include_tests),
+            activity_id__in=activity_ids,
+            slot__gte=slot_of(since),
+            state__in=["processed", "rejected"],
+        )
+        .values("activity_id", "state", "slot")
+        .annotate(total=Sum("n"))
+    )
+    result: dict[tuple[int, date], dict[str, int]] = defaultdict(
+        lambda: {"processed": 0, "rejected": 0}
+    )
+    for row in rows:
+        moment = datetime.fromtimestamp(row["slot"] * SLOT_SECONDS, UTC).astimezone(zone)
+        result[(row["activity_id"], moment.date())][row["state"]] += row["total"]
+    return result
+
+
+def message_counts(activity_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Activity id → the message figures of its card (test messages excluded)."""
+    rows = (
+        MessageRollup.objects.filter(activity_id__in=activity_ids, is_test=False)
+        .values("activity_id")
+        .annotate(**{name: Sum(name) for name in MESSAGE_COUNTERS})
+    )
+    return {row.pop("activity_id"): row for row in rows}
+
+
+def participant_counts(
+    campaign_ids: list[int] | None = None, include_tests: bool = True
+) -> dict[int, dict[tuple[str, bool, bool], int]]:
+    """Campaign id → {(state, is_test, converted): count}; every campaign when no ids."""
+    rows = ParticipantRollup.objects.filter(_tests(include_tests))
+    if campaign_ids is not None:
+        rows = rows.filter(campaign_id__in=campaign_ids)
+    result: dict[int, dict[tuple[str, bool, bool], int]] = defaultdict(dict)
+    for row in rows.values("campaign_id", "state", "is_test", "converted").annotate(total=Sum("n")):
+        if row["total"]:
+            key = (row["state"], bool(row["is_test"]), bool(row["converted"]))
+            result[row["campaign_id"]][key] = row["total"]
+    return result
+
+
+def click_counts(
+    link_ids: list[int] | None = None,
+    campaign_id: int | None = None,
+    include_tests: bool = False,
+) -> dict[int, tuple[int, int]]:
+    """Link id → (clicks, clicks by people), optionally only clicks on messages of one
+    campaign; clicks on test messages only when asked."""
+    rows = ClickRollup.objects.filter(_tests(include_tests))
+    if link_ids is not None:
+        rows = rows.filter(link_id__in=link_ids)
+    if campaign_id is not None:
+        rows = rows.filter(campaign_id=campaign_id)
+    result: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows.values("link_id", "is_machine").annotate(total=Sum("n")):
+        result[row["link_id"]][0] += row["total"]
+        if not row["is_machine"]:
+            result[row["link_id"]][1] += row["total"]
+    return {pk: (total, human) for pk, (total, human) in result.items()}
+
+
+COMPACT_SECONDS = 60.0
+_last_compaction = [float("-inf")]
+
+
+def compact_now_and_then() -> int:
+    """`compact()` at most once every COMPACT_SECONDS in this process (the clock tick calls
+    it; the readers sum the delta rows either way, so it only keeps them few)."""
+    now = time.monotonic()
+    if now - _last_compaction[0] < COMPACT_SECONDS:
+        return 0
+    _last_compaction[0] = now
+    return compact()
+
+
+def compact() -> int:
+    """Fold every roll-up's rows into one per key, dropping keys that sum to zero (those of
+    deleted activities, campaigns and links: their rows were deleted through the triggers
+    too; messages outlive their activity, and so do their counts). Safe while the triggers
+    append (PostgreSQL: the DELETE … RETURNING sees only rows committed before it; an
+    advisory lock keeps two compactions apart). Returns the number of rows removed."""
+    vendor = connection.vendor
+    removed = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('drumbeat_rollup_compact'))")
+            if not cursor.fetchone()[0]:
+                return 0
+        for spec in rollup_specs(vendor):
+            keys = ", ".join(col for col, _ in spec.keys)
+            counters = [col for col, _ in spec.counters]
+            if vendor == "postgresql":
+                cursor.execute(f"SELECT count(*) FROM {spec.target}")
+                before = cursor.fetchone()[0]
+                sums = ", ".join(f"sum({col})" for col in counters)
+                nonzero = " OR ".join(f"sum({col}) <> 0" for col in counters)
+                cursor.execute(
+                    f"WITH moved AS (DELETE FROM {spec.target} RETURNING *)"
+                    f" INSERT INTO {spec.target} ({keys}, {', '.join(counters)})"
+                    f" SELECT {keys}, {sums} FROM moved GROUP BY {keys} HAVING {nonzero}"
+                )
+                removed += before - max(cursor.rowcount, 0)
+            else:  # one row per key already (upserts): drop the empty ones
+                zero = " AND ".join(f"{col} = 0" for col in counters)
+                cursor.execute(f"DELETE FROM {spec.target} WHERE {zero}")
+                removed += max(cursor.rowcount, 0)
+    return removed
+
+
+def local_days(now: datetime, count: int) -> list[date]:
+    """The last `count` days of the configured time zone, oldest first, today last."""
+    today = timezone.localtime(now).date()
+    return [today - timedelta(days=n) for n in range(count - 1, -1, -1)]

@@ -1,0 +1,113 @@
+"""The roll-ups next to the raw aggregates they stand for, key by key (tests, and the crash
+test's figures script): `differences()` is empty when every roll-up equals its aggregate."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.db.models import Count, Q
+
+from drumbeat.automation.models import Participant, Trace
+from drumbeat.automation.rollup_models import (
+    SLOT_SECONDS,
+    ClickRollup,
+    MessageRollup,
+    ParticipantRollup,
+    TraceRollup,
+)
+from drumbeat.mailing.models import Click, Message
+
+COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complained")
+
+
+def _nonzero(counter: Counter) -> Counter:
+    """Without the keys that sum to zero (negative sums stay: they would be a bug)."""
+    return Counter({k: v for k, v in counter.items() if v != 0})
+
+
+def raw() -> dict[str, Counter]:
+    """Every figure counted from the rows themselves."""
+    traces: Counter = Counter()
+    for activity_id, state, is_test, executed_at in Trace.objects.values_list(
+        "activity_id", "state", "is_test", "executed_at"
+    ):
+        slot = 0
+        if state in ("processed", "rejected") and executed_at is not None:
+            slot = int(executed_at.timestamp()) // SLOT_SECONDS
+        traces[(activity_id, state, is_test, slot)] += 1
+    participants: Counter = Counter()
+    for row in Participant.objects.values("campaign_id", "state", "is_test").annotate(
+        n=Count("id"), converted=Count("id", filter=Q(converted_at__isnull=False))
+    ):
+        key = (row["campaign_id"], row["state"], row["is_test"])
+        participants[(*key, True)] += row["converted"]
+        participants[(*key, False)] += row["n"] - row["converted"]
+    messages: Counter = Counter()
+    for row in (
+        Message.objects.filter(activity_id__isnull=False)
+        .values("activity_id", "is_test")
+        .annotate(
+            sent=Count("id", filter=Q(state__in=["sent", "bounced"])),
+            opened=Count("id", filter=Q(opened_at__isnull=False)),
+            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+            replied=Count("id", filter=Q(replied_at__isnull=False)),
+            bounced=Count("id", filter=Q(bounced_at__isnull=False)),
+            complained=Count("id", filter=Q(complained_at__isnull=False)),
+        )
+    ):
+        for name in COUNTERS:
+            messages[(row["activity_id"], row["is_test"], name)] += row[name]
+    clicks: Counter = Counter()
+    for link_id, campaign_id, is_test, is_machine in Click.objects.values_list(
+        "link_id", "message__campaign_id", "message__is_test", "is_machine"
+    ):
+        clicks[(link_id, campaign_id or 0, bool(is_test), is_machine)] += 1
+    return {
+        "traces": _nonzero(traces),
+        "participants": _nonzero(participants),
+        "messages": _nonzero(messages),
+        "clicks": _nonzero(clicks),
+    }
+
+
+def rolled() -> dict[str, Counter]:
+    """The same figures summed from the roll-up rows."""
+    traces: Counter = Counter()
+    for row in TraceRollup.objects.values_list("activity_id", "state", "is_test", "slot", "n"):
+        traces[(row[0], row[1], bool(row[2]), row[3])] += row[4]
+    participants: Counter = Counter()
+    for row in ParticipantRollup.objects.values_list(
+        "campaign_id", "state", "is_test", "converted", "n"
+    ):
+        participants[(row[0], row[1], bool(row[2]), bool(row[3]))] += row[4]
+    messages: Counter = Counter()
+    for row in MessageRollup.objects.values("activity_id", "is_test", *COUNTERS):
+        for name in COUNTERS:
+            messages[(row["activity_id"], bool(row["is_test"]), name)] += row[name]
+    clicks: Counter = Counter()
+    for row in ClickRollup.objects.values_list(
+        "link_id", "campaign_id", "is_test", "is_machine", "n"
+    ):
+        clicks[(row[0], row[1], bool(row[2]), bool(row[3]))] += row[4]
+    return {
+        "traces": _nonzero(traces),
+        "participants": _nonzero(participants),
+        "messages": _nonzero(messages),
+        "clicks": _nonzero(clicks),
+    }
+
+
+def differences() -> dict[str, dict]:
+    """Per roll-up, the keys whose sum differs from the raw count: {key: (raw, rolled)}."""
+    expected, found = raw(), rolled()
+    result = {}
+    for name in expected:
+        keys = set(expected[name]) | set(found[name])
+        diff = {
+            str(k): (expected[name][k], found[name][k])
+            for k in keys
+            if expected[name][k] != found[name][k]
+        }
+        if diff:
+            result[name] = diff
+    return result

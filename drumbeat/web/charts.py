@@ -32,7 +32,7 @@ def daily_bars(
         parts.append(f'<line class="grid" x1="{left}" x2="{width - 4}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(
             f'<text class="axis" x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">'
-            f"{round(scale * i / 4)}</text>"
+            f"{compact(round(scale * i / 4))}</text>"
         )
     for d_index, day in enumerate(days):
         x0 = left + d_index * slot + 2
@@ -83,10 +83,23 @@ def hbars(rows: list[tuple[str, int]], title: str, width: int = 560) -> SafeStri
             f'<rect class="s-brand" x="{label_w}" y="{y + 4}" width="{max(w, 1):.1f}" '
             f'height="{row_h - 9}" rx="2"/>'
             f'<text class="axis" x="{label_w + w + 6:.1f}" y="{y + 16}" style="font-size:11px">'
-            f"{value}</text>"
+            f"{compact(value)}</text>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))
+
+
+def compact(value: int) -> str:
+    """A count short enough for an axis label: 9999, 12k, 2.5M, 10M (the exact figures are in
+    the tables and the bars' tooltips)."""
+    size = abs(value)
+    if size >= 999_500:
+        if size >= 9_950_000:
+            return f"{round(value / 1_000_000)}M"
+        return f"{value / 1_000_000:.1f}".removesuffix(".0") + "M"
+    if size >= 10_000:
+        return f"{round(value / 1_000)}k"
+    return str(value)
 
 
 def _nice(peak: int) -> int:

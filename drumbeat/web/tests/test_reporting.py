@@ -181,3 +181,17 @@ def test_the_newest_participants_come_first(marketer_client, running):
     newest = running.participants.order_by("-id").first()
     oldest = running.participants.order_by("id").first()
     assert f"/tests/{newest.pk}/" in html and f"/tests/{oldest.pk}/" not in html
+
+
+def test_chart_labels_stay_short_for_big_counts():
+    from drumbeat.web.charts import compact
+
+    # Labels of at most four characters fit the axis margin of the charts.
+    assert [compact(n) for n in (0, 9_999, 12_345, 700_000, 1_250_000, 10_000_000)] == [
+        "0",
+        "9999",
+        "12k",
+        "700k",
+        "1.2M",
+        "10M",
+    ]

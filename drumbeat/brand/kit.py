@@ -24,6 +24,16 @@ FONT_STACKS: dict[str, str] = {
 }
 
 SOCIAL_NETWORKS = ("facebook", "x", "instagram", "linkedin", "youtube", "tiktok", "website")
+# How each network is named in an email and in the editor.
+NETWORK_LABELS = {
+    "facebook": "Facebook",
+    "x": "X",
+    "instagram": "Instagram",
+    "linkedin": "LinkedIn",
+    "youtube": "YouTube",
+    "tiktok": "TikTok",
+    "website": "Website",
+}
 
 # The brand kit's editable fields (web form, API), in the order they are shown.
 KIT_FIELDS = (

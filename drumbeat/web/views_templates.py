@@ -20,8 +20,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
-from drumbeat.automation.targets import FILTERABLE, get_target, model_fields, target_choices
-from drumbeat.brand.kit import FONT_STACKS, SOCIAL_NETWORKS, current_brand
+from drumbeat.automation.targets import (
+    FILTERABLE,
+    get_target,
+    placeholders,
+    target_choices,
+)
+from drumbeat.brand.kit import FONT_STACKS, NETWORK_LABELS, SOCIAL_NETWORKS, current_brand
 from drumbeat.mailing import rendering, sms_text
 from drumbeat.mailing import services as mailing_services
 from drumbeat.mailing.design import DesignError, check_template, compile_design
@@ -30,24 +35,6 @@ from drumbeat.mailing.models import Template
 from .forms import apply_service_errors
 
 RENDER_FIELDS = FILTERABLE
-
-
-def placeholders(target_key: str) -> list[tuple[str, str]]:
-    """(label, placeholder) for the template editor's picker: the target's own fields and one
-    hop through many-to-one relations."""
-    result = []
-    for name, info in model_fields(target_key).items():
-        if info.kind in {"one2many", "many2many"}:
-            continue
-        if info.kind == "many2one" and info.related:
-            for sub, sub_info in model_fields(info.related).items():
-                if sub_info.kind not in {"one2many", "many2many", "many2one"} and sub != "id":
-                    result.append(
-                        (f"{info.label} › {sub_info.label}", f"{{{{ record.{name}.{sub} }}}}")
-                    )
-            continue
-        result.append((info.label, f"{{{{ record.{name} }}}}"))
-    return result
 
 
 # --- templates ---------------------------------------------------------------------------------
@@ -243,17 +230,6 @@ def _designer_data(target_key: str) -> dict:
         "media_public_url": settings.MEDIA_PUBLIC_URL,
         "media_local_url": reverse("media_file", args=["x"])[:-1],
     }
-
-
-NETWORK_LABELS = {
-    "facebook": "Facebook",
-    "x": "X",
-    "instagram": "Instagram",
-    "linkedin": "LinkedIn",
-    "youtube": "YouTube",
-    "tiktok": "TikTok",
-    "website": "Website",
-}
 
 
 def _optional_url(name: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 import mrml
 
-from drumbeat.brand.kit import FONT_STACKS, Brand
+from drumbeat.brand.kit import FONT_STACKS, NETWORK_LABELS, Brand
 
 from .schema import PLACEHOLDER_RE, Design, validate_design
 
@@ -36,15 +36,6 @@ BLOCK_PADDING = 24  # px left and right of every block
 FLUID_ABOVE = 240  # images wider than this fill the screen on phones
 MUTED = "#6b7280"
 HEADING_SIZES = {1: (26, 34), 2: (21, 29), 3: (18, 26)}
-NETWORK_LABELS = {
-    "facebook": "Facebook",
-    "x": "X",
-    "instagram": "Instagram",
-    "linkedin": "LinkedIn",
-    "youtube": "YouTube",
-    "tiktok": "TikTok",
-    "website": "Website",
-}
 _RENDER_OPTIONS = mrml.RenderOptions(disable_comments=True)
 
 

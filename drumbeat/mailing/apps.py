@@ -23,8 +23,5 @@ class MailingConfig(AppConfig):
         from .checks import check_channels
 
         checks.register(check_channels)
-        try:
-            brand_kit = apps.get_model("brand", "BrandKit")
-        except LookupError:  # an install whose brand app has no kit table
-            return
+        brand_kit = apps.get_model("brand", "BrandKit")
         post_save.connect(_brand_kit_saved, sender=brand_kit, dispatch_uid="recompile-designs")

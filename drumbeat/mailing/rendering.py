@@ -521,21 +521,21 @@ def _mark_links(source: str) -> tuple[str, list[tuple[str, str]]]:
     return _HREF_RE.sub(replace, source), links
 
 
-def _sender_lines(sender: tuple[str, str]) -> list[str]:
-    """The brand's postal address lines (empty when none is configured)."""
-    return [line.strip() for line in sender[1].splitlines() if line.strip()]
+def _missing_sender(source: str, sender: tuple[str, str]) -> str:
+    """The sender's name and postal address on one line ("Name, street, city"), or "" when no
+    address is configured or `source` already carries every line of it (as text or escaped in
+    any way: `&#39;`, `&#x27;`, `&amp;`…)."""
+    name, address = sender[0].strip(), sender[1]
+    lines = [line.strip() for line in address.splitlines() if line.strip()]
+    unescaped = html.unescape(source)
+    if not any(line not in source and line not in unescaped for line in lines):
+        return ""
+    return ", ".join(([name] if name and name not in lines[0] else []) + lines)
 
 
-def _lacks_address(source: str, lines: list[str]) -> bool:
-    """True unless every line of the postal address is already in the source (as text or
-    escaped in any way: `&#39;`, `&#x27;`, `&amp;`…)."""
-    text = html.unescape(source)
-    return any(line not in source and line not in text for line in lines)
-
-
-def _no_jinja(text: str) -> str:
-    """HTML-escaped text that the Jinja compiler reads as literal text (braces as entities)."""
-    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("%", "&#37;")
+def _literal(text: str) -> str:
+    """`text` as the Jinja compiler must read it: literally (a raw block no text can close)."""
+    return "{% raw %}" + text.replace("{%", "{ %") + "{% endraw %}"
 
 
 def _footer(source: str, sender: tuple[str, str] = ("", "")) -> str:
@@ -547,14 +547,12 @@ def _footer(source: str, sender: tuple[str, str] = ("", "")) -> str:
         wanted.append('<a href="{{ unsubscribe_url }}">Unsubscribe</a>')
     if "view_online_url" not in source:
         wanted.append('<a href="{{ view_online_url }}">View in your browser</a>')
-    lines = _sender_lines(sender)
+    sender_line = _missing_sender(source, sender)
     address = ""
-    if lines and _lacks_address(source, lines):
-        name = sender[0].strip()
-        parts = ([name] if name and name not in lines[0] else []) + lines
+    if sender_line:
         address = (
             '\n<p style="font-size:12px;color:#6b7280;text-align:center;margin:8px 0 24px">'
-            + ", ".join(_no_jinja(part) for part in parts)
+            + _literal(html.escape(sender_line))
             + "</p>\n"
         )
     if not wanted:
@@ -569,14 +567,9 @@ def _footer(source: str, sender: tuple[str, str] = ("", "")) -> str:
 
 
 def _text_footer(source: str, sender: tuple[str, str]) -> str:
-    """The postal address under a hand-written plain-text part that lacks it."""
-    lines = _sender_lines(sender)
-    if not lines or not _lacks_address(source, lines):
-        return ""
-    name = sender[0].strip()
-    parts = ([name] if name and name not in lines[0] else []) + lines
-    text = ", ".join(parts).replace("{%", "{ %").replace("%}", "% }")
-    return "\n\n--\n{% raw %}" + text.replace("{% endraw", "") + "{% endraw %}\n"
+    """The postal address under a plain-text part that lacks it."""
+    sender_line = _missing_sender(source, sender)
+    return f"\n\n--\n{_literal(sender_line)}\n" if sender_line else ""
 
 
 def _before_body_end(source: str, addition: str) -> str:
@@ -673,7 +666,7 @@ def compile_email(template: Any, render_fields: RenderFields) -> CompiledEmail:
         text = None
         if (template.body_text or "").strip():
             text_source = _mark_links_text(template.body_text, links)
-        else:  # from the HTML without the address (its escaped braces would turn into Jinja)
+        else:  # from the HTML without the address line: the text gets it under a "--" line
             text_source = html_to_text(with_links)
         text_source += _text_footer(text_source, sender)
         try:

@@ -231,13 +231,11 @@ def _compile_design(template: Template, render_fields: rendering.RenderFields | 
         if c.code == "placeholder_unknown" and c.path not in ("subject", "preview_text")
     ]
     if unknown:
-        errors: dict[str, list[str]] = {}
-        for check in unknown:
-            errors.setdefault(f"{DESIGN_FIELD}.{check.path}", []).append(check.message)
-        raise ValidationError(errors)
+        raise ValidationError(_design_errors(unknown))
 
 
 def _design_errors(problems: list) -> dict[str, list[str]]:
+    """Design problems or checks (each with a JSON `path` and a `message`) as form errors."""
     errors: dict[str, list[str]] = {}
     for problem in problems:
         key = f"{DESIGN_FIELD}.{problem.path}" if problem.path else DESIGN_FIELD

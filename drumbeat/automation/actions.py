@@ -30,6 +30,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import CharField, Exists, F, Min, OuterRef, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Trim
 
 from drumbeat.lib import hooks, netguard
@@ -63,6 +64,26 @@ def is_effectful(action: ServerAction) -> bool:
     if action.kind == ServerAction.Kind.MULTI:
         return action.children.filter(kind=ServerAction.Kind.SEND_WEBHOOK).exists()
     return action.kind == ServerAction.Kind.SEND_WEBHOOK
+
+
+def is_set_based(action: ServerAction) -> bool:
+    """True when the action is a few statements over its records whatever their number, with
+    no result per record: a field set or tagged to a fixed value, a task or note with fixed
+    texts. Such an action can run on a subquery of record ids (`run_set_based`)."""
+    params = action.params or {}
+    if action.kind == ServerAction.Kind.UPDATE_RECORD:
+        return not is_template(params.get("value"))
+    if action.kind == ServerAction.Kind.CREATE_ACTIVITY:
+        return not any(is_template(params.get(k)) for k in ("summary", "note"))
+    if action.kind == ServerAction.Kind.POST_NOTE:
+        return not is_template(params.get("body"))
+    return False
+
+
+def run_set_based(action: ServerAction, record_ids: RawSQL, now: datetime) -> None:
+    """Run a set-based action (`is_set_based`) on the records a subquery selects; raises
+    when it fails (for the whole batch: every record has the same fixed values)."""
+    RUNNERS[action.kind](action, get_target(action.target), record_ids, now)
 
 
 def run_action(

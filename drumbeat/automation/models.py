@@ -668,4 +668,10 @@ class WebhookDelivery(models.Model):
 
 
 from .pressure_models import PressureEvent, PressureSettings, SendSlot  # noqa: E402, F401
-from .rollup_models import ClickRollup, MessageRollup, ParticipantRollup, TraceRollup  # noqa: E402, F401
+from .rollup_models import (  # noqa: E402, F401
+    ClickRollup,
+    MessageRollup,
+    ParticipantRollup,
+    RollupPause,
+    TraceRollup,
+)

@@ -87,3 +87,12 @@ class ClickRollup(models.Model):
             models.Index(fields=["link_id"], name="click_rollup_link"),
             models.Index(fields=["campaign_id"], name="click_rollup_campaign"),
         ]
+
+
+class RollupPause(models.Model):
+    """While a transaction holds a row here, SQLite's UPDATE triggers of the roll-ups do
+    nothing: the engine moves the counts of its bulk UPDATEs itself (`rollups.moved`). Always
+    empty outside that transaction."""
+
+    class Meta:
+        db_table = "automation_rollup_pause"

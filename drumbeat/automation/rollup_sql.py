@@ -10,7 +10,11 @@ whose change can move a row between keys (`watch`, used by SQLite's UPDATE trigg
   the old rows counted negatively and the new ones positively, keys whose net is zero left
   out. An UPDATE that moves no row between keys (a lease renewal) appends nothing.
 - SQLite: row-level triggers adding into one row per key (upsert on a unique index that only
-  SQLite gets: PostgreSQL appends without it).
+  SQLite gets: PostgreSQL appends without it). A bulk UPDATE of the engine may instead add
+  the counts it moved itself, a grouped statement in place of a trigger call per row
+  (`paused` and `add_counts` in automation/rollups.py): the UPDATE triggers skip their work
+  while the table `automation_rollup_pause` has a row, which only that transaction ever
+  sees (SQLite has one writer at a time, and the row is deleted before the commit).
 """
 
 from __future__ import annotations
@@ -203,10 +207,29 @@ def _sqlite_add(rollup: Rollup, alias: str, sign: str) -> str:
     )
 
 
-def _sqlite(rollup: Rollup) -> list[str]:
+PAUSE_TABLE = "automation_rollup_pause"
+
+
+def sqlite_upsert(name: str, select: str) -> str:
+    """SQLite: INSERT the rows of `select` (key columns, then signed counters, in the order of
+    roll-up `name`) into that roll-up, adding into the row of an existing key."""
+    rollup = next(r for r in rollups("sqlite") if r.name == name)
+    columns = ", ".join([*(col for col, _ in rollup.keys), *(col for col, _ in rollup.counters)])
+    conflict = ", ".join(col for col, _ in rollup.keys)
+    update = ", ".join(f"{col} = {col} + excluded.{col}" for col, _ in rollup.counters)
+    # WHERE TRUE: without it SQLite may read ON CONFLICT as the select's join constraint.
+    return (
+        f"INSERT INTO {rollup.target} ({columns}) SELECT * FROM ({select}) WHERE TRUE"
+        f" ON CONFLICT ({conflict}) DO UPDATE SET {update}"
+    )
+
+
+def _sqlite(rollup: Rollup, pausable: bool = True) -> list[str]:
     trigger = f"drumbeat_{rollup.name}_rollup"
     keys = ", ".join(col for col, _ in rollup.keys)
     changed = " OR ".join(f"old.{col} IS NOT new.{col}" for col in rollup.watch)
+    if pausable:
+        changed = f"({changed}) AND NOT EXISTS (SELECT 1 FROM {PAUSE_TABLE})"
     statements = [
         f"CREATE UNIQUE INDEX IF NOT EXISTS {rollup.target}_key ON {rollup.target} ({keys})"
     ]
@@ -228,10 +251,12 @@ def _sqlite(rollup: Rollup) -> list[str]:
     return statements
 
 
-def install(vendor: str) -> list[str]:
-    """Statements creating (or replacing) every roll-up trigger."""
-    build = _postgresql if vendor == "postgresql" else _sqlite
-    return [statement for rollup in rollups(vendor) for statement in build(rollup)]
+def install(vendor: str, pausable: bool = True) -> list[str]:
+    """Statements creating (or replacing) every roll-up trigger (`pausable`: SQLite's honour
+    the pause table, which exists from migration automation 0010)."""
+    if vendor == "postgresql":
+        return [statement for rollup in rollups(vendor) for statement in _postgresql(rollup)]
+    return [s for rollup in rollups(vendor) for s in _sqlite(rollup, pausable)]
 
 
 def uninstall(vendor: str) -> list[str]:

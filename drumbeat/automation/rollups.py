@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
@@ -21,9 +23,35 @@ from .rollup_models import (
     ParticipantRollup,
     TraceRollup,
 )
+from .rollup_sql import PAUSE_TABLE, sqlite_upsert
 from .rollup_sql import rollups as rollup_specs
 
 MESSAGE_COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complained")
+
+
+@contextmanager
+def paused(cursor) -> Iterator[bool]:
+    """SQLite: the UPDATE triggers of the roll-ups do nothing inside this block, and the
+    caller adds the counts its UPDATEs moved itself (`add_counts`), a grouped statement in
+    place of a trigger call per row; yields True then. PostgreSQL: nothing to do (its
+    statement-level triggers count a statement as a whole); yields False.
+
+    Only inside a transaction (else it yields False too): an error rolls the counts back
+    with the rows, and no other connection ever sees the pause (see rollup_sql.py)."""
+    if connection.vendor != "sqlite" or not connection.in_atomic_block:
+        yield False  # outside a transaction the triggers count (a pause could be committed)
+        return
+    cursor.execute(f"INSERT INTO {PAUSE_TABLE} DEFAULT VALUES")
+    try:
+        yield True
+    finally:
+        cursor.execute(f"DELETE FROM {PAUSE_TABLE}")
+
+
+def add_counts(cursor, name: str, select: str, params: list | tuple = ()) -> None:
+    """SQLite: add the rows of `select` (the key columns of roll-up `name` then its counters,
+    signed) into that roll-up, one row per key."""
+    cursor.execute(sqlite_upsert(name, select), params)
 
 
 def _tests(include_tests: bool) -> Q:

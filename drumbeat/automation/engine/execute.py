@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -28,14 +28,16 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import RawSQL
 
 from drumbeat.lib import clock
 
 from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, SplitAssignment, Trace
-from ..outbound import emit_completed, emit_trace_outcomes
+from ..outbound import emit_completed, emit_trace_outcomes, subscribed_events
+from ..rollups import add_counts, paused
 from ..targets import FILTERABLE, get_target
-from . import pressure
+from . import pressure, setbatch
 from .leases import Lease, lease_length, new_claim_id
 from .sql import id_set, insert_select
 
@@ -186,6 +188,8 @@ def is_database_only(activity: Activity) -> bool:
 def execute_batch(activity: Activity, now: datetime | None = None, limit: int | None = None) -> int:
     """Claim and execute one batch of due traces of `activity`; returns how many were claimed."""
     now = now or clock.now()
+    if is_set_based(activity):
+        return execute_set_batch(activity, now, effective_limit(activity, limit))
     if is_database_only(activity):
         return execute_locked_batch(activity, now, effective_limit(activity, limit))
     lease = claim_due(activity, now, effective_limit(activity, limit))
@@ -194,6 +198,61 @@ def execute_batch(activity: Activity, now: datetime | None = None, limit: int | 
             claimed = load_claimed(lease.trace_ids, with_dates=activity.expiry is not None)
             execute_claimed(activity, claimed, now, lease=lease)
     return len(lease.trace_ids)
+
+
+def is_set_based(activity: Activity) -> bool:
+    """A server action whose effect is the same for every record: its batch is SQL over the
+    batch table (setbatch.py), no trace goes through Python."""
+    from ..actions import is_set_based as action_is_set_based
+
+    action = activity.server_action if activity.kind == Activity.Kind.ACTION else None
+    return action is not None and action_is_set_based(action)
+
+
+def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
+    """A set-based action's batch in ONE transaction, in a constant number of statements and
+    no Python per trace (setbatch.py has the steps); returns how many traces it took."""
+    from ..actions import run_set_based
+
+    campaign = activity.campaign
+    with transaction.atomic(), connection.cursor() as cursor:
+        setbatch.prepare(cursor)
+        taken = setbatch.claim(cursor, activity, now, limit)
+        if not taken:
+            return 0
+        if activity.expiry is not None:
+            since = _db_dt(now - activity.expiry)
+            setbatch.mark(cursor, S.CANCELLED, REASON_EXPIRED, "scheduled_at < %s", [since])
+        matching = filter_records(
+            get_target(campaign.target),
+            applied_domain(activity, campaign),
+            campaign.include_archived,
+            now,
+        ).filter(pk__in=setbatch.rows("outcome = ''", "record_id"))
+        sql, params = matching.values("pk").query.sql_with_params()
+        setbatch.mark(cursor, S.REJECTED, REASON_REJECTED, f"record_id NOT IN ({sql})", params)
+        action = activity.server_action
+        try:
+            with transaction.atomic():  # a failing action must not spoil the batch
+                run_set_based(action, setbatch.rows("outcome = ''", "record_id"), now)
+        except Exception as exc:
+            log.warning("server action %s failed: %s", action.pk, exc)
+            message = str(exc)[:400] or type(exc).__name__
+            setbatch.mark(cursor, S.ERROR, message, "TRUE")
+        setbatch.write_traces(cursor, activity, now)
+        if subscribed_events():  # somebody may listen: the outcomes as the general path has them
+            emit_trace_outcomes(activity, setbatch.outcomes(cursor), now)
+        # Reached: processed, or failed in the action (they get children, as in the general
+        # path); a reached trace with children leaves its participant running.
+        reached = setbatch.rows("outcome IN ('', 'error')")
+        with_children = create_children(activity, reached, now) > 0
+        if with_children:
+            pressure.align_children(activity, reached, now)
+        candidates = setbatch.rows(
+            "outcome NOT IN ('', 'error')" if with_children else "TRUE", "participant_id"
+        )
+        complete_participants(candidates, now)
+    return taken
 
 
 def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
@@ -547,7 +606,7 @@ def finish_traces(
         complete_participants(sorted(candidates), now)
 
 
-def create_children(activity: Activity, parent_ids: list[int], now: datetime) -> int:
+def create_children(activity: Activity, parent_ids: list[int] | RawSQL, now: datetime) -> int:
     """One child trace per child activity for each parent trace: one INSERT … SELECT each.
 
     Dated triggers are due at now + delay; event triggers wait undated until their event or
@@ -610,24 +669,47 @@ def create_children(activity: Activity, parent_ids: list[int], now: datetime) ->
     return created
 
 
-def complete_participants(participant_ids: models.QuerySet | list[int], now: datetime) -> int:
-    """Running participants among `participant_ids` with no scheduled trace left: Completed."""
-    done = (
-        Participant.objects.filter(
-            id__in=id_set(participant_ids)
-            if isinstance(participant_ids, list)
-            else participant_ids,
-            state=Participant.State.RUNNING,
+def complete_participants(
+    participant_ids: models.QuerySet | list[int] | RawSQL, now: datetime
+) -> int:
+    """Running participants among `participant_ids` with no scheduled trace left: Completed.
+
+    One UPDATE; on SQLite inside a transaction its roll-up counts are added in one statement
+    from the rows it returns (the per-row triggers paused, rollups.paused)."""
+    ready = Participant.objects.filter(
+        id__in=(id_set(participant_ids) if isinstance(participant_ids, list) else participant_ids),
+        state=Participant.State.RUNNING,
+    ).filter(
+        ~Exists(
+            Trace.objects.filter(participant=OuterRef("pk"), state__in=[S.SCHEDULED, S.PROCESSING])
         )
-        .filter(
-            ~Exists(
-                Trace.objects.filter(
-                    participant=OuterRef("pk"), state__in=[S.SCHEDULED, S.PROCESSING]
-                )
-            )
-        )
-        .update(state=Participant.State.COMPLETED, completed_at=now)
     )
+    where, params = ready.query.get_compiler(connection=connection).compile(ready.query.where)
+    table = connection.ops.quote_name(Participant._meta.db_table)
+    sql = f"UPDATE {table} SET state = %s, completed_at = %s WHERE {where}"
+    values = [Participant.State.COMPLETED.value, _db_dt(now), *params]
+    with connection.cursor() as cursor, paused(cursor) as counting:
+        if counting:
+            # The column itself: SQLite 3.40 returned 1 for `converted_at IS NOT NULL` on
+            # NULL rows of this UPDATE (its correlated NOT EXISTS).
+            cursor.execute(f"{sql} RETURNING campaign_id, is_test, converted_at", values)
+            moved = Counter((c, bool(t), at is not None) for c, t, at in cursor.fetchall())
+            done = sum(moved.values())
+        else:
+            cursor.execute(sql, values)
+            done = cursor.rowcount
+    if counting and moved:
+        counts = [
+            (campaign, state, is_test, converted, sign * n)
+            for (campaign, is_test, converted), n in moved.items()
+            for state, sign in (
+                (Participant.State.RUNNING.value, -1),
+                (Participant.State.COMPLETED.value, 1),
+            )
+        ]
+        select = " UNION ALL ".join(["SELECT %s, %s, %s, %s, %s"] * len(counts))
+        with connection.cursor() as cursor:
+            add_counts(cursor, "participant", select, [v for row in counts for v in row])
     if done:
         emit_completed(participant_ids, now)  # outbound webhooks
     return done

@@ -21,13 +21,16 @@ def insert_select(model: type[models.Model], columns: list[str], select: models.
         return cursor.rowcount
 
 
-def id_set(ids: Iterable[int]) -> RawSQL:
-    """A list of ids as ONE query parameter, for `filter(pk__in=id_set(ids))`.
+def id_set(ids: Iterable[int] | RawSQL) -> RawSQL:
+    """A list of ids as ONE query parameter, for `filter(pk__in=id_set(ids))`; a subquery
+    (RawSQL) of ids is used as it is.
 
     Django turns a Python list into one parameter per id and prepares each of them, which
     costs more than the query itself for batches of thousands; a JSON (SQLite) or array
     (PostgreSQL) parameter keeps the statement small and the batch cost flat.
     """
+    if isinstance(ids, RawSQL):
+        return ids
     text = ",".join(str(int(i)) for i in ids)
     if connection.vendor == "postgresql":
         # An array literal: psycopg's list adaptation inspects every element (3x slower).

@@ -8,7 +8,7 @@ from drumbeat.automation import rollup_sql
 
 def install(apps, schema_editor):
     vendor = schema_editor.connection.vendor
-    for statement in rollup_sql.install(vendor) + rollup_sql.backfill(vendor):
+    for statement in rollup_sql.install(vendor, pausable=False) + rollup_sql.backfill(vendor):
         schema_editor.execute(statement, params=None)
 
 

@@ -1,0 +1,154 @@
+"""A batch of a set-based server action (a field set, tags, a task or note with fixed texts)
+as SQL over a batch table: no trace of the batch goes through Python.
+
+The executor (execute.py: `execute_set_batch`) uses it for database-only actions whose effect
+is the same for every record (`actions.is_set_based`); every other step keeps the general
+path. One transaction:
+
+1. the due traces are copied into the connection's temporary table `drumbeat_batch` (trace,
+   participant, record, test flag, due date), oldest first, up to the batch size: on
+   PostgreSQL `FOR UPDATE OF t SKIP LOCKED`, so concurrent runners take other rows, and the
+   same statement writes them processed; on SQLite the IMMEDIATE transaction already
+   excludes other writers;
+2. expired and rejected traces are marked in that table (one UPDATE each, the applied filter
+   as a subquery over the batch's records);
+3. the action runs once on the subquery of the remaining records (a failure marks them all
+   Error with its message);
+4. the traces take their outcome: one UPDATE for the processed ones (SQLite; PostgreSQL wrote
+   them in step 1), one for the exceptions;
+5. children (one INSERT … SELECT per child activity) and completed participants (one UPDATE);
+6. COMMIT. A crash before it rolls the whole batch back: nothing ran, nothing is lost.
+
+On SQLite the roll-up counts of steps 4 and 5 are added by a grouped statement each instead
+of a trigger call per row (`rollups.paused`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection
+from django.db.models.expressions import RawSQL
+
+from ..models import Activity, Participant, Trace
+from ..rollups import add_counts, paused, slot_of
+
+BATCH = "drumbeat_batch"
+_DONE = "executed_at = %s, claim_expires_at = NULL"
+# outcome: '' while the trace runs (then processed); else its final state, with `reason`.
+_COLUMNS = (
+    "id {key}, participant_id bigint NOT NULL, record_id bigint NOT NULL,"
+    " is_test boolean NOT NULL, scheduled_at {date}, outcome varchar(12) NOT NULL DEFAULT '',"
+    " reason varchar(500) NOT NULL DEFAULT ''"
+)
+
+
+def prepare(cursor) -> None:
+    """The connection's batch table, created once per connection, and empty (PostgreSQL
+    empties it on commit; several batches may run in one transaction)."""
+    if connection.vendor == "postgresql":
+        columns = _COLUMNS.format(key="bigint PRIMARY KEY", date="timestamp with time zone")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {BATCH} ({columns}) ON COMMIT DELETE ROWS"
+        )
+    else:
+        columns = _COLUMNS.format(key="INTEGER PRIMARY KEY", date="datetime")
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {BATCH} ({columns})")
+    cursor.execute(f"DELETE FROM {BATCH}")  # a batch before, in the same transaction
+
+
+def rows(condition: str = "TRUE", column: str = "id") -> RawSQL:
+    """A subquery of the batch table's `column` where `condition` holds."""
+    return RawSQL(f"SELECT {column} FROM {BATCH} WHERE {condition}", ())
+
+
+def _db_dt(value: datetime) -> object:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def claim(cursor, activity: Activity, now: datetime, limit: int) -> int:
+    """Copy up to `limit` due traces of `activity` into the batch table, oldest first; returns
+    how many. On PostgreSQL the same statement writes them processed (`write_traces` then
+    only corrects the exceptions): one pass over the rows instead of a lock and an update."""
+    traces, participants = Trace._meta.db_table, Participant._meta.db_table
+    # States as literals: SQLite uses a partial index only when the query repeats its
+    # condition literally (a bound parameter never matches it).
+    select = (
+        f"SELECT t.id, t.participant_id, p.record_id, t.is_test, t.scheduled_at"
+        f" FROM {traces} t JOIN {participants} p ON p.id = t.participant_id"
+        f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
+        f" AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
+    )
+    columns = "id, participant_id, record_id, is_test, scheduled_at"
+    params = [activity.pk, _db_dt(now), limit]
+    if connection.vendor == "postgresql":
+        # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once.
+        cursor.execute(
+            f"WITH picked AS MATERIALIZED ({select} FOR UPDATE OF t SKIP LOCKED),"
+            f" written AS (UPDATE {traces} t SET state = %s, reason = '', {_DONE}"
+            f" FROM picked WHERE t.id = picked.id RETURNING picked.*)"
+            f" INSERT INTO {BATCH} ({columns}) SELECT {columns} FROM written",
+            [*params, Trace.State.PROCESSED.value, _db_dt(now)],
+        )
+    else:  # the IMMEDIATE transaction already excludes other writers
+        cursor.execute(f"INSERT INTO {BATCH} ({columns}) {select}", params)
+    taken = cursor.rowcount
+    if taken and connection.vendor == "postgresql":
+        # A temporary table has no statistics: without them the planner guesses its size
+        # and may scan the traces where a thousand index probes do.
+        cursor.execute(f"ANALYZE {BATCH}")
+    return taken
+
+
+def write_traces(cursor, activity: Activity, now: datetime) -> None:
+    """Every trace of the batch takes its outcome (the exceptions usually none). On SQLite the
+    roll-up counts follow from the batch table: each trace left (activity, scheduled, its test
+    flag, slot 0) for (activity, its outcome, its test flag, the slot of `now` if processed or
+    rejected)."""
+    table = Trace._meta.db_table
+    with paused(cursor) as counting:
+        if connection.vendor != "postgresql":  # PostgreSQL: written by the claim
+            cursor.execute(
+                f"UPDATE {table} SET state = %s, reason = '', {_DONE}"
+                f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome = '')",
+                [Trace.State.PROCESSED.value, _db_dt(now)],
+            )
+        cursor.execute(
+            f"UPDATE {table} SET {_DONE},"
+            f" state = (SELECT b.outcome FROM {BATCH} b WHERE b.id = {table}.id),"
+            f" reason = (SELECT b.reason FROM {BATCH} b WHERE b.id = {table}.id)"
+            f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome <> '')",
+            [_db_dt(now)],
+        )
+    if counting:
+        add_counts(
+            cursor,
+            "trace",
+            f"SELECT %s, %s, is_test, 0, -count(*) FROM {BATCH} GROUP BY is_test",
+            [activity.pk, Trace.State.SCHEDULED.value],
+        )
+        state = "CASE WHEN outcome = '' THEN %s ELSE outcome END"
+        slot = "CASE WHEN outcome IN ('', %s) THEN %s ELSE 0 END"
+        add_counts(
+            cursor,
+            "trace",
+            f"SELECT %s, {state}, is_test, {slot}, count(*) FROM {BATCH} GROUP BY 2, 3, 4",
+            [activity.pk, Trace.State.PROCESSED.value, Trace.State.REJECTED.value, slot_of(now)],
+        )
+
+
+def mark(cursor, state: str, reason: str, where: str, params: list | tuple = ()) -> None:
+    """The running traces of the batch matching `where` end in `state` with `reason`."""
+    cursor.execute(
+        f"UPDATE {BATCH} SET outcome = %s, reason = %s WHERE outcome = '' AND ({where})",
+        [state, reason[:500], *params],
+    )
+
+
+def outcomes(cursor) -> dict[int, tuple[str, str]]:
+    """Trace id → (state, reason) for the whole batch (for the outbound webhooks)."""
+    cursor.execute(f"SELECT id, outcome, reason FROM {BATCH}")
+    return {
+        pk: (outcome or Trace.State.PROCESSED.value, reason)
+        for pk, outcome, reason in cursor.fetchall()
+    }

@@ -1,0 +1,195 @@
+"""Set-based batches (engine/setbatch.py): a server action with the same effect for every record
+runs as SQL over the batch table, and ends exactly as the general path does — outcomes and
+reasons per trace (processed, rejected by the filter, expired, failed), children, completed
+participants, webhooks and roll-ups — and concurrent runners on PostgreSQL act once per
+record."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from drumbeat.automation import services
+from drumbeat.automation.engine import execute
+from drumbeat.automation.engine.execute import execute_batch
+from drumbeat.automation.models import (
+    Activity,
+    Participant,
+    RollupPause,
+    ServerAction,
+    Trace,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from drumbeat.contacts.models import Contact
+from drumbeat.timeline.models import Note
+
+from .fixtures import START, add_action, make_action, make_campaign, make_contacts, make_user
+from .rollup_check import differences
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+HOUR = timedelta(hours=1)
+
+
+def run_scenario(bob, value) -> dict:
+    """A campaign whose action sets `city` to `value` two hours in, expiring an hour after
+    its due date, with a child action and a second root step that keeps people running;
+    one record archived and one deleted before the run, the filter on `country`."""
+    contacts = make_contacts(6, country="BE")
+    campaign = make_campaign(bob, name=f"Scenario {value}")
+    action = make_action(field="city", operation="set", value=value)
+    step = add_action(
+        campaign,
+        name="Set city",
+        action=action,
+        delay_amount=2,
+        expiry_amount=1,
+        expiry_unit="hours",
+        domain=[["country", "=", "BE"]],
+    )
+    child = add_action(campaign, parent=step, name="Child", delay_amount=1)
+    add_action(campaign, name="Later", delay_amount=30, delay_unit="days")
+    services.start_campaign(campaign, bob)
+    Contact.objects.filter(pk=contacts[0].pk).update(active=False)  # archived: rejected
+    Contact.objects.filter(pk=contacts[1].pk).update(country="FR")  # filtered out: rejected
+    # The first trace due an hour earlier than the rest: past its expiry at the run.
+    first = Trace.objects.get(activity=step, participant__record_id=contacts[2].pk)
+    Trace.objects.filter(pk=first.pk).update(scheduled_at=first.scheduled_at - 2 * HOUR)
+    step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+    now = START + 2 * HOUR + timedelta(minutes=30)
+    assert execute.is_set_based(step) == (not str(value).startswith("{{"))
+    while execute_batch(step, now, 4):
+        pass
+    order = {c.pk: i for i, c in enumerate(contacts)}
+    outcome = sorted(
+        (order[t.participant.record_id], t.state, t.reason)
+        for t in Trace.objects.filter(activity=step).select_related("participant")
+    )
+    return {
+        "traces": outcome,
+        "cities": [Contact.objects.get(pk=c.pk).city for c in contacts],
+        "children": sorted(
+            order[r]
+            for r in Trace.objects.filter(activity=child).values_list(
+                "participant__record_id", flat=True
+            )
+        ),
+        "participants": sorted(
+            Participant.objects.filter(campaign=campaign).values_list("state", flat=True)
+        ),
+    }
+
+
+def test_a_set_based_batch_ends_as_the_general_path_does(clock, bob):
+    fixed = run_scenario(bob, "Ghent")
+    Contact.objects.all().delete()
+    rendered = run_scenario(bob, "{{ 'Ghent' }}")  # a template value: the general path
+    assert fixed == rendered
+    assert fixed["traces"] == [
+        (0, "rejected", execute.REASON_REJECTED),
+        (1, "rejected", execute.REASON_REJECTED),
+        (2, "cancelled", execute.REASON_EXPIRED),
+        (3, "processed", ""),
+        (4, "processed", ""),
+        (5, "processed", ""),
+    ]
+    assert fixed["cities"][3:] == ["Ghent"] * 3 and "Ghent" not in fixed["cities"][:3]
+    assert fixed["children"] == [3, 4, 5]
+    assert fixed["participants"] == ["running"] * 6  # the 30-day step still waits
+    assert differences() == {}
+
+
+def test_a_leaf_step_completes_its_participants_and_counts_them(clock, bob):
+    make_contacts(5)
+    campaign = make_campaign(bob)
+    step = add_action(campaign, action=make_action(field="city", operation="set", value="Ghent"))
+    services.start_campaign(campaign, bob)
+    step.refresh_from_db()
+    assert execute_batch(step, START, 3) == 3
+    assert execute_batch(step, START, 3) == 2
+    assert execute_batch(step, START, 3) == 0
+    states = Participant.objects.filter(campaign=campaign).values_list("state", flat=True)
+    assert sorted(states) == ["completed"] * 5
+    assert Contact.objects.filter(city="Ghent").count() == 5
+    assert differences() == {}
+
+
+def test_a_failing_set_based_action_errors_every_trace_and_keeps_the_batch(clock, bob):
+    make_contacts(3)
+    campaign = make_campaign(bob)
+    step = add_action(campaign, action=make_action(field="city", operation="set", value="Ghent"))
+    child = add_action(campaign, parent=step, name="Child")
+    # Made invalid behind the validator's back: fails at run time, for the whole batch.
+    ServerAction.objects.filter(pk=step.server_action_id).update(
+        params={"field": "nope", "operation": "set", "value": 1}
+    )
+    services.start_campaign(campaign, bob)
+    step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+    assert execute_batch(step, START) == 3
+    rows = list(Trace.objects.filter(activity=step).values_list("state", "reason"))
+    assert [state for state, _ in rows] == ["error"] * 3
+    assert {reason for _, reason in rows} == {
+        "field: 'nope' is not a writable field of contacts.contact"
+    }
+    assert Trace.objects.filter(activity=child).count() == 3  # as the general path does
+    assert differences() == {}
+    assert not RollupPause.objects.exists()  # SQLite's triggers count again
+
+
+def test_outbound_webhooks_see_each_outcome(clock, bob):
+    WebhookEndpoint.objects.create(url="https://hooks.example.org/in", events=["trace.processed"])
+    make_contacts(4)
+    campaign = make_campaign(bob)
+    step = add_action(campaign, action=make_action(field="city", operation="set", value="Ghent"))
+    services.start_campaign(campaign, bob)
+    step.refresh_from_db()
+    execute_batch(step, START)
+    payloads = WebhookDelivery.objects.filter(event="trace.processed").values_list(
+        "payload", flat=True
+    )
+    traced = sorted(p["id"] for p in payloads)
+    assert traced == sorted(Trace.objects.filter(activity=step).values_list("id", flat=True))
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_runners_post_one_note_per_record():
+    bob = make_user("bob")
+    make_contacts(900)
+    campaign = make_campaign(bob)
+    action = ServerAction.objects.create(
+        name="Note", target="contacts.contact", kind="post_note", params={"body": "Hello"}
+    )
+    step = add_action(campaign, action=action)
+    services.start_campaign(campaign, bob)
+    step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+    assert execute.is_set_based(step)
+    taken: list[int] = []
+    errors: list[Exception] = []
+    barrier = threading.Barrier(3)
+
+    def drain() -> None:
+        try:
+            barrier.wait()
+            while n := execute_batch(step, START.replace(year=2100), 50):
+                taken.append(n)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert sum(taken) == 900
+    assert Note.objects.count() == 900
+    assert Note.objects.values("object_id").distinct().count() == 900
+    assert Trace.objects.filter(activity=step, state="processed").count() == 900
+    assert differences() == {}

@@ -39,7 +39,7 @@ from ..rollups import add_counts, paused
 from ..targets import FILTERABLE, get_target
 from . import pressure, setbatch
 from .leases import Lease, lease_length, new_claim_id
-from .sql import id_set, insert_select
+from .sql import id_set, in_picked, insert_select
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _claim(where: str, params: list, limit: int, now: datetime, set_state: bool)
     assign = "state = 'processing', " if set_state else ""
     sql = (
         f"WITH picked AS {materialized}({inner}) UPDATE {table} SET {assign}"
-        f"claim_expires_at = %s, claim_id = %s WHERE id IN (SELECT id FROM picked) RETURNING id"
+        f"claim_expires_at = %s, claim_id = %s WHERE {in_picked()} RETURNING id"
     )
     claim_id, length = new_claim_id(), lease_length()
     # Committed at once, the claim is seen by other workers: it needs its heartbeat.
@@ -229,7 +229,7 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
             campaign.include_archived,
             now,
         ).filter(pk__in=setbatch.rows("outcome = ''", "record_id"))
-        sql, params = matching.values("pk").query.sql_with_params()
+        sql, params = matching.order_by().values("pk").query.sql_with_params()
         setbatch.mark(cursor, S.REJECTED, REASON_REJECTED, f"record_id NOT IN ({sql})", params)
         action = activity.server_action
         try:
@@ -268,7 +268,8 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
     table = Trace._meta.db_table
     participants = Participant._meta.db_table
     inner = (
-        f"SELECT t.id, p.record_id FROM {table} t JOIN {participants} p ON p.id = t.participant_id"
+        f"SELECT t.id, t.participant_id, p.record_id, t.is_test"
+        f" FROM {table} t JOIN {participants} p ON p.id = t.participant_id"
         # States as literals: SQLite uses a partial index only when the query repeats its
         # condition literally (a bound parameter never matches it).
         f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
@@ -277,12 +278,12 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
     assign = "SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
     if connection.vendor == "postgresql":
         # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once (inlined,
-        # the planner may re-run it and take more than `limit` rows). The record ids come
-        # from the join that picked the rows.
+        # the planner may re-run it and take more than `limit` rows). The rows come from the
+        # join that picked them; the UPDATE of the picked (locked) rows always succeeds.
         sql = (
-            f"WITH picked AS MATERIALIZED ({inner} FOR UPDATE OF t SKIP LOCKED)"
-            f" UPDATE {table} {assign} FROM picked WHERE {table}.id = picked.id"
-            f" RETURNING {table}.id, {table}.participant_id, picked.record_id, {table}.is_test"
+            f"WITH picked AS MATERIALIZED ({inner} FOR UPDATE OF t SKIP LOCKED),"
+            f" written AS (UPDATE {table} {assign} WHERE {in_picked()})"
+            f" SELECT id, participant_id, record_id, is_test FROM picked"
         )
     else:  # SQLite's RETURNING may not name the tables of UPDATE … FROM
         sql = (

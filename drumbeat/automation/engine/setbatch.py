@@ -32,6 +32,7 @@ from django.db.models.expressions import RawSQL
 
 from ..models import Activity, Participant, Trace
 from ..rollups import add_counts, paused, slot_of
+from .sql import in_picked
 
 BATCH = "drumbeat_batch"
 _DONE = "executed_at = %s, claim_expires_at = NULL"
@@ -58,8 +59,14 @@ def prepare(cursor) -> None:
 
 
 def rows(condition: str = "TRUE", column: str = "id") -> RawSQL:
-    """A subquery of the batch table's `column` where `condition` holds."""
-    return RawSQL(f"SELECT {column} FROM {BATCH} WHERE {condition}", ())
+    """A subquery of the batch table's `column` where `condition` holds. On PostgreSQL through
+    an array, as `id_set` has its ids: planned as a few rows, so the rows it selects elsewhere
+    are taken by index probes (joined to a table of thousands, the planner may merge it with
+    a scan of the other table from its first row, every batch)."""
+    select = f"SELECT {column} FROM {BATCH} WHERE {condition}"
+    if connection.vendor == "postgresql":
+        select = f"SELECT unnest(ARRAY({select}))"
+    return RawSQL(select, ())
 
 
 def _db_dt(value: datetime) -> object:
@@ -82,12 +89,13 @@ def claim(cursor, activity: Activity, now: datetime, limit: int) -> int:
     columns = "id, participant_id, record_id, is_test, scheduled_at"
     params = [activity.pk, _db_dt(now), limit]
     if connection.vendor == "postgresql":
-        # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once.
+        # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once; the
+        # UPDATE of the picked (locked) rows always succeeds.
         cursor.execute(
             f"WITH picked AS MATERIALIZED ({select} FOR UPDATE OF t SKIP LOCKED),"
-            f" written AS (UPDATE {traces} t SET state = %s, reason = '', {_DONE}"
-            f" FROM picked WHERE t.id = picked.id RETURNING picked.*)"
-            f" INSERT INTO {BATCH} ({columns}) SELECT {columns} FROM written",
+            f" written AS (UPDATE {traces} SET state = %s, reason = '', {_DONE}"
+            f" WHERE {in_picked()})"
+            f" INSERT INTO {BATCH} ({columns}) SELECT {columns} FROM picked",
             [*params, Trace.State.PROCESSED.value, _db_dt(now)],
         )
     else:  # the IMMEDIATE transaction already excludes other writers

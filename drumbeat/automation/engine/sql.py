@@ -1,4 +1,4 @@
-"""Set-based SQL the ORM does not express: INSERT … SELECT from a queryset."""
+"""Set-based SQL the ORM does not express: INSERT … SELECT from a queryset, id sets."""
 
 from __future__ import annotations
 
@@ -36,3 +36,12 @@ def id_set(ids: Iterable[int] | RawSQL) -> RawSQL:
         # An array literal: psycopg's list adaptation inspects every element (3x slower).
         return RawSQL("SELECT unnest(%s::bigint[])", ("{" + text + "}",))
     return RawSQL("SELECT value FROM json_each(%s)", ("[" + text + "]",))
+
+
+def in_picked(cte: str = "picked") -> str:
+    """`id` among the ids a CTE picked, for an UPDATE's WHERE. On PostgreSQL as an array: one
+    index probe per id whatever the table's size (as a join, the planner hashes the whole
+    table whenever that looks cheap, every batch)."""
+    if connection.vendor == "postgresql":
+        return f"id = ANY(ARRAY(SELECT id FROM {cte}))"
+    return f"id IN (SELECT id FROM {cte})"

@@ -47,6 +47,8 @@ GOALS = {
     "enrol_sync": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
     "add_tag": ("≥ 0.3 × raw", lambda r: (r["ratio"] or 0) >= 0.3),
     "set_priority": ("≥ 0.3 × raw", lambda r: (r["ratio"] or 0) >= 0.3),
+    "add_tag@postgres": ("≥ 0.4 × raw", lambda r: (r["ratio"] or 0) >= 0.4),
+    "set_priority@postgres": ("≥ 0.4 × raw", lambda r: (r["ratio"] or 0) >= 0.4),
     "email": ("≥ 0.5 × raw", lambda r: (r["ratio"] or 0) >= 0.5),
     "email_capped": ("≥ 0.8 × without caps", lambda r: (r["ratio"] or 0) >= 0.8),
     "tracking": ("≥ 0.6 × bare Django app", lambda r: (r["ratio"] or 0) >= 0.6),
@@ -217,7 +219,9 @@ def recovery_text(row: dict) -> str:
 
 
 def goal_of(row: dict) -> str:
-    goal = GOALS.get(row["case"])
+    """The goal of a case; a goal named `case@postgres` applies to PostgreSQL instead."""
+    on_postgres = str(row.get("database", "")).startswith("PostgreSQL")
+    goal = (on_postgres and GOALS.get(f"{row['case']}@postgres")) or GOALS.get(row["case"])
     if goal is None or "error" in row:
         return ""
     return f"{goal[0]}: {'met' if goal[1](row) else 'MISSED'}"
@@ -259,6 +263,11 @@ def markdown(rows: list[dict], meta: dict) -> str:
             raw = f"{fmt(row['raw'])} ({label})"
             if row.get("bare_wsgi"):  # tracking: the WSGI app without Django too
                 raw += f"; bare WSGI app {fmt(row['bare_wsgi'])}: {row['ratio_to_bare_wsgi']}×"
+            if row.get("floor"):  # bulk actions: the least the trace model writes, raw
+                raw += (
+                    f"; the trace model's floor {fmt(row['floor'])} (its trace and participant"
+                    f" UPDATEs plus the raw statement), product {row['ratio_to_floor']}× of it"
+                )
             ratio = f"{fmt(row['ratio'])}×" if row["ratio"] is not None else "–"
         lines.append(
             f"| {row['database']} | {row['label']} | {product} | {raw} | {ratio}"

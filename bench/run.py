@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cases",
         help="comma-separated cases to run (after the seed), e.g. recovery; the figures then go"
-        " to bench/results/cases-NAMES.md/.json, not latest",
+        " to bench/results/cases-NAMES-SIZE.md/.json, not latest",
     )
     args = parser.parse_args(argv)
     only_cases = [c.strip() for c in args.cases.split(",")] if args.cases else None
@@ -316,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     data = json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n"
     # latest.* is the last run of any size; size-N.* the last run of that size (the default
     # and the full run are kept side by side).
-    names = [f"cases-{'-'.join(only_cases)}"] if only_cases else ["latest", f"size-{args.size}"]
+    names = (
+        [f"cases-{'-'.join(only_cases)}-{args.size}"]
+        if only_cases
+        else ["latest", f"size-{args.size}"]
+    )
     for name in names:
         (RESULTS / f"{name}.md").write_text(text)
         (RESULTS / f"{name}.json").write_text(data)

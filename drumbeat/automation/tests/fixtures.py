@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +74,33 @@ def add_sms(campaign: Campaign, parent: Activity | None = None, **fields: Any) -
     fields.setdefault("template", make_template("sms", campaign.target))
     fields.setdefault("trigger", "activity" if parent else "begin")
     return services.create_activity(campaign, kind="sms", parent=parent, **fields)
+
+
+def run_together(work: Callable[[], None], threads: int, timeout: float = 120) -> list[Exception]:
+    """Run `work` in `threads` threads released at the same moment, each closing its database
+    connection at the end; returns the exceptions they raised."""
+    import threading
+
+    from django.db import connection
+
+    errors: list[Exception] = []
+    barrier = threading.Barrier(threads)
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            work()
+        except Exception as exc:  # returned to the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join(timeout=timeout)
+    return errors
 
 
 def tick(now: datetime | None = None):

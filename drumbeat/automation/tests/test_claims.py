@@ -5,16 +5,13 @@ ignore busy_timeout, unlike the WAL file the product uses (where BEGIN IMMEDIATE
 the claims).
 """
 
-import threading
-
 import pytest
-from django.db import connection
 
 from drumbeat.automation import services
 from drumbeat.automation.engine.execute import claim_due
 from drumbeat.automation.models import Trace
 
-from .fixtures import START, add_action, make_campaign, make_contacts, make_user
+from .fixtures import START, add_action, make_campaign, make_contacts, make_user, run_together
 
 
 @pytest.mark.postgres_only
@@ -26,24 +23,11 @@ def test_parallel_claims_take_disjoint_batches():
     activity = add_action(campaign)
     services.start_campaign(campaign, bob)
     results: list[list[int]] = []
-    errors: list[Exception] = []
-    barrier = threading.Barrier(3)
 
     def claim() -> None:
-        try:
-            barrier.wait()
-            results.append(claim_due(activity, START.replace(year=2100), 120).trace_ids)
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        results.append(claim_due(activity, START.replace(year=2100), 120).trace_ids)
 
-    threads = [threading.Thread(target=claim) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    assert run_together(claim, 3, timeout=60) == []
     claimed = [i for batch in results for i in batch]
     assert len(claimed) == len(set(claimed)) == 300
     assert Trace.objects.filter(activity=activity, state="processing").count() == 300

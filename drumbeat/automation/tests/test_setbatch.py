@@ -6,11 +6,9 @@ record."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from drumbeat.automation import services
 from drumbeat.automation.engine import execute
@@ -27,7 +25,15 @@ from drumbeat.automation.models import (
 from drumbeat.contacts.models import Contact
 from drumbeat.timeline.models import Note
 
-from .fixtures import START, add_action, make_action, make_campaign, make_contacts, make_user
+from .fixtures import (
+    START,
+    add_action,
+    make_action,
+    make_campaign,
+    make_contacts,
+    make_user,
+    run_together,
+)
 from .rollup_check import differences
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -169,25 +175,12 @@ def test_parallel_runners_post_one_note_per_record():
     step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
     assert execute.is_set_based(step)
     taken: list[int] = []
-    errors: list[Exception] = []
-    barrier = threading.Barrier(3)
 
     def drain() -> None:
-        try:
-            barrier.wait()
-            while n := execute_batch(step, START.replace(year=2100), 50):
-                taken.append(n)
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        while n := execute_batch(step, START.replace(year=2100), 50):
+            taken.append(n)
 
-    threads = [threading.Thread(target=drain) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    assert run_together(drain, 3) == []
     assert sum(taken) == 900
     assert Note.objects.count() == 900
     assert Note.objects.values("object_id").distinct().count() == 900

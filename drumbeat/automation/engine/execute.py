@@ -39,7 +39,7 @@ from ..rollups import add_counts, paused
 from ..targets import FILTERABLE, get_target
 from . import pressure, setbatch
 from .leases import Lease, lease_length, new_claim_id
-from .sql import id_set, in_picked, insert_select
+from .sql import db_datetime, id_set, in_picked, insert_select
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,6 @@ def batch_size() -> int:
     return max(1, int(getattr(settings, "BATCH_SIZE", 1000) or 1000))
 
 
-def _db_dt(value: datetime) -> object:
-    return connection.ops.adapt_datetimefield_value(value)
-
-
 def _claim(where: str, params: list, limit: int, now: datetime, set_state: bool) -> Lease:
     """Atomically take up to `limit` traces matching `where` under a new claim id and lease:
     one UPDATE … RETURNING."""
@@ -99,7 +95,7 @@ def _claim(where: str, params: list, limit: int, now: datetime, set_state: bool)
     # From the current time: `now` is the pass's, which may have begun minutes ago.
     expires_at = max(now, clock.now()) + length
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, limit, _db_dt(expires_at), claim_id])
+        cursor.execute(sql, [*params, limit, db_datetime(expires_at), claim_id])
         ids = [row[0] for row in cursor.fetchall()]
     return Lease(ids, claim_id, started, length, watched)
 
@@ -107,7 +103,7 @@ def _claim(where: str, params: list, limit: int, now: datetime, set_state: bool)
 def claim_due(activity: Activity, now: datetime, limit: int) -> Lease:
     return _claim(
         "t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s",
-        [activity.pk, _db_dt(now)],
+        [activity.pk, db_datetime(now)],
         limit,
         now,
         set_state=True,
@@ -221,7 +217,7 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
         if not taken:
             return 0
         if activity.expiry is not None:
-            since = _db_dt(now - activity.expiry)
+            since = db_datetime(now - activity.expiry)
             setbatch.mark(cursor, S.CANCELLED, REASON_EXPIRED, "scheduled_at < %s", [since])
         matching = filter_records(
             get_target(campaign.target),
@@ -267,14 +263,7 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
     """
     table = Trace._meta.db_table
     participants = Participant._meta.db_table
-    inner = (
-        f"SELECT t.id, t.participant_id, p.record_id, t.is_test"
-        f" FROM {table} t JOIN {participants} p ON p.id = t.participant_id"
-        # States as literals: SQLite uses a partial index only when the query repeats its
-        # condition literally (a bound parameter never matches it).
-        f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
-        f" AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
-    )
+    inner = setbatch.due_traces()
     assign = "SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
     if connection.vendor == "postgresql":
         # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once (inlined,
@@ -291,7 +280,7 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
             f" WHERE id IN (SELECT id FROM picked) RETURNING id, participant_id,"
             f" (SELECT p.record_id FROM {participants} p WHERE p.id = participant_id), is_test"
         )
-    params = [activity.pk, _db_dt(now), limit, S.PROCESSED.value, _db_dt(now)]
+    params = [activity.pk, db_datetime(now), limit, S.PROCESSED.value, db_datetime(now)]
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -688,7 +677,7 @@ def complete_participants(
     where, params = ready.query.get_compiler(connection=connection).compile(ready.query.where)
     table = connection.ops.quote_name(Participant._meta.db_table)
     sql = f"UPDATE {table} SET state = %s, completed_at = %s WHERE {where}"
-    values = [Participant.State.COMPLETED.value, _db_dt(now), *params]
+    values = [Participant.State.COMPLETED.value, db_datetime(now), *params]
     with connection.cursor() as cursor, paused(cursor) as counting:
         if counting:
             # The column itself: SQLite 3.40 returned 1 for `converted_at IS NOT NULL` on
@@ -774,7 +763,7 @@ def recover_leases(now: datetime | None = None) -> int:
         while True:
             lease = _claim(
                 "t.activity_id = %s AND t.state = 'processing' AND t.claim_expires_at < %s",
-                [activity.pk, _db_dt(now)],
+                [activity.pk, db_datetime(now)],
                 batch_size(),
                 now,
                 set_state=False,

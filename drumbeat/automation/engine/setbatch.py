@@ -32,7 +32,7 @@ from django.db.models.expressions import RawSQL
 
 from ..models import Activity, Participant, Trace
 from ..rollups import add_counts, paused, slot_of
-from .sql import in_picked
+from .sql import db_datetime, in_picked
 
 BATCH = "drumbeat_batch"
 _DONE = "executed_at = %s, claim_expires_at = NULL"
@@ -69,25 +69,28 @@ def rows(condition: str = "TRUE", column: str = "id") -> RawSQL:
     return RawSQL(select, ())
 
 
-def _db_dt(value: datetime) -> object:
-    return connection.ops.adapt_datetimefield_value(value)
+def due_traces() -> str:
+    """SELECT of an activity's due traces of running participants, oldest first (parameters:
+    activity id, now, limit): trace, participant, record, test flag, due date."""
+    traces, participants = Trace._meta.db_table, Participant._meta.db_table
+    # States as literals: SQLite uses a partial index only when the query repeats its
+    # condition literally (a bound parameter never matches it).
+    return (
+        f"SELECT t.id, t.participant_id, p.record_id, t.is_test, t.scheduled_at"
+        f" FROM {traces} t JOIN {participants} p ON p.id = t.participant_id"
+        f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
+        f" AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
+    )
 
 
 def claim(cursor, activity: Activity, now: datetime, limit: int) -> int:
     """Copy up to `limit` due traces of `activity` into the batch table, oldest first; returns
     how many. On PostgreSQL the same statement writes them processed (`write_traces` then
     only corrects the exceptions): one pass over the rows instead of a lock and an update."""
-    traces, participants = Trace._meta.db_table, Participant._meta.db_table
-    # States as literals: SQLite uses a partial index only when the query repeats its
-    # condition literally (a bound parameter never matches it).
-    select = (
-        f"SELECT t.id, t.participant_id, p.record_id, t.is_test, t.scheduled_at"
-        f" FROM {traces} t JOIN {participants} p ON p.id = t.participant_id"
-        f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
-        f" AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
-    )
+    traces = Trace._meta.db_table
+    select = due_traces()
     columns = "id, participant_id, record_id, is_test, scheduled_at"
-    params = [activity.pk, _db_dt(now), limit]
+    params = [activity.pk, db_datetime(now), limit]
     if connection.vendor == "postgresql":
         # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once; the
         # UPDATE of the picked (locked) rows always succeeds.
@@ -96,7 +99,7 @@ def claim(cursor, activity: Activity, now: datetime, limit: int) -> int:
             f" written AS (UPDATE {traces} SET state = %s, reason = '', {_DONE}"
             f" WHERE {in_picked()})"
             f" INSERT INTO {BATCH} ({columns}) SELECT {columns} FROM picked",
-            [*params, Trace.State.PROCESSED.value, _db_dt(now)],
+            [*params, Trace.State.PROCESSED.value, db_datetime(now)],
         )
     else:  # the IMMEDIATE transaction already excludes other writers
         cursor.execute(f"INSERT INTO {BATCH} ({columns}) {select}", params)
@@ -119,14 +122,14 @@ def write_traces(cursor, activity: Activity, now: datetime) -> None:
             cursor.execute(
                 f"UPDATE {table} SET state = %s, reason = '', {_DONE}"
                 f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome = '')",
-                [Trace.State.PROCESSED.value, _db_dt(now)],
+                [Trace.State.PROCESSED.value, db_datetime(now)],
             )
         cursor.execute(
             f"UPDATE {table} SET {_DONE},"
             f" state = (SELECT b.outcome FROM {BATCH} b WHERE b.id = {table}.id),"
             f" reason = (SELECT b.reason FROM {BATCH} b WHERE b.id = {table}.id)"
             f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome <> '')",
-            [_db_dt(now)],
+            [db_datetime(now)],
         )
     if counting:
         add_counts(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
@@ -45,3 +46,8 @@ def in_picked(cte: str = "picked") -> str:
     if connection.vendor == "postgresql":
         return f"id = ANY(ARRAY(SELECT id FROM {cte}))"
     return f"id IN (SELECT id FROM {cte})"
+
+
+def db_datetime(value: datetime) -> object:
+    """A datetime as the database takes it in a raw statement's parameters."""
+    return connection.ops.adapt_datetimefield_value(value)

@@ -160,6 +160,7 @@ def case_pages(size: int) -> None:
     c = campaign.pk
     follow = campaign.activities.get(name="Follow-up").pk
     since = (clock.now() - timedelta(days=2)).date().isoformat()
+    one = size * 3 // 7  # the participant p{one}@example.com, found by its key's start
     pages = [
         ("Workflow (every activity card and chart)", f"/campaigns/{c}/"),
         ("Participants report", f"/reporting/participants/?campaign={c}"),
@@ -176,6 +177,14 @@ def case_pages(size: int) -> None:
             f"/reporting/participants/?campaign={c}&activity={follow}&trace_state=rejected",
         ),
         ("Participants report, text search", f"/reporting/participants/?campaign={c}&q=example"),
+        (
+            "Participants report, text search matching one participant",
+            f"/reporting/participants/?campaign={c}&q=p{one}@",
+        ),
+        (
+            "Participants report, text search matching none",
+            f"/reporting/participants/?campaign={c}&q=nobody@nowhere",
+        ),
         ("Traces report, date range", f"/reporting/traces/?campaign={c}&since={since}"),
         ("Link tracker", f"/reporting/links/?campaign={c}"),
         ("Campaign list", "/campaigns/"),
@@ -189,6 +198,8 @@ def case_pages(size: int) -> None:
             times.append(time.perf_counter() - t0)
             if response.status_code != 200:
                 raise RuntimeError(f"{url} answered {response.status_code}")
+        if f"q=p{one}@" in url and f"p{one}@example.com" not in response.content.decode():
+            raise RuntimeError(f"{url} did not list p{one}@example.com")
         rows.append(
             {
                 "case": "pages",

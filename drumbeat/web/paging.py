@@ -1,7 +1,9 @@
 """Paging that never counts a big table: the reports page through at most CAP rows, newest
 first in an indexed order. The total shown is the roll-ups' exact one when the view knows it
 (`total=`), otherwise a count stopped at CAP + 1 rows ("more than 10,000"). A page reads its
-ids past the offset first, then only its own rows with their joins.
+ids past the offset first, then only its own rows with their joins; when the view has read
+the ids of every row already (at most CAP of them, for its group-by table), a page is a slice
+of those.
 
 Every object_list is a QuerySet in a stable order (ending with a unique column)."""
 
@@ -14,11 +16,19 @@ CAP = 10_000
 
 
 class CappedPaginator(Paginator):
-    def __init__(self, object_list, per_page, total: int | None = None, more: bool = False):
+    def __init__(
+        self,
+        object_list,
+        per_page,
+        total: int | None = None,
+        more: bool = False,
+        ids: list[int] | None = None,
+    ):
         """`total`: the exact number of rows when the view knows it; `more`: the view knows
-        there are more than CAP (no count then)."""
+        there are more than CAP (no count then); `ids`: every row's id in the list's order,
+        when the view has read them (then `total` is their number)."""
         super().__init__(object_list, per_page)
-        self.total, self.more = total, more
+        self.total, self.more, self.ids = total, more, ids
 
     @cached_property
     def reached(self) -> int:
@@ -44,7 +54,10 @@ class CappedPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
-        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        if self.ids is not None:
+            ids = self.ids[bottom:top]
+        else:
+            ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         rows = {row.pk: row for row in self.object_list.filter(pk__in=ids)}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 

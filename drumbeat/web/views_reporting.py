@@ -98,26 +98,27 @@ def _participants(request: HttpRequest, common: dict):
 
 def _participant_pivot(
     request: HttpRequest, common: dict, qs
-) -> tuple[dict[int, dict], int | None]:
-    """Campaign id → {name, running, completed, removed} for the report's filters, and the
-    exact number of participants listed (None: more than paging.CAP). From the roll-ups
-    whatever the size, unless a step or text filter needs the rows: those are read once, up
-    to paging.CAP + 1, and grouped only when they are no more."""
+) -> tuple[dict[int, dict], int | None, list[int] | None]:
+    """Campaign id → {name, running, completed, removed} for the report's filters, the exact
+    number of participants listed (None: more than paging.CAP), and their ids newest first
+    when they were read. From the roll-ups whatever the size, unless a step or text filter
+    needs the rows: those are read once, up to paging.CAP + 1, and grouped (and paged from
+    their ids) only when they are no more."""
     pivot: dict[int, dict] = {}
     if common["activity_id"] or request.GET.get("q", "").strip():
-        found = list(qs.order_by().values_list("campaign_id", "state")[: paging.CAP + 1])
+        found = list(qs.order_by().values_list("campaign_id", "state", "id")[: paging.CAP + 1])
         if len(found) > paging.CAP:
-            return pivot, None  # too many to group per view: the list says "more than"
+            return pivot, None, None  # too many to group per view: the list says "more than"
         names = dict(
-            Campaign.objects.filter(pk__in={c for c, _ in found}).values_list("id", "name")
+            Campaign.objects.filter(pk__in={c for c, _, _ in found}).values_list("id", "name")
         )
-        for campaign_id, state in found:
+        for campaign_id, state, _ in found:
             entry = pivot.setdefault(
                 campaign_id,
                 {"name": names.get(campaign_id, ""), "running": 0, "completed": 0, "removed": 0},
             )
             entry[state] += 1
-        return pivot, len(found)
+        return pivot, len(found), newest_first(found)
     campaign = common["campaign"]
     counts = rollups.participant_counts(
         [campaign.pk] if campaign else None, include_tests=common["include_tests"]
@@ -133,7 +134,15 @@ def _participant_pivot(
                 entry[row_state] += n
         if any(entry[s] for s in ("running", "completed", "removed")):
             pivot[campaign_id] = entry
-    return pivot, sum(e["running"] + e["completed"] + e["removed"] for e in pivot.values())
+    return pivot, sum(e["running"] + e["completed"] + e["removed"] for e in pivot.values()), None
+
+
+def newest_first(found: list[tuple]) -> list[int]:
+    """The ids (last column) of rows read for a pivot, in the lists' order (newest first): the
+    pages are then slices of them. Paged by the database instead, a filter matching few of
+    millions of rows may be planned as a walk down the (campaign, id) index hoping to meet
+    a page's rows early, and read them all."""
+    return sorted((row[-1] for row in found), reverse=True)
 
 
 @login_required
@@ -142,12 +151,12 @@ def participant_report(request: HttpRequest) -> HttpResponse:
     qs = _participants(request, common)
     if request.GET.get("format") == "csv":
         return _csv_participants(qs)
-    pivot, total = _participant_pivot(request, common, qs)
+    pivot, total, ids = _participant_pivot(request, common, qs)
     rows = sorted(pivot.items(), key=lambda item: item[1]["name"])
     for _, entry in rows:
         entry["total"] = entry["running"] + entry["completed"] + entry["removed"]
     chart = hbars([(e["name"], e["total"]) for _, e in rows[:15]], "Participants per campaign")
-    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None)
+    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None, ids=ids)
     page = paginator.get_page(request.GET.get("page"))
     names = record_names(list(page.object_list))
     for p in page.object_list:
@@ -232,31 +241,34 @@ def _traces(request: HttpRequest, common: dict):
     return qs.order_by("-id"), since, until
 
 
-def _trace_pivot(request: HttpRequest, common: dict, qs, dated: bool) -> tuple[dict, int | None]:
-    """Activity id → {name, campaign, counts by state} for the report's filters, and the exact
-    number of traces listed (None: more than paging.CAP). From the roll-ups unless a date
-    range needs the rows: those are read once, up to paging.CAP + 1, and grouped only when
-    they are no more."""
+def _trace_pivot(
+    request: HttpRequest, common: dict, qs, dated: bool
+) -> tuple[dict, int | None, list[int] | None]:
+    """Activity id → {name, campaign, counts by state} for the report's filters, the exact
+    number of traces listed (None: more than paging.CAP), and their ids newest first when
+    they were read. From the roll-ups unless a date range needs the rows: those are read
+    once, up to paging.CAP + 1, and grouped (and paged from their ids) only when they are
+    no more."""
     states = [s for s, _ in Trace.State.choices]
     pivot: dict[int, dict] = {}
     if dated:
-        found = list(qs.order_by().values_list("activity_id", "state")[: paging.CAP + 1])
+        found = list(qs.order_by().values_list("activity_id", "state", "id")[: paging.CAP + 1])
         if len(found) > paging.CAP:
-            return pivot, None  # too many to group per view: the list says "more than"
+            return pivot, None, None  # too many to group per view: the list says "more than"
         names = {
             pk: (name, campaign)
             for pk, name, campaign in Activity.objects.filter(
-                pk__in={a for a, _ in found}
+                pk__in={a for a, _, _ in found}
             ).values_list("id", "name", "campaign__name")
         }
-        for activity_id, state in found:
+        for activity_id, state, _ in found:
             name, campaign = names.get(activity_id, ("", ""))
             entry = pivot.setdefault(
                 activity_id,
                 {"name": name, "campaign": campaign, "counts": dict.fromkeys(states, 0)},
             )
             entry["counts"][state] += 1
-        return pivot, len(found)
+        return pivot, len(found), newest_first(found)
     activities = Activity.objects.all()
     if common["campaign"]:
         activities = activities.filter(campaign=common["campaign"])
@@ -275,7 +287,7 @@ def _trace_pivot(request: HttpRequest, common: dict, qs, dated: bool) -> tuple[d
             entry = {"name": name, "campaign": campaign, "counts": dict.fromkeys(states, 0)}
             entry["counts"].update(cells)
             pivot[activity_id] = entry
-    return pivot, sum(sum(e["counts"].values()) for e in pivot.values())
+    return pivot, sum(sum(e["counts"].values()) for e in pivot.values()), None
 
 
 @login_required
@@ -304,7 +316,7 @@ def trace_report(request: HttpRequest) -> HttpResponse:
             ),
         )
     states = [s for s, _ in Trace.State.choices]
-    pivot, total = _trace_pivot(request, common, qs, since or until)
+    pivot, total, ids = _trace_pivot(request, common, qs, since or until)
     rows = sorted(pivot.values(), key=lambda e: (e["campaign"], e["name"]))
     pressure = metrics.pressure_counts(list(pivot), since, until)  # contact pressure
     for activity_id, entry in pivot.items():
@@ -318,7 +330,7 @@ def trace_report(request: HttpRequest) -> HttpResponse:
         [(label, total_by_state.get(s, 0)) for s, label in Trace.State.choices],
         "Traces by state",
     )
-    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None)
+    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None, ids=ids)
     page = paginator.get_page(request.GET.get("page"))
     names = record_names([t.participant for t in page.object_list])
     for t in page.object_list:

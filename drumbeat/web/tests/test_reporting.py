@@ -2,8 +2,10 @@
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from drumbeat.automation import campaign_templates, services
 from drumbeat.automation.models import Activity, Campaign, Trace
@@ -176,6 +178,24 @@ def test_lists_page_through_a_capped_number_of_rows(marketer_client, running, mo
     assert "1–10 of 30" in html
 
 
+def test_a_filtered_list_pages_through_the_rows_read_once(marketer_client, running):
+    """A text, step or date filter matching at most paging.CAP rows reads them once, for the
+    group-by table and the pages: the pages are slices of their ids, newest first."""
+    newest_first = list(running.participants.order_by("-id").values_list("pk", flat=True))
+    url = f"/reporting/participants/?campaign={running.pk}&q=person"
+    first, second = (marketer_client.get(f"{url}&page={n}").content.decode() for n in (1, 2))
+    assert "1–25 of 30" in first and "26–30 of 30" in second
+    assert all(f"/tests/{pk}/" in first for pk in newest_first[:25])
+    assert all(f"/tests/{pk}/" in second for pk in newest_first[25:])
+    assert not any(f"/tests/{pk}/" in second for pk in newest_first[:25])
+    since = (timezone.now() - timedelta(days=1)).date().isoformat()
+    traces = Trace.objects.filter(activity__campaign=running, is_test=False).count()
+    html = marketer_client.get(
+        f"/reporting/traces/?campaign={running.pk}&since={since}&page=2"
+    ).content.decode()
+    assert traces > 25 and f"26–{traces} of {traces}" in html
+
+
 def test_the_newest_participants_come_first(marketer_client, running):
     html = marketer_client.get(f"/reporting/participants/?campaign={running.pk}").content.decode()
     newest = running.participants.order_by("-id").first()
@@ -195,3 +215,34 @@ def test_chart_labels_stay_short_for_big_counts():
         "1.2M",
         "10M",
     ]
+
+
+@pytest.mark.postgres_only
+def test_a_rare_text_search_reads_the_trigram_index(marketer_client, running):
+    """On PostgreSQL a search matching few of many participants is answered from the trigram
+    index of migration automation 0011, not by reading the campaign's rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO automation_participant (campaign_id, record_id, unique_key, state,"
+            " is_test, enrolled_at) SELECT %s, 1000000 + i, 'bulk' || i || '@example.com',"
+            " 'running', FALSE, now() FROM generate_series(1, 20000) AS i",
+            [running.pk],
+        )
+        cursor.execute("ANALYZE automation_participant")
+    url = f"/reporting/participants/?campaign={running.pk}&q=BULK12345@"
+    with CaptureQueriesContext(connection) as queries:
+        html = marketer_client.get(url).content.decode()
+    assert "bulk12345@example.com" in html and "1–1 of 1" in html
+    # Once, for the group-by table and the pages' ids (the page's rows are then read by id).
+    searches = [
+        q["sql"] for q in queries if "LIKE UPPER" in q["sql"] and '"id" IN (' not in q["sql"]
+    ]
+    assert len(searches) == 1
+    for sql in searches:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "participant_key_trgm" in plan, plan

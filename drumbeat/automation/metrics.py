@@ -158,7 +158,10 @@ def pressure_counts(
     activity_ids: list[int], since: date | None = None, until: date | None = None
 ) -> dict[int, tuple[int, int]]:
     """Activity id → (deferrals, skips) by contact pressure, optionally decided between the
-    days `since` and `until` (both included)."""
+    days `since` and `until` (both included): from the roll-ups, unless a date range needs
+    the events."""
+    if since is None and until is None:
+        return rollups.pressure_counts(activity_ids)
     events = PressureEvent.objects.filter(activity_id__in=activity_ids)
     if since is not None:
         events = events.filter(at__date__gte=since)

@@ -378,6 +378,19 @@ class Participant(models.Model):
             models.Index(fields=["campaign", "unique_key"]),
             # The participants report pages a campaign newest first (web/paging.py).
             models.Index(fields=["campaign", "id"], name="participant_campaign_newest"),
+            # Partial, so few entries among millions: the converted participants, from which
+            # the conversions after each activity are counted (metrics.conversions;
+            # `converted_at` is set once), and the test participants the results list.
+            models.Index(
+                fields=["campaign"],
+                name="participant_converted",
+                condition=models.Q(converted_at__isnull=False),
+            ),
+            models.Index(
+                fields=["campaign", "enrolled_at"],
+                name="participant_tests",
+                condition=models.Q(is_test=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -672,6 +685,7 @@ from .rollup_models import (  # noqa: E402, F401
     ClickRollup,
     MessageRollup,
     ParticipantRollup,
+    PressureRollup,
     RollupPause,
     TraceRollup,
 )

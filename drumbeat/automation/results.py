@@ -14,7 +14,11 @@ listed apart.
 - Per activity: participants it processed, sends, opens, clicks, conversions after it (goal
   reached after the activity ran) with their rate and interval.
 
-A constant number of queries: three for the campaign, plus two per split.
+A constant number of queries: six for the campaign, plus two per split. The campaign's figures
+and those of its activities come from the roll-ups (automation/rollups.py) and from the
+converted participants, so their cost does not grow with the campaign (where one aggregate
+over the traces took 21 s at 10,000,000 participants); a split's figures are still counted
+from its assignments and the traces under it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from django.db.models import Count, F, Q
 
-from . import proportions, splits
+from . import metrics, proportions, rollups, splits
 from .models import Activity, Campaign, Participant, SplitAssignment, Trace
 from .proportions import Comparison, Interval
 
@@ -225,15 +229,16 @@ def _message_figures() -> dict[str, Any]:
 
 def campaign_results(campaign: Campaign) -> CampaignResults:
     activities = list(campaign.activities.order_by("delay_hours", "id"))
-    real = Participant.objects.filter(campaign=campaign, is_test=False)
     # Everyone ever enrolled: removed participants too (a record that reached the goal
     # often stops matching the filter).
-    totals = real.aggregate(
-        participants=Count("id"), conversions=Count("id", filter=Q(converted_at__isnull=False))
-    )
+    counts = rollups.participant_counts([campaign.pk]).get(campaign.pk, {})
+    real = {key: n for key, n in counts.items() if not key[1]}  # key: state, test, converted
     results = CampaignResults(
         campaign,
-        Figures(participants=totals["participants"], conversions=totals["conversions"]),
+        Figures(
+            participants=sum(real.values()),
+            conversions=sum(n for (_, _, converted), n in real.items() if converted),
+        ),
     )
     children: dict[int | None, list[Activity]] = {}
     for activity in activities:
@@ -241,7 +246,8 @@ def campaign_results(campaign: Campaign) -> CampaignResults:
     results.activities = activity_results(campaign, tree_order(children))
     for split in (a for a in activities if a.is_split):
         results.splits.append(split_result(campaign, split, children))
-    results.tests = test_participants(campaign)
+    if any(is_test for _, is_test, _ in counts):
+        results.tests = test_participants(campaign)
     return results
 
 
@@ -259,26 +265,30 @@ def tree_order(children: dict[int | None, list[Activity]]) -> list[tuple[Activit
 def activity_results(
     campaign: Campaign, activities: list[tuple[Activity, int]]
 ) -> list[ActivityResult]:
-    """Figures per activity (given with their depth), in one query."""
-    processed = Q(state=Trace.State.PROCESSED)
-    rows = {
-        row["activity_id"]: row
-        for row in Trace.objects.filter(activity__campaign=campaign, is_test=False)
-        .values("activity_id")
-        .annotate(
-            participants=Count("participant", distinct=True, filter=processed),
-            conversions=Count(
-                "participant",
-                distinct=True,
-                filter=processed & Q(participant__converted_at__gte=F("executed_at")),
-            ),
-            **_message_figures(),
-        )
-    }
+    """Figures per activity (given with their depth), from the roll-ups: participants it
+    processed, and of those how many a person opened and clicked, from the trace roll-up (a
+    participant has at most one trace of an activity, so traces count participants); sends
+    and opens of its messages from the message roll-up (a person's open, click or reply
+    opens the message too, so the machine opens are the opened messages no person opened);
+    conversions from the converted participants (metrics.conversions)."""
+    ids = [activity.pk for activity, _ in activities]
+    traces = rollups.trace_counts(ids)
+    people = rollups.engagement_counts(ids)
+    messages = rollups.message_counts(ids)
+    converted = metrics.conversions(campaign, ids)
     found = []
     for activity, depth in activities:
-        row = rows.get(activity.pk, {})
-        figures = Figures(**{k: row.get(k, 0) for k in Figures.__dataclass_fields__})
+        opened, clicked = people.get(activity.pk, (0, 0))
+        sent = messages.get(activity.pk, {})
+        figures = Figures(
+            participants=traces.get(activity.pk, {}).get(Trace.State.PROCESSED, 0),
+            sends=sent.get("sent") or 0,
+            opens=opened,
+            machine_opens=(sent.get("opened") or 0) - opened,
+            clicks=clicked,
+            clickers=clicked,
+            conversions=converted.get(activity.pk, 0),
+        )
         found.append(ActivityResult(activity, figures, depth))
     return found
 

@@ -1,5 +1,5 @@
-"""Roll-ups: the figures of the activity cards, the 15-day charts, the reports and the link
-tracker, kept as counters by database triggers (automation/rollup_sql.py) in the same
+"""Roll-ups: the figures of the activity cards, the 15-day charts, the reports, the results and
+the link tracker, kept as counters by database triggers (automation/rollup_sql.py) in the same
 statement that changes a trace, participant, message or click, so they are exact by
 construction (a rolled-back change rolls its counters back with it).
 
@@ -25,13 +25,17 @@ SLOT_SECONDS = 900
 
 class TraceRollup(models.Model):
     """Traces by activity, state and test flag; processed and rejected ones also by the time
-    slot of their `executed_at` (0 for every other state), for the daily charts."""
+    slot of their `executed_at` (0 for every other state), for the daily charts. Of those, how
+    many a person opened and clicked (`Trace.human_opened_at`, `human_clicked_at`), for the
+    results."""
 
     activity_id = models.BigIntegerField()
     state = models.CharField(max_length=12)
     is_test = models.BooleanField()
     slot = models.BigIntegerField()
     n = models.BigIntegerField()
+    human_opened = models.BigIntegerField(default=0, db_default=0)
+    human_clicked = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         db_table = "automation_trace_rollup"
@@ -87,6 +91,18 @@ class ClickRollup(models.Model):
             models.Index(fields=["link_id"], name="click_rollup_link"),
             models.Index(fields=["campaign_id"], name="click_rollup_campaign"),
         ]
+
+
+class PressureRollup(models.Model):
+    """Contact-pressure events (`PressureEvent`: deferrals and skips) by activity and kind."""
+
+    activity_id = models.BigIntegerField()
+    kind = models.CharField(max_length=8)
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_pressure_rollup"
+        indexes = [models.Index(fields=["activity_id"], name="pressure_rollup_activity")]
 
 
 class RollupPause(models.Model):

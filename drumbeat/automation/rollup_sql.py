@@ -1,5 +1,6 @@
 """The triggers that keep the roll-up tables (automation/rollup_models.py), for PostgreSQL and
-SQLite, and the backfill from existing rows; installed by migration automation 0009.
+SQLite, and the backfill from existing rows; installed by migrations automation 0009, 0010 and
+0012.
 
 Every roll-up is described once (`ROLLUPS`): its source table, its key and counter
 expressions over a source row `{r}`, the rows it counts (`where`) and the source columns
@@ -50,9 +51,38 @@ def _flag(condition: str) -> str:
     return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
 
 
-def rollups(vendor: str) -> list[Rollup]:
+# The roll-ups as migrations have installed them: 1 (automation 0009, 0010); 2 (0012) counts
+# the traces a person opened and clicked too, and the contact-pressure events. A migration
+# names the version it installs, so it keeps doing what it did when later versions add to it.
+LATEST = 2
+
+
+def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
     true = "TRUE" if vendor == "postgresql" else "1"
     false = "FALSE" if vendor == "postgresql" else "0"
+    engagement = (
+        (
+            ("human_opened", _flag("{r}.human_opened_at IS NOT NULL")),
+            ("human_clicked", _flag("{r}.human_clicked_at IS NOT NULL")),
+        )
+        if version >= 2
+        else ()
+    )
+    pressure = (
+        [
+            Rollup(
+                name="pressure",
+                source="automation_pressureevent",
+                target="automation_pressure_rollup",
+                keys=(("activity_id", "{r}.activity_id"), ("kind", "{r}.kind")),
+                counters=(("n", "1"),),
+                where=true,
+                watch=("activity_id", "kind"),
+            )
+        ]
+        if version >= 2
+        else []
+    )
     return [
         Rollup(
             name="trace",
@@ -64,9 +94,15 @@ def rollups(vendor: str) -> list[Rollup]:
                 ("is_test", "{r}.is_test"),
                 ("slot", _slot(vendor)),
             ),
-            counters=(("n", "1"),),
+            counters=(("n", "1"), *engagement),
             where=true,
-            watch=("activity_id", "state", "is_test", "executed_at"),
+            watch=(
+                "activity_id",
+                "state",
+                "is_test",
+                "executed_at",
+                *(("human_opened_at", "human_clicked_at") if version >= 2 else ()),
+            ),
         ),
         Rollup(
             name="participant",
@@ -129,6 +165,7 @@ def rollups(vendor: str) -> list[Rollup]:
             where=true,
             watch=("link_id", "message_id", "is_machine"),
         ),
+        *pressure,
     ]
 
 
@@ -152,10 +189,13 @@ def _grouped(rollup: Rollup, parts: list[str]) -> str:
     )
 
 
-def backfill(vendor: str) -> list[str]:
-    """Statements filling every roll-up from the rows that exist (after emptying it)."""
+def backfill(vendor: str, version: int = LATEST, only: tuple[str, ...] = ()) -> list[str]:
+    """Statements filling every roll-up (or those named in `only`) from the rows that exist
+    (after emptying it)."""
     statements = []
-    for rollup in rollups(vendor):
+    for rollup in rollups(vendor, version):
+        if only and rollup.name not in only:
+            continue
         statements.append(f"DELETE FROM {rollup.target}")
         part = _select(rollup, "r", "+").format(table=rollup.source)
         statements.append(_grouped(rollup, [part]))
@@ -251,17 +291,20 @@ def _sqlite(rollup: Rollup, pausable: bool = True) -> list[str]:
     return statements
 
 
-def install(vendor: str, pausable: bool = True) -> list[str]:
+def install(vendor: str, pausable: bool = True, version: int = LATEST) -> list[str]:
     """Statements creating (or replacing) every roll-up trigger (`pausable`: SQLite's honour
     the pause table, which exists from migration automation 0010)."""
+    specs = rollups(vendor, version)
     if vendor == "postgresql":
-        return [statement for rollup in rollups(vendor) for statement in _postgresql(rollup)]
-    return [s for rollup in rollups(vendor) for s in _sqlite(rollup, pausable)]
+        return [statement for rollup in specs for statement in _postgresql(rollup)]
+    return [s for rollup in specs for s in _sqlite(rollup, pausable)]
 
 
-def uninstall(vendor: str) -> list[str]:
+def uninstall(vendor: str, only: tuple[str, ...] = ()) -> list[str]:
     statements = []
     for rollup in rollups(vendor):
+        if only and rollup.name not in only:
+            continue
         for op in ("insert", "update", "delete"):
             trigger = f"drumbeat_{rollup.name}_rollup_{op}"
             if vendor == "postgresql":

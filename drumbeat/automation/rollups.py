@@ -21,6 +21,7 @@ from .rollup_models import (
     ClickRollup,
     MessageRollup,
     ParticipantRollup,
+    PressureRollup,
     TraceRollup,
 )
 from .rollup_sql import PAUSE_TABLE, sqlite_upsert
@@ -70,6 +71,31 @@ def trace_counts(activity_ids: list[int], include_tests: bool = False) -> dict[i
         if row["total"]:
             result[row["activity_id"]][row["state"]] = row["total"]
     return result
+
+
+def engagement_counts(activity_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Activity id → (traces a person opened, traces a person clicked), test traces
+    excluded."""
+    rows = (
+        TraceRollup.objects.filter(activity_id__in=activity_ids, is_test=False)
+        .values("activity_id")
+        .annotate(opened=Sum("human_opened"), clicked=Sum("human_clicked"))
+    )
+    return {row["activity_id"]: (row["opened"] or 0, row["clicked"] or 0) for row in rows}
+
+
+def pressure_counts(activity_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Activity id → (deferrals, skips) by contact pressure, activities without any left out."""
+    found: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    rows = (
+        PressureRollup.objects.filter(activity_id__in=activity_ids)
+        .values("activity_id", "kind")
+        .annotate(total=Sum("n"))
+    )
+    for row in rows:
+        if row["total"] and row["kind"] in ("deferred", "skipped"):
+            found[row["activity_id"]][row["kind"] == "skipped"] += row["total"]
+    return {pk: (deferred, skipped) for pk, (deferred, skipped) in found.items()}
 
 
 def slot_of(moment: datetime) -> int:

@@ -115,7 +115,7 @@ def write_traces(cursor, activity: Activity, now: datetime) -> None:
     """Every trace of the batch takes its outcome (the exceptions usually none). On SQLite the
     roll-up counts follow from the batch table: each trace left (activity, scheduled, its test
     flag, slot 0) for (activity, its outcome, its test flag, the slot of `now` if processed or
-    rejected)."""
+    rejected); a due trace has no message, so nobody opened or clicked it (counters 0)."""
     table = Trace._meta.db_table
     with paused(cursor) as counting:
         if connection.vendor != "postgresql":  # PostgreSQL: written by the claim
@@ -135,7 +135,7 @@ def write_traces(cursor, activity: Activity, now: datetime) -> None:
         add_counts(
             cursor,
             "trace",
-            f"SELECT %s, %s, is_test, 0, -count(*) FROM {BATCH} GROUP BY is_test",
+            f"SELECT %s, %s, is_test, 0, -count(*), 0, 0 FROM {BATCH} GROUP BY is_test",
             [activity.pk, Trace.State.SCHEDULED.value],
         )
         state = "CASE WHEN outcome = '' THEN %s ELSE outcome END"
@@ -143,7 +143,7 @@ def write_traces(cursor, activity: Activity, now: datetime) -> None:
         add_counts(
             cursor,
             "trace",
-            f"SELECT %s, {state}, is_test, {slot}, count(*) FROM {BATCH} GROUP BY 2, 3, 4",
+            f"SELECT %s, {state}, is_test, {slot}, count(*), 0, 0 FROM {BATCH} GROUP BY 2, 3, 4",
             [activity.pk, Trace.State.PROCESSED.value, Trace.State.REJECTED.value, slot_of(now)],
         )
 

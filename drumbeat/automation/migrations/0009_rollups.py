@@ -8,7 +8,8 @@ from drumbeat.automation import rollup_sql
 
 def install(apps, schema_editor):
     vendor = schema_editor.connection.vendor
-    for statement in rollup_sql.install(vendor, pausable=False) + rollup_sql.backfill(vendor):
+    statements = rollup_sql.install(vendor, pausable=False, version=1)
+    for statement in statements + rollup_sql.backfill(vendor, version=1):
         schema_editor.execute(statement, params=None)
 
 

@@ -8,7 +8,7 @@ from drumbeat.automation import rollup_sql
 
 def _sqlite_triggers(schema_editor, pausable: bool) -> None:
     if schema_editor.connection.vendor == "sqlite":  # PostgreSQL's triggers do not change
-        for statement in rollup_sql.install("sqlite", pausable):
+        for statement in rollup_sql.install("sqlite", pausable, version=1):
             schema_editor.execute(statement, params=None)
 
 

@@ -7,12 +7,13 @@ from collections import Counter
 
 from django.db.models import Count, Q
 
-from drumbeat.automation.models import Participant, Trace
+from drumbeat.automation.models import Participant, PressureEvent, Trace
 from drumbeat.automation.rollup_models import (
     SLOT_SECONDS,
     ClickRollup,
     MessageRollup,
     ParticipantRollup,
+    PressureRollup,
     TraceRollup,
 )
 from drumbeat.mailing.models import Click, Message
@@ -28,13 +29,15 @@ def _nonzero(counter: Counter) -> Counter:
 def raw() -> dict[str, Counter]:
     """Every figure counted from the rows themselves."""
     traces: Counter = Counter()
-    for activity_id, state, is_test, executed_at in Trace.objects.values_list(
-        "activity_id", "state", "is_test", "executed_at"
+    for activity_id, state, is_test, executed_at, opened, clicked in Trace.objects.values_list(
+        "activity_id", "state", "is_test", "executed_at", "human_opened_at", "human_clicked_at"
     ):
         slot = 0
         if state in ("processed", "rejected") and executed_at is not None:
             slot = int(executed_at.timestamp()) // SLOT_SECONDS
         traces[(activity_id, state, is_test, slot)] += 1
+        traces[(activity_id, state, is_test, slot, "human_opened")] += int(opened is not None)
+        traces[(activity_id, state, is_test, slot, "human_clicked")] += int(clicked is not None)
     participants: Counter = Counter()
     for row in Participant.objects.values("campaign_id", "state", "is_test").annotate(
         n=Count("id"), converted=Count("id", filter=Q(converted_at__isnull=False))
@@ -62,19 +65,26 @@ def raw() -> dict[str, Counter]:
         "link_id", "message__campaign_id", "message__is_test", "is_machine"
     ):
         clicks[(link_id, campaign_id or 0, bool(is_test), is_machine)] += 1
+    pressure = Counter(PressureEvent.objects.values_list("activity_id", "kind"))
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),
         "messages": _nonzero(messages),
         "clicks": _nonzero(clicks),
+        "pressure": _nonzero(pressure),
     }
 
 
 def rolled() -> dict[str, Counter]:
     """The same figures summed from the roll-up rows."""
     traces: Counter = Counter()
-    for row in TraceRollup.objects.values_list("activity_id", "state", "is_test", "slot", "n"):
-        traces[(row[0], row[1], bool(row[2]), row[3])] += row[4]
+    for row in TraceRollup.objects.values_list(
+        "activity_id", "state", "is_test", "slot", "n", "human_opened", "human_clicked"
+    ):
+        key = (row[0], row[1], bool(row[2]), row[3])
+        traces[key] += row[4]
+        traces[(*key, "human_opened")] += row[5]
+        traces[(*key, "human_clicked")] += row[6]
     participants: Counter = Counter()
     for row in ParticipantRollup.objects.values_list(
         "campaign_id", "state", "is_test", "converted", "n"
@@ -89,11 +99,15 @@ def rolled() -> dict[str, Counter]:
         "link_id", "campaign_id", "is_test", "is_machine", "n"
     ):
         clicks[(row[0], row[1], bool(row[2]), bool(row[3]))] += row[4]
+    pressure: Counter = Counter()
+    for activity_id, kind, n in PressureRollup.objects.values_list("activity_id", "kind", "n"):
+        pressure[(activity_id, kind)] += n
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),
         "messages": _nonzero(messages),
         "clicks": _nonzero(clicks),
+        "pressure": _nonzero(pressure),
     }
 
 

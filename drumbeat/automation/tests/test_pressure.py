@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from drumbeat.automation import services
+from drumbeat.automation import metrics, services
 from drumbeat.automation.engine.execute import execute_batch
 from drumbeat.automation.models import Participant
 from drumbeat.automation.pressure_models import PressureEvent, SendSlot
@@ -13,6 +13,7 @@ from drumbeat.contacts.models import Contact
 from drumbeat.mailing.models import Message
 
 from .fixtures import START, add_email, make_campaign, tick, traces
+from .rollup_check import differences
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -125,6 +126,9 @@ def test_a_daily_cap_defers_the_second_campaigns_email_to_the_next_day(clock, bo
     assert trace.state == "scheduled"
     assert trace.scheduled_at == utc(2026, 3, 2, 23)  # Tuesday 00:00 in Paris
     assert trace.reason == "deferred: frequency cap until 2026-03-03 00:00 Europe/Paris"
+    # The card's deferrals come from the pressure roll-up, equal to the events' rows.
+    assert metrics.pressure_counts([later.pk]) == {later.pk: (1, 0)}
+    assert differences() == {}
 
     clock.move_to(utc(2026, 3, 2, 23))
     tick()
@@ -142,6 +146,8 @@ def test_a_daily_cap_with_on_cap_skip_rejects_the_second_email(clock, bob, setti
     assert [(t.state, t.reason) for t in traces(skipped)] == [("rejected", "frequency cap")]
     assert Participant.objects.get(campaign=second).state == "completed"
     assert PressureEvent.objects.filter(activity_id=skipped.pk, kind="skipped").count() == 1
+    assert metrics.activity_metrics(second)[skipped.pk].skipped == 1  # from the roll-up
+    assert differences() == {}
 
 
 def test_a_day_is_the_recipients_calendar_day(clock, bob, settings):

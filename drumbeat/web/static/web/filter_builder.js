@@ -415,6 +415,17 @@
   function init(scope) {
     (scope || document).querySelectorAll("[data-filter-builder]:not([data-fb-ready])").forEach(function (root) {
       root.setAttribute("data-fb-ready", "");
+      // "Code" needs no field catalogue: it answers at once, even before the catalogue has
+      // loaded and the builder exists (which then keeps the mode it finds).
+      root.addEventListener("click", function (e) {
+        var button = e.target.closest("[data-fb-mode='code']");
+        if (!button || root.filterBuilder) return;
+        root.querySelector("[data-fb-code]").hidden = false;
+        root.querySelector("[data-fb-rules]").hidden = true;
+        root.querySelectorAll("[data-fb-mode]").forEach(function (b) {
+          b.setAttribute("aria-pressed", String(b === button));
+        });
+      });
       var url = root.getAttribute("data-fields-url");
       var load = catalogues[url] || (catalogues[url] = fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }));
       load.then(function (cat) { root.filterBuilder = new Builder(root, cat); });

@@ -8,7 +8,8 @@ campaign of N participants and 2N traces with set-based `INSERT … SELECT … g
 statements through the product's tables, so the roll-up triggers run as they do for the
 engine: a first email activity processed for every participant (executed over the last 15
 days), a follow-up action a quarter processed, a quarter rejected, half scheduled; N/10
-messages of the email (half opened, a fifth clicked) and N/100 clicks on its link.
+messages of the email (half opened, a fifth clicked; people's opens and clicks on the traces
+of three in four) and N/100 clicks on its link; a goal reached by one participant in 100.
 
 Then times GET of each page through Django's test client (logged in as an admin), ROUNDS
 times each, and reports the median and p95 and the process's peak RSS; writes
@@ -47,6 +48,8 @@ BUILD_FILE = RESULTS / f".pages-build-{os.environ.get('DATABASE_URL', '').rsplit
 def build(size: int) -> tuple[Campaign, float | None]:
     campaign = Campaign.objects.filter(name=NAME).first()
     if campaign and Participant.objects.filter(campaign=campaign).count() == size:
+        if not Participant.objects.filter(campaign=campaign, converted_at__isnull=False).exists():
+            engage(campaign)  # a database built before the engagement step
         return campaign, BUILD_FILE.read_text() if BUILD_FILE.exists() else None
     if campaign:
         campaign.delete()
@@ -136,6 +139,7 @@ def build(size: int) -> tuple[Campaign, float | None]:
             cursor.execute(sql.replace(" % ", " %% "), values)
             rows = cursor.rowcount
         print(f"  {label}: {rows:,} rows in {time.monotonic() - t0:.0f} s", flush=True)
+    engage(campaign)
     t0 = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -143,6 +147,43 @@ def build(size: int) -> tuple[Campaign, float | None]:
     seconds = round(time.monotonic() - started)
     BUILD_FILE.write_text(f"{seconds:,} s on {datetime.now(UTC):%Y-%m-%d}")
     return campaign, seconds
+
+
+def engage(campaign: Campaign) -> None:
+    """What the Results tab reads beyond the roll-ups: the messages linked to their email
+    traces, people's opens and clicks on three in four of them (the rest opened by scanners
+    only), and a goal reached by one participant in a hundred, three days after enrolment."""
+    email = campaign.activities.get(name="Welcome email")
+    steps = [
+        (
+            "messages linked, opens by people",
+            "WITH linked AS MATERIALIZED (SELECT m.id AS message_id, t.id AS trace_id,"
+            " m.opened_at, m.clicked_at FROM mailing_message m JOIN automation_participant p"
+            " ON p.campaign_id = %(c)s AND p.record_id = m.record_id JOIN automation_trace t"
+            " ON t.participant_id = p.id AND t.activity_id = %(email)s"
+            " WHERE m.campaign_id = %(c)s),"
+            " traces AS (UPDATE automation_trace t SET message_id = l.message_id,"
+            " human_opened_at = CASE WHEN l.message_id % 4 <> 0"
+            " THEN COALESCE(l.opened_at, l.clicked_at) END,"
+            " human_clicked_at = CASE WHEN l.message_id % 4 <> 0 THEN l.clicked_at END"
+            " FROM linked l WHERE t.id = l.trace_id)"
+            " UPDATE mailing_message m SET trace_id = l.trace_id FROM linked l"
+            " WHERE m.id = l.message_id",
+        ),
+        (
+            "conversions",
+            "UPDATE automation_participant SET converted_at = enrolled_at + interval '3 days'"
+            " WHERE campaign_id = %(c)s AND id % 100 = 0",
+        ),
+    ]
+    Campaign.objects.filter(pk=campaign.pk).update(goal_domain=[["email", "=", "x@example.org"]])
+    values = {"c": campaign.pk, "email": email.pk}
+    for label, sql in steps:
+        t0 = time.monotonic()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql.replace(" % ", " %% "), values)
+            rows = cursor.rowcount
+        print(f"  {label}: {rows:,} rows in {time.monotonic() - t0:.0f} s", flush=True)
 
 
 def p95(times: list[float]) -> float:
@@ -186,6 +227,7 @@ def case_pages(size: int) -> None:
             f"/reporting/participants/?campaign={c}&q=nobody@nowhere",
         ),
         ("Traces report, date range", f"/reporting/traces/?campaign={c}&since={since}"),
+        ("Results (per activity, a goal reached by 1 %)", f"/campaigns/{c}/results/"),
         ("Link tracker", f"/reporting/links/?campaign={c}"),
         ("Campaign list", "/campaigns/"),
     ]

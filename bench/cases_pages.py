@@ -133,12 +133,7 @@ def build(size: int) -> tuple[Campaign, float | None]:
         "n": size,
         "now": now,
     }
-    for label, sql in steps:
-        t0 = time.monotonic()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql.replace(" % ", " %% "), values)
-            rows = cursor.rowcount
-        print(f"  {label}: {rows:,} rows in {time.monotonic() - t0:.0f} s", flush=True)
+    run_steps(steps, values)
     engage(campaign)
     t0 = time.monotonic()
     with connection.cursor() as cursor:
@@ -147,6 +142,16 @@ def build(size: int) -> tuple[Campaign, float | None]:
     seconds = round(time.monotonic() - started)
     BUILD_FILE.write_text(f"{seconds:,} s on {datetime.now(UTC):%Y-%m-%d}")
     return campaign, seconds
+
+
+def run_steps(steps: list[tuple[str, str]], values: dict) -> None:
+    """Each (label, SQL) in its own transaction, with its row count and duration printed."""
+    for label, sql in steps:
+        t0 = time.monotonic()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql.replace(" % ", " %% "), values)
+            rows = cursor.rowcount
+        print(f"  {label}: {rows:,} rows in {time.monotonic() - t0:.0f} s", flush=True)
 
 
 def engage(campaign: Campaign) -> None:
@@ -178,12 +183,7 @@ def engage(campaign: Campaign) -> None:
     ]
     Campaign.objects.filter(pk=campaign.pk).update(goal_domain=[["email", "=", "x@example.org"]])
     values = {"c": campaign.pk, "email": email.pk}
-    for label, sql in steps:
-        t0 = time.monotonic()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql.replace(" % ", " %% "), values)
-            rows = cursor.rowcount
-        print(f"  {label}: {rows:,} rows in {time.monotonic() - t0:.0f} s", flush=True)
+    run_steps(steps, values)
 
 
 def p95(times: list[float]) -> float:

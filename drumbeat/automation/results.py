@@ -284,7 +284,7 @@ def activity_results(
             participants=traces.get(activity.pk, {}).get(Trace.State.PROCESSED, 0),
             sends=sent.get("sent") or 0,
             opens=opened,
-            machine_opens=(sent.get("opened") or 0) - opened,
+            machine_opens=max(0, (sent.get("opened") or 0) - opened),
             clicks=clicked,
             clickers=clicked,
             conversions=converted.get(activity.pk, 0),

@@ -991,7 +991,15 @@
     }
     function commit() { change(function () { b.html = sanitize(editor.innerHTML); }, b.id + ".html"); }
     function exec(cmd, value) { restore(); document.execCommand("styleWithCSS", false, cmd === "foreColor"); document.execCommand(cmd, false, value); commit(); }
-    editor.addEventListener("input", commit);
+    // The caret is kept as it moves (selectionchange comes a moment later: a placeholder
+    // picked right after typing would land before the last characters typed).
+    function keepNow() {
+      var sel = window.getSelection();
+      if (sel.rangeCount && editor.contains(sel.anchorNode)) range = sel.getRangeAt(0).cloneRange();
+    }
+    editor.addEventListener("input", function () { keepNow(); commit(); });
+    editor.addEventListener("keyup", keepNow);
+    editor.addEventListener("mouseup", keepNow);
     editor.addEventListener("keydown", function (e) {
       if ((e.ctrlKey || e.metaKey) && !e.shiftKey && (e.key === "b" || e.key === "i" || e.key === "u")) {
         e.preventDefault(); exec({ b: "bold", i: "italic", u: "underline" }[e.key]);

@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef
 
 from drumbeat.lib import clock
 
+from . import rollups
 from .domains import filter_records
 from .engine.sql import id_set
 from .models import Campaign, Participant, Trace
@@ -87,6 +88,8 @@ def check_campaign_goal(
     if not matching.exists():
         return 0
     with transaction.atomic():
+        with connection.cursor() as cursor:  # processing of its traces in progress: wait
+            rollups.hold_conversions(cursor, campaign.pk, exclusive=True)
         converted = _mark_converted(matching, now)
         if not converted:
             return 0

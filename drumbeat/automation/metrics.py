@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 
 from drumbeat.lib import clock
 
@@ -107,7 +107,7 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
         m.processed = counts.get(Trace.State.PROCESSED, 0)
         m.rejected = counts.get(Trace.State.REJECTED, 0)
     if campaign.has_goal:
-        for activity_id, n in conversions(campaign, ids).items():
+        for activity_id, n in rollups.conversion_counts(ids).items():
             result[activity_id].conversions = n
 
     # Days are those of the configured time zone.
@@ -131,27 +131,6 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
         if activity_id in result:
             result[activity_id].deferred, result[activity_id].skipped = deferred, skipped
     return result
-
-
-def conversions(campaign: Campaign, activity_ids: list[int]) -> dict[int, int]:
-    """Activity id → participants who reached the goal after a processed trace of it. Driven
-    by the converted participants (their traces found by trace_participant), so its cost
-    follows the conversions, not the size of the campaign."""
-    converted = Participant.objects.filter(
-        campaign=campaign, is_test=False, converted_at__isnull=False
-    )
-    rows = (
-        Trace.objects.filter(
-            participant__in=converted,
-            activity_id__in=activity_ids,
-            state=Trace.State.PROCESSED,
-            is_test=False,
-            participant__converted_at__gte=F("executed_at"),
-        )
-        .values("activity_id")
-        .annotate(n=Count("participant", distinct=True))
-    )
-    return {row["activity_id"]: row["n"] for row in rows}
 
 
 def pressure_counts(

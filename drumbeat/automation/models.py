@@ -378,9 +378,9 @@ class Participant(models.Model):
             models.Index(fields=["campaign", "unique_key"]),
             # The participants report pages a campaign newest first (web/paging.py).
             models.Index(fields=["campaign", "id"], name="participant_campaign_newest"),
-            # Partial, so few entries among millions: the converted participants, from which
-            # the conversions after each activity are counted (metrics.conversions;
-            # `converted_at` is set once), and the test participants the results list.
+            # Partial, so few entries among millions: the converted participants (whether a
+            # campaign has any: the conversion roll-up's triggers, rollup_sql.py; and its
+            # backfill), and the test participants the results list.
             models.Index(
                 fields=["campaign"],
                 name="participant_converted",
@@ -683,6 +683,7 @@ class WebhookDelivery(models.Model):
 from .pressure_models import PressureEvent, PressureSettings, SendSlot  # noqa: E402, F401
 from .rollup_models import (  # noqa: E402, F401
     ClickRollup,
+    ConversionRollup,
     MessageRollup,
     ParticipantRollup,
     PressureRollup,

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.db.models import Count, F, Q
 
-from . import metrics, proportions, rollups, splits
+from . import proportions, rollups, splits
 from .models import Activity, Campaign, Participant, SplitAssignment, Trace
 from .proportions import Comparison, Interval
 
@@ -270,12 +270,12 @@ def activity_results(
     participant has at most one trace of an activity, so traces count participants); sends
     and opens of its messages from the message roll-up (a person's open, click or reply
     opens the message too, so the machine opens are the opened messages no person opened);
-    conversions from the converted participants (metrics.conversions)."""
+    conversions after it from the conversion roll-up."""
     ids = [activity.pk for activity, _ in activities]
     traces = rollups.trace_counts(ids)
     people = rollups.engagement_counts(ids)
     messages = rollups.message_counts(ids)
-    converted = metrics.conversions(campaign, ids)
+    converted = rollups.conversion_counts(ids)
     found = []
     for activity, depth in activities:
         opened, clicked = people.get(activity.pk, (0, 0))

@@ -105,6 +105,22 @@ class PressureRollup(models.Model):
         indexes = [models.Index(fields=["activity_id"], name="pressure_rollup_activity")]
 
 
+class ConversionRollup(models.Model):
+    """Conversions after each activity: the processed traces (test ones left out) whose
+    participant reached the campaign's goal at or after the trace's `executed_at` — one per
+    participant and activity. A figure across two tables, so its triggers are written apart
+    (rollup_sql.py, `conversion`): a trace processed for a converted participant counts, and
+    a participant converting counts its processed traces; on PostgreSQL an advisory lock per
+    campaign keeps a conversion and the processing of its traces from missing each other."""
+
+    activity_id = models.BigIntegerField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_conversion_rollup"
+        indexes = [models.Index(fields=["activity_id"], name="conversion_rollup_activity")]
+
+
 class RollupPause(models.Model):
     """While a transaction holds a row here, SQLite's UPDATE triggers of the roll-ups do
     nothing: the engine moves the counts of its bulk UPDATEs itself (`rollups.moved`). Always

@@ -34,6 +34,9 @@ class Rollup:
     counters: tuple[tuple[str, str], ...]  # (column, integer expression over {r})
     where: str  # which source rows count ({r}); "TRUE" for all
     watch: tuple[str, ...]
+    # False: the triggers and the backfill are written apart (`conversion` below, a figure
+    # across two tables); the spec still names the table's key and counters for compaction.
+    generic: bool = True
 
 
 def _slot(vendor: str) -> str:
@@ -52,9 +55,10 @@ def _flag(condition: str) -> str:
 
 
 # The roll-ups as migrations have installed them: 1 (automation 0009, 0010); 2 (0012) counts
-# the traces a person opened and clicked too, and the contact-pressure events. A migration
-# names the version it installs, so it keeps doing what it did when later versions add to it.
-LATEST = 2
+# the traces a person opened and clicked too, and the contact-pressure events; 3 (0013) the
+# conversions after each activity. A migration names the version it installs, so it keeps
+# doing what it did when later versions add to it.
+LATEST = 3
 
 
 def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
@@ -81,6 +85,22 @@ def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
             )
         ]
         if version >= 2
+        else []
+    )
+    conversion = (
+        [
+            Rollup(
+                name="conversion",
+                source="automation_trace",
+                target="automation_conversion_rollup",
+                keys=(("activity_id", "{r}.activity_id"),),
+                counters=(("n", "1"),),
+                where="{r}.state = 'processed' AND NOT {r}.is_test",
+                watch=("activity_id", "participant_id", "state", "is_test", "executed_at"),
+                generic=False,
+            )
+        ]
+        if version >= 3
         else []
     )
     return [
@@ -166,6 +186,7 @@ def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
             watch=("link_id", "message_id", "is_machine"),
         ),
         *pressure,
+        *conversion,
     ]
 
 
@@ -197,6 +218,9 @@ def backfill(vendor: str, version: int = LATEST, only: tuple[str, ...] = ()) -> 
         if only and rollup.name not in only:
             continue
         statements.append(f"DELETE FROM {rollup.target}")
+        if not rollup.generic:
+            statements.append(_conversion_backfill())
+            continue
         part = _select(rollup, "r", "+").format(table=rollup.source)
         statements.append(_grouped(rollup, [part]))
     return statements
@@ -294,16 +318,24 @@ def _sqlite(rollup: Rollup, pausable: bool = True) -> list[str]:
 def install(vendor: str, pausable: bool = True, version: int = LATEST) -> list[str]:
     """Statements creating (or replacing) every roll-up trigger (`pausable`: SQLite's honour
     the pause table, which exists from migration automation 0010)."""
-    specs = rollups(vendor, version)
-    if vendor == "postgresql":
-        return [statement for rollup in specs for statement in _postgresql(rollup)]
-    return [s for rollup in specs for s in _sqlite(rollup, pausable)]
+    statements = []
+    for rollup in rollups(vendor, version):
+        if not rollup.generic:
+            statements += _conversion_install(vendor, pausable)
+        elif vendor == "postgresql":
+            statements += _postgresql(rollup)
+        else:
+            statements += _sqlite(rollup, pausable)
+    return statements
 
 
 def uninstall(vendor: str, only: tuple[str, ...] = ()) -> list[str]:
     statements = []
     for rollup in rollups(vendor):
         if only and rollup.name not in only:
+            continue
+        if not rollup.generic:
+            statements += _conversion_uninstall(vendor)
             continue
         for op in ("insert", "update", "delete"):
             trigger = f"drumbeat_{rollup.name}_rollup_{op}"
@@ -315,4 +347,252 @@ def uninstall(vendor: str, only: tuple[str, ...] = ()) -> list[str]:
             statements.append(f"DROP FUNCTION IF EXISTS drumbeat_{rollup.name}_rollup()")
         else:
             statements.append(f"DROP INDEX IF EXISTS {rollup.target}_key")
+    return statements
+
+
+# Conversions after each activity (ConversionRollup): a processed trace (not a test one) counts
+# when its participant (not a test one) converted at or after the trace's `executed_at`. Both
+# sides move it: a trace processed, changed or deleted (its participant read as it is now), and
+# a participant converting, changing its conversion or deleted (its processed traces read as
+# they are now). On PostgreSQL a conversion and the processing of a trace of the same
+# participant may run at once in two transactions, each blind to the other's uncommitted row;
+# so a transaction that converts participants holds an advisory lock on their campaign
+# exclusively (`goals._mark_converted` takes it first, the participant trigger again), and one
+# that changes processed traces of a campaign with a goal holds it shared (the engine's batches
+# take it first, the trace trigger again): whichever commits second sees the first, and counts.
+CONVERSION_LOCK = "hashtext('drumbeat_conversions')"
+
+
+LOCK_MODULUS = 2**31 - 1  # advisory lock keys are 32-bit integers, campaign ids 64-bit
+
+
+def conversion_lock_key(campaign: str) -> str:
+    """The second key of a campaign's conversion lock (`campaign`: an SQL expression)."""
+    return f"(({campaign}) % {LOCK_MODULUS})::int"
+
+
+def _counted(alias: str) -> str:
+    return f"{alias}.state = 'processed' AND NOT {alias}.is_test"
+
+
+def _converted_after(trace: str, participant: str) -> str:
+    return f"NOT {participant}.is_test AND {participant}.converted_at >= {trace}.executed_at"
+
+
+_WATCHED = ("activity_id", "participant_id", "state", "is_test", "executed_at")
+# (function, table, operations) of the conversion triggers; on SQLite the trigger names only.
+_CONVERSION_TRIGGERS = (
+    ("drumbeat_conversion_rollup", "automation_trace", ("INSERT", "UPDATE", "DELETE")),
+    ("drumbeat_conversion_participant_rollup", "automation_participant", ("UPDATE", "DELETE")),
+)
+
+
+def _conversion_backfill() -> str:
+    return (
+        "INSERT INTO automation_conversion_rollup (activity_id, n)"
+        " SELECT t.activity_id, count(*) FROM automation_participant p"
+        " JOIN automation_trace t ON t.participant_id = p.id"
+        f" WHERE p.converted_at IS NOT NULL AND {_counted('t')} AND {_converted_after('t', 'p')}"
+        " GROUP BY t.activity_id"
+    )
+
+
+def _conversion_postgresql() -> list[str]:
+    def part(table: str, alias: str, sign: str) -> str:
+        return (
+            f"SELECT {alias}.activity_id, {sign}1 AS d FROM {table} {alias}"
+            f" JOIN automation_participant p ON p.id = {alias}.participant_id"
+            f" WHERE {alias}.activity_id = ANY(activities) AND {_counted(alias)}"
+            f" AND {_converted_after(alias, 'p')}"
+        )
+
+    def count(parts: list[str]) -> str:
+        return (
+            "INSERT INTO automation_conversion_rollup (activity_id, n)"
+            f" SELECT activity_id, sum(d) FROM ({' UNION ALL '.join(parts)}) x"
+            " GROUP BY activity_id HAVING sum(d) <> 0"
+        )
+
+    changed = " OR ".join(f"n.{col} IS DISTINCT FROM o.{col}" for col in _WATCHED)
+    new, old = part("new_rows", "n", "+"), part("old_rows", "o", "-")
+    traces = f"""
+CREATE OR REPLACE FUNCTION drumbeat_conversion_rollup() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+    activities bigint[];
+BEGIN
+    -- The activities of the processed traces the statement added, removed or changed.
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT activity_id) INTO activities FROM new_rows n
+        WHERE {_counted("n")};
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(DISTINCT activity_id) INTO activities FROM old_rows o
+        WHERE {_counted("o")};
+    ELSE
+        SELECT array_agg(DISTINCT v.a) INTO activities
+        FROM new_rows n JOIN old_rows o ON o.id = n.id,
+        LATERAL (VALUES (n.activity_id), (o.activity_id)) v(a)
+        WHERE (({_counted("n")}) OR ({_counted("o")})) AND ({changed});
+    END IF;
+    IF activities IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- A conversion of their campaign in progress holds the lock: wait for its commit.
+    PERFORM pg_advisory_xact_lock_shared({CONVERSION_LOCK}, {conversion_lock_key("c.id")})
+    FROM automation_campaign c
+    WHERE c.id IN (SELECT a.campaign_id FROM automation_activity a WHERE a.id = ANY(activities))
+        AND c.goal_domain <> '[]'::jsonb
+    ORDER BY c.id;
+    -- Only campaigns with converted participants have anything to count.
+    SELECT array_agg(a.id) INTO activities FROM automation_activity a
+    WHERE a.id = ANY(activities) AND EXISTS (
+        SELECT 1 FROM automation_participant p
+        WHERE p.campaign_id = a.campaign_id AND p.converted_at IS NOT NULL);
+    IF activities IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        {count([new])};
+    ELSIF TG_OP = 'DELETE' THEN
+        {count([old])};
+    ELSE
+        {count([new, old])};
+    END IF;
+    RETURN NULL;
+END
+$body$"""
+    # The participants whose conversion (or test flag, while converted) the statement changed.
+    moved = (
+        "(SELECT COALESCE(n.id, o.id) AS id, COALESCE(n.campaign_id, o.campaign_id) AS campaign,"
+        " n.converted_at AS new_at, n.is_test AS new_test,"
+        " o.converted_at AS old_at, o.is_test AS old_test"
+        " FROM (SELECT * FROM new_rows WHERE converted_at IS NOT NULL) n"
+        " FULL JOIN (SELECT * FROM old_rows WHERE converted_at IS NOT NULL) o ON o.id = n.id"
+        " WHERE n.converted_at IS DISTINCT FROM o.converted_at"
+        " OR n.is_test IS DISTINCT FROM o.is_test) m"
+    )
+    delta = (
+        "CASE WHEN NOT m.new_test AND m.new_at >= t.executed_at THEN 1 ELSE 0 END"
+        " - CASE WHEN NOT m.old_test AND m.old_at >= t.executed_at THEN 1 ELSE 0 END"
+    )
+    participants = f"""
+CREATE OR REPLACE FUNCTION drumbeat_conversion_participant_rollup() RETURNS trigger
+LANGUAGE plpgsql AS $body$
+DECLARE
+    campaigns bigint[];
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO automation_conversion_rollup (activity_id, n)
+        SELECT t.activity_id, -count(*) FROM old_rows o
+        JOIN automation_trace t ON t.participant_id = o.id
+        WHERE o.converted_at IS NOT NULL AND {_counted("t")} AND {_converted_after("t", "o")}
+        GROUP BY t.activity_id;
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(DISTINCT m.campaign) INTO campaigns FROM {moved};
+    IF campaigns IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Processing of their campaign's traces in progress holds the lock: wait for its commit.
+    PERFORM pg_advisory_xact_lock({CONVERSION_LOCK}, {conversion_lock_key("c")})
+    FROM unnest(campaigns) c ORDER BY c;
+    INSERT INTO automation_conversion_rollup (activity_id, n)
+    SELECT t.activity_id, sum({delta}) FROM {moved}
+    JOIN automation_trace t ON t.participant_id = m.id
+    WHERE {_counted("t")}
+    GROUP BY t.activity_id HAVING sum({delta}) <> 0;
+    RETURN NULL;
+END
+$body$"""
+    statements = [traces, participants]
+    for function, table, ops in _CONVERSION_TRIGGERS:
+        for op in ops:
+            referencing = {
+                "INSERT": "NEW TABLE AS new_rows",
+                "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+                "DELETE": "OLD TABLE AS old_rows",
+            }[op]
+            trigger = f"{function}_{op.lower()}"
+            statements.append(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+            statements.append(
+                f"CREATE TRIGGER {trigger} AFTER {op} ON {table}"
+                f" REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+    return statements
+
+
+def _conversion_sqlite(pausable: bool) -> list[str]:
+    def add(trace: str, sign: str) -> str:
+        return (
+            f"INSERT INTO automation_conversion_rollup (activity_id, n)"
+            f" SELECT {trace}.activity_id, {sign}1 FROM automation_participant p"
+            f" WHERE p.id = {trace}.participant_id AND {_counted(trace)}"
+            f" AND {_converted_after(trace, 'p')}"
+            " ON CONFLICT (activity_id) DO UPDATE SET n = n + excluded.n;"
+        )
+
+    def by_activity(counter: str, participant: str) -> str:
+        return (
+            "INSERT INTO automation_conversion_rollup (activity_id, n) SELECT * FROM"
+            f" (SELECT t.activity_id, {counter} AS n FROM automation_trace t"
+            f" WHERE t.participant_id = {participant}.id AND {_counted('t')}"
+            " GROUP BY t.activity_id) WHERE n <> 0"
+            " ON CONFLICT (activity_id) DO UPDATE SET n = n + excluded.n;"
+        )
+
+    changed = " OR ".join(f"old.{col} IS NOT new.{col}" for col in _WATCHED)
+    if pausable:  # the engine's paused UPDATEs add their counts (setbatch.write_traces)
+        changed = f"({changed}) AND NOT EXISTS (SELECT 1 FROM {PAUSE_TABLE})"
+    flag = "CASE WHEN {p}.converted_at >= t.executed_at AND NOT {p}.is_test THEN 1 ELSE 0 END"
+    triggers = {
+        "drumbeat_conversion_rollup_insert": (
+            f"AFTER INSERT ON automation_trace FOR EACH ROW WHEN {_counted('new')}",
+            add("new", "+"),
+        ),
+        "drumbeat_conversion_rollup_update": (
+            f"AFTER UPDATE ON automation_trace FOR EACH ROW WHEN ({changed})"
+            f" AND (({_counted('old')}) OR ({_counted('new')}))",
+            add("old", "-") + " " + add("new", "+"),
+        ),
+        "drumbeat_conversion_rollup_delete": (
+            f"AFTER DELETE ON automation_trace FOR EACH ROW WHEN {_counted('old')}",
+            add("old", "-"),
+        ),
+        # Only statements that set these columns: completing participants does not.
+        "drumbeat_conversion_participant_rollup_update": (
+            "AFTER UPDATE OF converted_at, is_test ON automation_participant FOR EACH ROW"
+            " WHEN old.converted_at IS NOT new.converted_at OR old.is_test IS NOT new.is_test",
+            by_activity(f"sum({flag.format(p='new')} - {flag.format(p='old')})", "new"),
+        ),
+        "drumbeat_conversion_participant_rollup_delete": (
+            "AFTER DELETE ON automation_participant FOR EACH ROW"
+            " WHEN old.converted_at IS NOT NULL AND NOT old.is_test",
+            by_activity(f"-sum({flag.format(p='old')})", "old"),
+        ),
+    }
+    statements = [
+        "CREATE UNIQUE INDEX IF NOT EXISTS automation_conversion_rollup_key"
+        " ON automation_conversion_rollup (activity_id)"
+    ]
+    for name, (when, body) in triggers.items():
+        statements.append(f"DROP TRIGGER IF EXISTS {name}")
+        statements.append(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    return statements
+
+
+def _conversion_install(vendor: str, pausable: bool) -> list[str]:
+    if vendor == "postgresql":
+        return _conversion_postgresql()
+    return _conversion_sqlite(pausable)
+
+
+def _conversion_uninstall(vendor: str) -> list[str]:
+    statements = []
+    for function, table, ops in _CONVERSION_TRIGGERS:
+        for op in ops:
+            on = f" ON {table}" if vendor == "postgresql" else ""
+            statements.append(f"DROP TRIGGER IF EXISTS {function}_{op.lower()}{on}")
+        if vendor == "postgresql":
+            statements.append(f"DROP FUNCTION IF EXISTS {function}()")
+    if vendor != "postgresql":
+        statements.append("DROP INDEX IF EXISTS automation_conversion_rollup_key")
     return statements

@@ -19,12 +19,13 @@ from django.utils import timezone
 from .rollup_models import (
     SLOT_SECONDS,
     ClickRollup,
+    ConversionRollup,
     MessageRollup,
     ParticipantRollup,
     PressureRollup,
     TraceRollup,
 )
-from .rollup_sql import PAUSE_TABLE, sqlite_upsert
+from .rollup_sql import CONVERSION_LOCK, LOCK_MODULUS, PAUSE_TABLE, sqlite_upsert
 from .rollup_sql import rollups as rollup_specs
 
 MESSAGE_COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complained")
@@ -55,6 +56,18 @@ def add_counts(cursor, name: str, select: str, params: list | tuple = ()) -> Non
     cursor.execute(sqlite_upsert(name, select), params)
 
 
+def hold_conversions(cursor, campaign_id: int, exclusive: bool = False) -> None:
+    """PostgreSQL: hold the campaign's conversion lock until the transaction ends — exclusive
+    to convert participants, shared to process traces (rollup_sql.py, `conversion`). Taken
+    first, before any row is locked, so that the wait for it never closes a cycle with the
+    row locks of the other side; the triggers take it again (at once then). SQLite: nothing
+    (one writer at a time)."""
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    cursor.execute(f"SELECT {function}({CONVERSION_LOCK}, %s)", [campaign_id % LOCK_MODULUS])
+
+
 def _tests(include_tests: bool) -> Q:
     return Q() if include_tests else Q(is_test=False)
 
@@ -82,6 +95,17 @@ def engagement_counts(activity_ids: list[int]) -> dict[int, tuple[int, int]]:
         .annotate(opened=Sum("human_opened"), clicked=Sum("human_clicked"))
     )
     return {row["activity_id"]: (row["opened"] or 0, row["clicked"] or 0) for row in rows}
+
+
+def conversion_counts(activity_ids: list[int]) -> dict[int, int]:
+    """Activity id → participants (test ones left out) who reached the goal after a processed
+    trace of it."""
+    rows = (
+        ConversionRollup.objects.filter(activity_id__in=activity_ids)
+        .values("activity_id")
+        .annotate(total=Sum("n"))
+    )
+    return {row["activity_id"]: row["total"] for row in rows if row["total"]}
 
 
 def pressure_counts(activity_ids: list[int]) -> dict[int, tuple[int, int]]:

@@ -35,7 +35,7 @@ from drumbeat.lib import clock
 from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, SplitAssignment, Trace
 from ..outbound import emit_completed, emit_trace_outcomes, subscribed_events
-from ..rollups import add_counts, paused
+from ..rollups import add_counts, hold_conversions, paused
 from ..targets import FILTERABLE, get_target
 from . import pressure, setbatch
 from .leases import Lease, lease_length, new_claim_id
@@ -212,6 +212,8 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
 
     campaign = activity.campaign
     with transaction.atomic(), connection.cursor() as cursor:
+        if campaign.has_goal:  # a conversion in progress: wait (rollups.hold_conversions)
+            hold_conversions(cursor, campaign.pk)
         setbatch.prepare(cursor)
         taken = setbatch.claim(cursor, activity, now, limit)
         if not taken:
@@ -283,6 +285,8 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
     params = [activity.pk, db_datetime(now), limit, S.PROCESSED.value, db_datetime(now)]
     with transaction.atomic():
         with connection.cursor() as cursor:
+            if activity.campaign.has_goal:  # a conversion in progress: wait
+                hold_conversions(cursor, activity.campaign_id)
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         if not rows:

@@ -115,7 +115,8 @@ def write_traces(cursor, activity: Activity, now: datetime) -> None:
     """Every trace of the batch takes its outcome (the exceptions usually none). On SQLite the
     roll-up counts follow from the batch table: each trace left (activity, scheduled, its test
     flag, slot 0) for (activity, its outcome, its test flag, the slot of `now` if processed or
-    rejected); a due trace has no message, so nobody opened or clicked it (counters 0)."""
+    rejected); a due trace has no message, so nobody opened or clicked it (counters 0); a
+    processed one whose participant converted since `now` is a conversion after it."""
     table = Trace._meta.db_table
     with paused(cursor) as counting:
         if connection.vendor != "postgresql":  # PostgreSQL: written by the claim
@@ -145,6 +146,18 @@ def write_traces(cursor, activity: Activity, now: datetime) -> None:
             "trace",
             f"SELECT %s, {state}, is_test, {slot}, count(*), 0, 0 FROM {BATCH} GROUP BY 2, 3, 4",
             [activity.pk, Trace.State.PROCESSED.value, Trace.State.REJECTED.value, slot_of(now)],
+        )
+        # Processed for a participant converted since (at this very moment): a conversion
+        # after it. Nothing to look up when the campaign has no converted participant.
+        participants = Participant._meta.db_table
+        add_counts(
+            cursor,
+            "conversion",
+            f"SELECT %s, count(*) FROM {BATCH} b JOIN {participants} p ON p.id = b.participant_id"
+            f" WHERE EXISTS (SELECT 1 FROM {participants} c WHERE c.campaign_id = %s"
+            " AND c.converted_at IS NOT NULL) AND b.outcome = '' AND NOT b.is_test"
+            " AND NOT p.is_test AND p.converted_at >= %s HAVING count(*) > 0",
+            [activity.pk, activity.campaign_id, db_datetime(now)],
         )
 
 

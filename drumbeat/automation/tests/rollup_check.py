@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from drumbeat.automation.models import Participant, PressureEvent, Trace
 from drumbeat.automation.rollup_models import (
     SLOT_SECONDS,
     ClickRollup,
+    ConversionRollup,
     MessageRollup,
     ParticipantRollup,
     PressureRollup,
@@ -66,12 +67,29 @@ def raw() -> dict[str, Counter]:
     ):
         clicks[(link_id, campaign_id or 0, bool(is_test), is_machine)] += 1
     pressure = Counter(PressureEvent.objects.values_list("activity_id", "kind"))
+    # What metrics.py counted before the roll-up: the converted participants (not test ones)
+    # with a processed trace (not a test one) of the activity executed before they converted.
+    conversions = Counter(
+        {
+            row["activity_id"]: row["n"]
+            for row in Trace.objects.filter(
+                participant__converted_at__isnull=False,
+                participant__is_test=False,
+                state=Trace.State.PROCESSED,
+                is_test=False,
+                participant__converted_at__gte=F("executed_at"),
+            )
+            .values("activity_id")
+            .annotate(n=Count("participant", distinct=True))
+        }
+    )
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),
         "messages": _nonzero(messages),
         "clicks": _nonzero(clicks),
         "pressure": _nonzero(pressure),
+        "conversions": _nonzero(conversions),
     }
 
 
@@ -102,12 +120,16 @@ def rolled() -> dict[str, Counter]:
     pressure: Counter = Counter()
     for activity_id, kind, n in PressureRollup.objects.values_list("activity_id", "kind", "n"):
         pressure[(activity_id, kind)] += n
+    conversions: Counter = Counter()
+    for activity_id, n in ConversionRollup.objects.values_list("activity_id", "n"):
+        conversions[activity_id] += n
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),
         "messages": _nonzero(messages),
         "clicks": _nonzero(clicks),
         "pressure": _nonzero(pressure),
+        "conversions": _nonzero(conversions),
     }
 
 

@@ -106,6 +106,8 @@ def _participant_pivot(
     their ids) only when they are no more."""
     pivot: dict[int, dict] = {}
     if common["activity_id"] or request.GET.get("q", "").strip():
+        if _step_matches_more_than_cap(request, common):
+            return pivot, None, None  # the roll-up knows: reading them would be for nothing
         found = list(qs.order_by().values_list("campaign_id", "state", "id")[: paging.CAP + 1])
         if len(found) > paging.CAP:
             return pivot, None, None  # too many to group per view: the list says "more than"
@@ -135,6 +137,31 @@ def _participant_pivot(
         if any(entry[s] for s in ("running", "completed", "removed")):
             pivot[campaign_id] = entry
     return pivot, sum(e["running"] + e["completed"] + e["removed"] for e in pivot.values()), None
+
+
+def _step_matches_more_than_cap(request: HttpRequest, common: dict) -> bool:
+    """A step filter alone (no text, state or event filter besides) matches as many
+    participants as the step has traces (in the state asked), one per participant: the trace
+    roll-up says whether they are more than paging.CAP without reading them. Read to group
+    them, a step half the campaign went through could be planned as a hash of all its traces
+    (seconds at ten million)."""
+    activity_id = common["activity_id"]
+    get = request.GET
+    if (
+        get.get("q", "").strip()
+        or get.get("state", "") in Participant.State.values
+        or get.get("event", "") in metrics.MESSAGE_FIGURES
+    ):
+        return False
+    activity = Activity.objects.filter(pk=activity_id).values_list("campaign_id").first()
+    if activity is None or (common["campaign"] and common["campaign"].pk != activity[0]):
+        return False
+    counts = rollups.trace_counts([activity_id], include_tests=common["include_tests"])
+    by_state = counts.get(activity_id, {})
+    trace_state = get.get("trace_state", "")
+    if trace_state in Trace.State.values:
+        return by_state.get(trace_state, 0) > paging.CAP
+    return sum(by_state.values()) > paging.CAP
 
 
 def newest_first(found: list[tuple]) -> list[int]:

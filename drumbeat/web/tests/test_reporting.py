@@ -178,6 +178,34 @@ def test_lists_page_through_a_capped_number_of_rows(marketer_client, running, mo
     assert "1–10 of 30" in html
 
 
+def test_a_step_filter_the_roll_up_counts_past_the_cap_reads_no_rows(
+    marketer_client, running, monkeypatch
+):
+    """Its 30 scheduled traces say that more than paging.CAP participants match: the list says
+    so and pages from the database, without reading CAP + 1 rows to group them first."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from drumbeat.web import paging
+
+    monkeypatch.setattr(paging, "CAP", 10)
+    begin = running.activities.get(trigger="begin")
+    url = f"/reporting/participants/?campaign={running.pk}&activity={begin.pk}"
+    newest = list(running.participants.order_by("-id").values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        html = marketer_client.get(url + "&trace_state=scheduled").content.decode()
+    assert "1–10 of more than 10" in html
+    assert all(f"/tests/{pk}/" in html for pk in newest[:10])
+    assert not any("LIMIT 11" in q["sql"] for q in queries.captured_queries)
+    # With a participant state besides (or a step state nobody is in) the rows are read.
+    with CaptureQueriesContext(connection) as queries:
+        html = marketer_client.get(url + "&trace_state=scheduled&state=running").content.decode()
+    assert "1–10 of more than 10" in html
+    assert any("LIMIT 11" in q["sql"] for q in queries.captured_queries)
+    html = marketer_client.get(url + "&trace_state=processed").content.decode()
+    assert "No participants" in html
+
+
 def test_a_filtered_list_pages_through_the_rows_read_once(marketer_client, running):
     """A text, step or date filter matching at most paging.CAP rows reads them once, for the
     group-by table and the pages: the pages are slices of their ids, newest first."""

@@ -64,46 +64,8 @@ LATEST = 3
 def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
     true = "TRUE" if vendor == "postgresql" else "1"
     false = "FALSE" if vendor == "postgresql" else "0"
-    engagement = (
-        (
-            ("human_opened", _flag("{r}.human_opened_at IS NOT NULL")),
-            ("human_clicked", _flag("{r}.human_clicked_at IS NOT NULL")),
-        )
-        if version >= 2
-        else ()
-    )
-    pressure = (
-        [
-            Rollup(
-                name="pressure",
-                source="automation_pressureevent",
-                target="automation_pressure_rollup",
-                keys=(("activity_id", "{r}.activity_id"), ("kind", "{r}.kind")),
-                counters=(("n", "1"),),
-                where=true,
-                watch=("activity_id", "kind"),
-            )
-        ]
-        if version >= 2
-        else []
-    )
-    conversion = (
-        [
-            Rollup(
-                name="conversion",
-                source="automation_trace",
-                target="automation_conversion_rollup",
-                keys=(("activity_id", "{r}.activity_id"),),
-                counters=(("n", "1"),),
-                where="{r}.state = 'processed' AND NOT {r}.is_test",
-                watch=("activity_id", "participant_id", "state", "is_test", "executed_at"),
-                generic=False,
-            )
-        ]
-        if version >= 3
-        else []
-    )
-    return [
+    people = version >= 2  # the trace roll-up counts people's opens and clicks from 2 on
+    specs = [
         Rollup(
             name="trace",
             source="automation_trace",
@@ -114,14 +76,24 @@ def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
                 ("is_test", "{r}.is_test"),
                 ("slot", _slot(vendor)),
             ),
-            counters=(("n", "1"), *engagement),
+            counters=(
+                ("n", "1"),
+                *(
+                    (
+                        ("human_opened", _flag("{r}.human_opened_at IS NOT NULL")),
+                        ("human_clicked", _flag("{r}.human_clicked_at IS NOT NULL")),
+                    )
+                    if people
+                    else ()
+                ),
+            ),
             where=true,
             watch=(
                 "activity_id",
                 "state",
                 "is_test",
                 "executed_at",
-                *(("human_opened_at", "human_clicked_at") if version >= 2 else ()),
+                *(("human_opened_at", "human_clicked_at") if people else ()),
             ),
         ),
         Rollup(
@@ -185,9 +157,33 @@ def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
             where=true,
             watch=("link_id", "message_id", "is_machine"),
         ),
-        *pressure,
-        *conversion,
     ]
+    if version >= 2:
+        specs.append(
+            Rollup(
+                name="pressure",
+                source="automation_pressureevent",
+                target="automation_pressure_rollup",
+                keys=(("activity_id", "{r}.activity_id"), ("kind", "{r}.kind")),
+                counters=(("n", "1"),),
+                where=true,
+                watch=("activity_id", "kind"),
+            )
+        )
+    if version >= 3:
+        specs.append(
+            Rollup(
+                name="conversion",
+                source="automation_trace",
+                target="automation_conversion_rollup",
+                keys=(("activity_id", "{r}.activity_id"),),
+                counters=(("n", "1"),),
+                where="{r}.state = 'processed' AND NOT {r}.is_test",
+                watch=("activity_id", "participant_id", "state", "is_test", "executed_at"),
+                generic=False,
+            )
+        )
+    return specs
 
 
 def _select(rollup: Rollup, alias: str, sign: str) -> str:

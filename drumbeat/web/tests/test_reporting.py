@@ -256,7 +256,7 @@ def test_a_rare_text_search_reads_the_trigram_index(marketer_client, running):
         cursor.execute(
             "INSERT INTO automation_participant (campaign_id, record_id, unique_key, state,"
             " is_test, enrolled_at) SELECT %s, 1000000 + i, 'bulk' || i || '@example.com',"
-            " 'running', FALSE, now() FROM generate_series(1, 20000) AS i",
+            " 'running', FALSE, now() FROM generate_series(1, 60000) AS i",
             [running.pk],
         )
         cursor.execute("ANALYZE automation_participant")

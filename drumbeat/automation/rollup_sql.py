@@ -239,17 +239,26 @@ BEGIN
     RETURN NULL;
 END
 $body$"""
-    statements = [body]
-    for op, referencing in (
-        ("INSERT", "NEW TABLE AS new_rows"),
-        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-        ("DELETE", "OLD TABLE AS old_rows"),
-    ):
+    return [body, *_statement_triggers(function, rollup.source, ("INSERT", "UPDATE", "DELETE"))]
+
+
+_REFERENCING = {
+    "INSERT": "NEW TABLE AS new_rows",
+    "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "DELETE": "OLD TABLE AS old_rows",
+}
+
+
+def _statement_triggers(function: str, table: str, ops: tuple[str, ...]) -> list[str]:
+    """PostgreSQL: (re)create the statement-level triggers running `function` after `ops` on
+    `table`, with the transition tables new_rows / old_rows."""
+    statements = []
+    for op in ops:
         trigger = f"{function}_{op.lower()}"
-        statements.append(f"DROP TRIGGER IF EXISTS {trigger} ON {rollup.source}")
+        statements.append(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
         statements.append(
-            f"CREATE TRIGGER {trigger} AFTER {op} ON {rollup.source}"
-            f" REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            f"CREATE TRIGGER {trigger} AFTER {op} ON {table}"
+            f" REFERENCING {_REFERENCING[op]} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
     return statements
 
@@ -501,18 +510,7 @@ END
 $body$"""
     statements = [traces, participants]
     for function, table, ops in _CONVERSION_TRIGGERS:
-        for op in ops:
-            referencing = {
-                "INSERT": "NEW TABLE AS new_rows",
-                "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-                "DELETE": "OLD TABLE AS old_rows",
-            }[op]
-            trigger = f"{function}_{op.lower()}"
-            statements.append(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-            statements.append(
-                f"CREATE TRIGGER {trigger} AFTER {op} ON {table}"
-                f" REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-            )
+        statements += _statement_triggers(function, table, ops)
     return statements
 
 

@@ -11,11 +11,16 @@ whose change can move a row between keys (`watch`, used by SQLite's UPDATE trigg
   the old rows counted negatively and the new ones positively, keys whose net is zero left
   out. An UPDATE that moves no row between keys (a lease renewal) appends nothing.
 - SQLite: row-level triggers adding into one row per key (upsert on a unique index that only
-  SQLite gets: PostgreSQL appends without it). A bulk UPDATE of the engine may instead add
-  the counts it moved itself, a grouped statement in place of a trigger call per row
-  (`paused` and `add_counts` in automation/rollups.py): the UPDATE triggers skip their work
-  while the table `automation_rollup_pause` has a row, which only that transaction ever
-  sees (SQLite has one writer at a time, and the row is deleted before the commit).
+  SQLite gets: PostgreSQL appends without it).
+
+A bulk UPDATE of the engine may instead add the counts it moved itself, from the batch it
+already holds (`paused` and `add_counts` in automation/rollups.py): on SQLite a grouped
+statement in place of a trigger call per row, on PostgreSQL in place of the trigger's
+grouping of the old and the new rows. The UPDATE triggers skip their work while paused:
+SQLite's while the table `automation_rollup_pause` has a row, which only that transaction
+ever sees (SQLite has one writer at a time, and the row is deleted before the commit);
+PostgreSQL's (from version 4) while the transaction's setting `drumbeat.rollup_paused` is
+`on` (SET LOCAL: no other session sees it, and it ends with the transaction).
 """
 
 from __future__ import annotations
@@ -56,9 +61,13 @@ def _flag(condition: str) -> str:
 
 # The roll-ups as migrations have installed them: 1 (automation 0009, 0010); 2 (0012) counts
 # the traces a person opened and clicked too, and the contact-pressure events; 3 (0013) the
-# conversions after each activity. A migration names the version it installs, so it keeps
-# doing what it did when later versions add to it.
-LATEST = 3
+# conversions after each activity; 4 (0014) lets PostgreSQL's UPDATE triggers be paused too.
+# A migration names the version it installs, so it keeps doing what it did when later
+# versions add to it.
+LATEST = 4
+# PostgreSQL: the transaction-local setting that pauses the UPDATE triggers (version 4 on).
+PAUSE_SETTING = "drumbeat.rollup_paused"
+_PAUSED = f"IF TG_OP = 'UPDATE' AND current_setting('{PAUSE_SETTING}', true) = 'on' THEN"
 
 
 def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
@@ -222,13 +231,23 @@ def backfill(vendor: str, version: int = LATEST, only: tuple[str, ...] = ()) -> 
     return statements
 
 
-def _postgresql(rollup: Rollup) -> list[str]:
+def _pg_pause(pausable: bool) -> str:
+    """The first lines of a PostgreSQL trigger function that honours the pause."""
+    if not pausable:
+        return ""
+    return f"""
+    {_PAUSED}
+        RETURN NULL;  -- the engine adds what this statement moved (rollups.paused)
+    END IF;"""
+
+
+def _postgresql(rollup: Rollup, pausable: bool) -> list[str]:
     function = f"drumbeat_{rollup.name}_rollup"
     new = _select(rollup, "n", "+").format(table="new_rows")
     old = _select(rollup, "o", "-").format(table="old_rows")
     body = f"""
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
+BEGIN{_pg_pause(pausable)}
     IF TG_OP = 'INSERT' THEN
         {_grouped(rollup, [new])};
     ELSIF TG_OP = 'DELETE' THEN
@@ -279,11 +298,14 @@ def _sqlite_add(rollup: Rollup, alias: str, sign: str) -> str:
 PAUSE_TABLE = "automation_rollup_pause"
 
 
-def sqlite_upsert(name: str, select: str) -> str:
-    """SQLite: INSERT the rows of `select` (key columns, then signed counters, in the order of
-    roll-up `name`) into that roll-up, adding into the row of an existing key."""
-    rollup = next(r for r in rollups("sqlite") if r.name == name)
+def add_rows(vendor: str, name: str, select: str) -> str:
+    """INSERT the rows of `select` (key columns, then signed counters, in the order of roll-up
+    `name`) into that roll-up: on SQLite adding into the row of an existing key, on
+    PostgreSQL appended as delta rows (as its triggers do; `compact()` folds them)."""
+    rollup = next(r for r in rollups(vendor) if r.name == name)
     columns = ", ".join([*(col for col, _ in rollup.keys), *(col for col, _ in rollup.counters)])
+    if vendor == "postgresql":
+        return f"INSERT INTO {rollup.target} ({columns}) SELECT * FROM ({select}) d"
     conflict = ", ".join(col for col, _ in rollup.keys)
     update = ", ".join(f"{col} = {col} + excluded.{col}" for col, _ in rollup.counters)
     # WHERE TRUE: without it SQLite may read ON CONFLICT as the select's join constraint.
@@ -322,13 +344,16 @@ def _sqlite(rollup: Rollup, pausable: bool = True) -> list[str]:
 
 def install(vendor: str, pausable: bool = True, version: int = LATEST) -> list[str]:
     """Statements creating (or replacing) every roll-up trigger (`pausable`: SQLite's honour
-    the pause table, which exists from migration automation 0010)."""
+    the pause table, which exists from migration automation 0010; PostgreSQL's the pause
+    setting, from version 4)."""
     statements = []
+    if vendor == "postgresql":
+        pausable = pausable and version >= 4
     for rollup in rollups(vendor, version):
         if not rollup.generic:
             statements += _conversion_install(vendor, pausable)
         elif vendor == "postgresql":
-            statements += _postgresql(rollup)
+            statements += _postgresql(rollup, pausable)
         else:
             statements += _sqlite(rollup, pausable)
     return statements
@@ -402,7 +427,7 @@ def _conversion_backfill() -> str:
     )
 
 
-def _conversion_postgresql() -> list[str]:
+def _conversion_postgresql(pausable: bool) -> list[str]:
     def part(table: str, alias: str, sign: str) -> str:
         return (
             f"SELECT {alias}.activity_id, {sign}1 AS d FROM {table} {alias}"
@@ -424,7 +449,7 @@ def _conversion_postgresql() -> list[str]:
 CREATE OR REPLACE FUNCTION drumbeat_conversion_rollup() RETURNS trigger LANGUAGE plpgsql AS $body$
 DECLARE
     activities bigint[];
-BEGIN
+BEGIN{_pg_pause(pausable)}
     -- The activities of the processed traces the statement added, removed or changed.
     IF TG_OP = 'INSERT' THEN
         SELECT array_agg(DISTINCT activity_id) INTO activities FROM new_rows n
@@ -484,7 +509,7 @@ CREATE OR REPLACE FUNCTION drumbeat_conversion_participant_rollup() RETURNS trig
 LANGUAGE plpgsql AS $body$
 DECLARE
     campaigns bigint[];
-BEGIN
+BEGIN{_pg_pause(pausable)}
     IF TG_OP = 'DELETE' THEN
         INSERT INTO automation_conversion_rollup (activity_id, n)
         SELECT t.activity_id, -count(*) FROM old_rows o
@@ -575,7 +600,7 @@ def _conversion_sqlite(pausable: bool) -> list[str]:
 
 def _conversion_install(vendor: str, pausable: bool) -> list[str]:
     if vendor == "postgresql":
-        return _conversion_postgresql()
+        return _conversion_postgresql(pausable)
     return _conversion_sqlite(pausable)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, Sum
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from .rollup_models import (
@@ -25,7 +26,7 @@ from .rollup_models import (
     PressureRollup,
     TraceRollup,
 )
-from .rollup_sql import CONVERSION_LOCK, LOCK_MODULUS, PAUSE_TABLE, sqlite_upsert
+from .rollup_sql import CONVERSION_LOCK, LOCK_MODULUS, PAUSE_SETTING, PAUSE_TABLE, add_rows
 from .rollup_sql import rollups as rollup_specs
 
 MESSAGE_COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complained")
@@ -33,27 +34,39 @@ MESSAGE_COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complain
 
 @contextmanager
 def paused(cursor) -> Iterator[bool]:
-    """SQLite: the UPDATE triggers of the roll-ups do nothing inside this block, and the
-    caller adds the counts its UPDATEs moved itself (`add_counts`), a grouped statement in
-    place of a trigger call per row; yields True then. PostgreSQL: nothing to do (its
-    statement-level triggers count a statement as a whole); yields False.
+    """The UPDATE triggers of the roll-ups do nothing inside this block, and the caller adds
+    the counts its UPDATEs moved itself (`add_counts`) from the batch it holds: on SQLite a
+    grouped statement in place of a trigger call per row, on PostgreSQL in place of the
+    triggers' grouping of every old and new row. Yields True then.
 
-    Only inside a transaction (else it yields False too): an error rolls the counts back
-    with the rows, and no other connection ever sees the pause (see rollup_sql.py)."""
-    if connection.vendor != "sqlite" or not connection.in_atomic_block:
+    Only inside a transaction (else it yields False and the triggers count): an error rolls
+    the counts back with the rows, and no other connection ever sees the pause (SQLite: a
+    row of the pause table deleted before the commit; PostgreSQL: a SET LOCAL setting; see
+    rollup_sql.py). Not nested: its end resumes counting."""
+    if not connection.in_atomic_block:
         yield False  # outside a transaction the triggers count (a pause could be committed)
         return
-    cursor.execute(f"INSERT INTO {PAUSE_TABLE} DEFAULT VALUES")
+    if connection.vendor == "postgresql":
+        pause = f"SELECT set_config('{PAUSE_SETTING}', 'on', true)"
+        resume = f"SELECT set_config('{PAUSE_SETTING}', 'off', true)"
+    else:
+        pause = f"INSERT INTO {PAUSE_TABLE} DEFAULT VALUES"
+        resume = f"DELETE FROM {PAUSE_TABLE}"
+    cursor.execute(pause)
     try:
         yield True
-    finally:
-        cursor.execute(f"DELETE FROM {PAUSE_TABLE}")
+    except BaseException:
+        # A failed statement may have aborted the transaction: its end ends the pause then.
+        with suppress(DatabaseError, TransactionManagementError):
+            cursor.execute(resume)
+        raise
+    cursor.execute(resume)
 
 
 def add_counts(cursor, name: str, select: str, params: list | tuple = ()) -> None:
-    """SQLite: add the rows of `select` (the key columns of roll-up `name` then its counters,
-    signed) into that roll-up, one row per key."""
-    cursor.execute(sqlite_upsert(name, select), params)
+    """Add the rows of `select` (the key columns of roll-up `name` then its counters, signed)
+    into that roll-up (a paused statement's counts)."""
+    cursor.execute(add_rows(connection.vendor, name, select), params)
 
 
 def hold_conversions(cursor, campaign_id: int, exclusive: bool = False) -> None:

@@ -215,29 +215,32 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
         if campaign.has_goal:  # a conversion in progress: wait (rollups.hold_conversions)
             hold_conversions(cursor, campaign.pk)
         setbatch.prepare(cursor)
-        taken = setbatch.claim(cursor, activity, now, limit)
-        if not taken:
-            return 0
-        if activity.expiry is not None:
-            since = db_datetime(now - activity.expiry)
-            setbatch.mark(cursor, S.CANCELLED, REASON_EXPIRED, "scheduled_at < %s", [since])
-        matching = filter_records(
-            get_target(campaign.target),
-            applied_domain(activity, campaign),
-            campaign.include_archived,
-            now,
-        ).filter(pk__in=setbatch.rows("outcome = ''", "record_id"))
-        sql, params = matching.order_by().values("pk").query.sql_with_params()
-        setbatch.mark(cursor, S.REJECTED, REASON_REJECTED, f"record_id NOT IN ({sql})", params)
-        action = activity.server_action
-        try:
-            with transaction.atomic():  # a failing action must not spoil the batch
-                run_set_based(action, setbatch.rows("outcome = ''", "record_id"), now)
-        except Exception as exc:
-            log.warning("server action %s failed: %s", action.pk, exc)
-            message = str(exc)[:400] or type(exc).__name__
-            setbatch.mark(cursor, S.ERROR, message, "TRUE")
-        setbatch.write_traces(cursor, activity, now)
+        with paused(cursor) as counting:  # setbatch.count adds what the batch moves
+            taken = setbatch.claim(cursor, activity, now, limit)
+            if not taken:
+                return 0
+            if activity.expiry is not None:
+                since = db_datetime(now - activity.expiry)
+                setbatch.mark(cursor, S.CANCELLED, REASON_EXPIRED, "scheduled_at < %s", [since])
+            matching = filter_records(
+                get_target(campaign.target),
+                applied_domain(activity, campaign),
+                campaign.include_archived,
+                now,
+            ).filter(pk__in=setbatch.rows("outcome = ''", "record_id"))
+            sql, params = matching.order_by().values("pk").query.sql_with_params()
+            setbatch.mark(cursor, S.REJECTED, REASON_REJECTED, f"record_id NOT IN ({sql})", params)
+            action = activity.server_action
+            try:
+                with transaction.atomic():  # a failing action must not spoil the batch
+                    run_set_based(action, setbatch.rows("outcome = ''", "record_id"), now)
+            except Exception as exc:
+                log.warning("server action %s failed: %s", action.pk, exc)
+                message = str(exc)[:400] or type(exc).__name__
+                setbatch.mark(cursor, S.ERROR, message, "TRUE")
+            setbatch.write_traces(cursor, now)
+        if counting:
+            setbatch.count(cursor, activity, now)
         if subscribed_events():  # somebody may listen: the outcomes as the general path has them
             emit_trace_outcomes(activity, setbatch.outcomes(cursor), now)
         # Reached: processed, or failed in the action (they get children, as in the general

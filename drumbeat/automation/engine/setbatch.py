@@ -19,8 +19,9 @@ path. One transaction:
 5. children (one INSERT … SELECT per child activity) and completed participants (one UPDATE);
 6. COMMIT. A crash before it rolls the whole batch back: nothing ran, nothing is lost.
 
-On SQLite the roll-up counts of steps 4 and 5 are added by a grouped statement each instead
-of a trigger call per row (`rollups.paused`).
+The roll-up triggers are paused from step 1 to step 4: the counts those UPDATEs moved are
+added from the batch table, a grouped statement each (`count`), in place of a trigger call
+per row (SQLite) or the triggers' grouping of every old and new row (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 
 from ..models import Activity, Participant, Trace
-from ..rollups import add_counts, paused, slot_of
+from ..rollups import add_counts, slot_of
 from .sql import db_datetime, in_picked
 
 BATCH = "drumbeat_batch"
@@ -111,54 +112,58 @@ def claim(cursor, activity: Activity, now: datetime, limit: int) -> int:
     return taken
 
 
-def write_traces(cursor, activity: Activity, now: datetime) -> None:
-    """Every trace of the batch takes its outcome (the exceptions usually none). On SQLite the
-    roll-up counts follow from the batch table: each trace left (activity, scheduled, its test
-    flag, slot 0) for (activity, its outcome, its test flag, the slot of `now` if processed or
-    rejected); a due trace has no message, so nobody opened or clicked it (counters 0); a
-    processed one whose participant converted since `now` is a conversion after it."""
+def write_traces(cursor, now: datetime) -> None:
+    """Every trace of the batch takes its outcome (the exceptions usually none); inside the
+    caller's `rollups.paused` block, then `count` adds what the batch moved."""
     table = Trace._meta.db_table
-    with paused(cursor) as counting:
-        if connection.vendor != "postgresql":  # PostgreSQL: written by the claim
-            cursor.execute(
-                f"UPDATE {table} SET state = %s, reason = '', {_DONE}"
-                f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome = '')",
-                [Trace.State.PROCESSED.value, db_datetime(now)],
-            )
+    if connection.vendor != "postgresql":  # PostgreSQL: written by the claim
         cursor.execute(
-            f"UPDATE {table} SET {_DONE},"
-            f" state = (SELECT b.outcome FROM {BATCH} b WHERE b.id = {table}.id),"
-            f" reason = (SELECT b.reason FROM {BATCH} b WHERE b.id = {table}.id)"
-            f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome <> '')",
-            [db_datetime(now)],
+            f"UPDATE {table} SET state = %s, reason = '', {_DONE}"
+            f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome = '')",
+            [Trace.State.PROCESSED.value, db_datetime(now)],
         )
-    if counting:
-        add_counts(
-            cursor,
-            "trace",
-            f"SELECT %s, %s, is_test, 0, -count(*), 0, 0 FROM {BATCH} GROUP BY is_test",
-            [activity.pk, Trace.State.SCHEDULED.value],
-        )
-        state = "CASE WHEN outcome = '' THEN %s ELSE outcome END"
-        slot = "CASE WHEN outcome IN ('', %s) THEN %s ELSE 0 END"
-        add_counts(
-            cursor,
-            "trace",
-            f"SELECT %s, {state}, is_test, {slot}, count(*), 0, 0 FROM {BATCH} GROUP BY 2, 3, 4",
-            [activity.pk, Trace.State.PROCESSED.value, Trace.State.REJECTED.value, slot_of(now)],
-        )
-        # Processed for a participant converted since (at this very moment): a conversion
-        # after it. Nothing to look up when the campaign has no converted participant.
-        participants = Participant._meta.db_table
-        add_counts(
-            cursor,
-            "conversion",
-            f"SELECT %s, count(*) FROM {BATCH} b JOIN {participants} p ON p.id = b.participant_id"
-            f" WHERE EXISTS (SELECT 1 FROM {participants} c WHERE c.campaign_id = %s"
-            " AND c.converted_at IS NOT NULL) AND b.outcome = '' AND NOT b.is_test"
-            " AND NOT p.is_test AND p.converted_at >= %s HAVING count(*) > 0",
-            [activity.pk, activity.campaign_id, db_datetime(now)],
-        )
+    cursor.execute(
+        f"UPDATE {table} SET {_DONE},"
+        f" state = (SELECT b.outcome FROM {BATCH} b WHERE b.id = {table}.id),"
+        f" reason = (SELECT b.reason FROM {BATCH} b WHERE b.id = {table}.id)"
+        f" WHERE id IN (SELECT id FROM {BATCH} WHERE outcome <> '')",
+        [db_datetime(now)],
+    )
+
+
+def count(cursor, activity: Activity, now: datetime) -> None:
+    """The roll-up counts the batch's paused claim and `write_traces` moved, from the batch
+    table: each trace left (activity, scheduled, its test flag, slot 0) for (activity, its
+    outcome, its test flag, the slot of `now` if processed or rejected); a due trace has no
+    message, so nobody opened or clicked it (counters 0); a processed one whose participant
+    converted since `now` is a conversion after it."""
+    add_counts(
+        cursor,
+        "trace",
+        f"SELECT %s, %s, is_test, 0, -count(*), 0, 0 FROM {BATCH} GROUP BY is_test",
+        [activity.pk, Trace.State.SCHEDULED.value],
+    )
+    state = "CASE WHEN outcome = '' THEN %s ELSE outcome END"
+    slot = "CASE WHEN outcome IN ('', %s) THEN %s ELSE 0 END"
+    add_counts(
+        cursor,
+        "trace",
+        f"SELECT %s, {state}, is_test, {slot}, count(*), 0, 0 FROM {BATCH} GROUP BY 2, 3, 4",
+        [activity.pk, Trace.State.PROCESSED.value, Trace.State.REJECTED.value, slot_of(now)],
+    )
+    # Processed for a participant converted since (at this very moment): a conversion after
+    # it. Nothing to look up when the campaign has no converted participant. (PostgreSQL:
+    # the caller holds the campaign's conversion lock, as the trigger would take it.)
+    participants = Participant._meta.db_table
+    add_counts(
+        cursor,
+        "conversion",
+        f"SELECT %s, count(*) FROM {BATCH} b JOIN {participants} p ON p.id = b.participant_id"
+        f" WHERE EXISTS (SELECT 1 FROM {participants} c WHERE c.campaign_id = %s"
+        " AND c.converted_at IS NOT NULL) AND b.outcome = '' AND NOT b.is_test"
+        " AND NOT p.is_test AND p.converted_at >= %s HAVING count(*) > 0",
+        [activity.pk, activity.campaign_id, db_datetime(now)],
+    )
 
 
 def mark(cursor, state: str, reason: str, where: str, params: list | tuple = ()) -> None:

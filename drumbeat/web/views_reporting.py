@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -317,6 +319,30 @@ def _trace_pivot(
     return pivot, sum(sum(e["counts"].values()) for e in pivot.values()), None
 
 
+def _campaign_trace_ids(qs, common: dict) -> Callable[[int, int], list[int]] | None:
+    """PostgreSQL, one campaign: a page's trace ids newest first as the union of each of its
+    activities' newest (index on activity and id), so that other campaigns' traces are never
+    read. Walking the whole table's id index down, the planner hopes to meet the campaign's
+    traces early, and reads every newer trace of the others first (seconds at millions).
+    SQLite's index on the activity holds the row id already and is used as such."""
+    campaign = common["campaign"]
+    if connection.vendor != "postgresql" or campaign is None or common["activity_id"]:
+        return None
+    activities = list(Activity.objects.filter(campaign=campaign).values_list("id", flat=True))
+
+    def page_ids(bottom: int, top: int) -> list[int]:
+        if not activities:
+            return []
+        parts = [
+            qs.filter(activity_id=pk).order_by("-id").values_list("id", flat=True)[:top]
+            for pk in activities
+        ]
+        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        return list(union.order_by("-id")[bottom:top])
+
+    return page_ids
+
+
 @login_required
 def trace_report(request: HttpRequest) -> HttpResponse:
     common = _common(request)
@@ -357,7 +383,9 @@ def trace_report(request: HttpRequest) -> HttpResponse:
         [(label, total_by_state.get(s, 0)) for s, label in Trace.State.choices],
         "Traces by state",
     )
-    paginator = CappedPaginator(qs, PAGE_SIZE, total, more=total is None, ids=ids)
+    paginator = CappedPaginator(
+        qs, PAGE_SIZE, total, more=total is None, ids=ids, page_ids=_campaign_trace_ids(qs, common)
+    )
     page = paginator.get_page(request.GET.get("page"))
     names = record_names([t.participant for t in page.object_list])
     for t in page.object_list:

@@ -308,7 +308,9 @@ def test_a_campaigns_traces_come_newest_first_across_its_activities(marketer_cli
 
 
 @pytest.mark.postgres_only
-def test_a_campaigns_lists_read_its_own_indexes_past_newer_campaigns(marketer_client, running, bob):
+def test_a_campaigns_lists_read_its_own_indexes_past_newer_campaigns(
+    marketer_client, running, bob, monkeypatch
+):
     """The participants and traces of a campaign are read from its own index entries, not by
     walking the whole table's id index down past a newer campaign's 60,000 rows (seconds at
     millions; the planner took that path when the rows were few)."""
@@ -346,3 +348,21 @@ def test_a_campaigns_lists_read_its_own_indexes_past_newer_campaigns(marketer_cl
             cursor.execute(f"EXPLAIN {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
         assert index in plan and "_pkey" not in plan, plan
+    # A step filter matching more than paging.CAP: the campaign's participants newest first,
+    # each probed for its trace at the step (not a merge with all traces by participant).
+    from drumbeat.web import paging
+
+    monkeypatch.setattr(paging, "CAP", 10)
+    begin = running.activities.get(trigger="begin")
+    url = f"/reporting/participants/?campaign={running.pk}&activity={begin.pk}"
+    newest = list(
+        running.participants.filter(is_test=False).order_by("-id").values_list("pk", flat=True)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = marketer_client.get(url + "&trace_state=scheduled")
+    assert [p.pk for p in response.context["page"].object_list] == newest[:10]
+    [sql] = [q["sql"] for q in queries.captured_queries if "OFFSET 0)" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "participant_campaign_list" in plan and "SubPlan" in plan, plan

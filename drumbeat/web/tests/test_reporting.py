@@ -366,3 +366,45 @@ def test_a_campaigns_lists_read_its_own_indexes_past_newer_campaigns(
         cursor.execute(f"EXPLAIN {sql}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "participant_campaign_list" in plan and "SubPlan" in plan, plan
+
+
+@pytest.mark.postgres_only
+def test_a_common_text_search_starts_among_the_campaigns_own_participants(
+    marketer_client, running, bob
+):
+    """A search matching most of a campaign's participants walks the table's newest ids down
+    from the campaign's own newest: a newer campaign's 60,000 rows are never read and thrown
+    away (0.36 s -> 0.06 s with 1,000,000 of each)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    newer = campaign_templates.instantiate("tag_hot_contacts", bob)
+    with connection.cursor() as cursor:
+        for campaign, prefix in ((running, "old"), (newer, "new")):
+            cursor.execute(
+                "INSERT INTO automation_participant (campaign_id, record_id, unique_key, state,"
+                " is_test, enrolled_at) SELECT %s, 1000000 + i, %s || i || '@example.com',"
+                " 'running', FALSE, now() FROM generate_series(1, 60000) AS i",
+                [campaign.pk, prefix],
+            )
+        cursor.execute("ANALYZE automation_participant")
+    url = f"/reporting/participants/?campaign={running.pk}&q=example.com&page=2"
+    with CaptureQueriesContext(connection) as queries:
+        response = marketer_client.get(url)
+    assert [p.unique_key for p in response.context["page"].object_list][:2] == [
+        "old59975@example.com",
+        "old59974@example.com",
+    ]
+    searches = [q["sql"] for q in queries if "LIKE UPPER" in q["sql"]]
+    assert searches
+    for sql in searches:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+            [[[plan]]] = cursor.fetchall()
+        assert _rows_thrown_away(plan["Plan"]) < 1_000, plan
+
+
+def _rows_thrown_away(node: dict) -> int:
+    """The rows an EXPLAIN ANALYZE plan read and filtered out, over all its nodes."""
+    own = node.get("Rows Removed by Filter", 0) * node.get("Actual Loops", 1)
+    return own + sum(_rows_thrown_away(child) for child in node.get("Plans", []))

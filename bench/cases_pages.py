@@ -10,6 +10,10 @@ engine: a first email activity processed for every participant (executed over th
 days), a follow-up action a quarter processed, a quarter rejected, half scheduled; N/10
 messages of the email (half opened, a fifth clicked; people's opens and clicks on the traces
 of three in four) and N/100 clicks on its link; a goal reached by one participant in 100.
+A second campaign of N participants holds an A/B split (`build_split`): the split processed
+for everyone, each participant assigned to branch A or B, the branch's email processed (people
+opened a third and clicked a seventh), a goal reached by one participant in 100; its Results
+tab compares the branches.
 
 Then times GET of each page through Django's test client (logged in as an admin), ROUNDS
 times each, and reports the median and p95 and the process's peak RSS; writes
@@ -40,6 +44,7 @@ from drumbeat.lib import clock  # noqa: E402
 from drumbeat.mailing.models import Link, Template  # noqa: E402
 
 NAME = "Bench: pages"
+SPLIT_NAME = "Bench: pages, A/B split"
 ROUNDS = 20
 # How long the build of this database took (kept next to it: a later run reuses the rows).
 BUILD_FILE = RESULTS / f".pages-build-{os.environ.get('DATABASE_URL', '').rsplit('/', 1)[-1]}"
@@ -144,6 +149,91 @@ def build(size: int) -> tuple[Campaign, float | None]:
     return campaign, seconds
 
 
+def build_split(size: int) -> Campaign:
+    """The A/B split campaign of `size` participants (reused when it has them)."""
+    campaign = Campaign.objects.filter(name=SPLIT_NAME).first()
+    if campaign and Participant.objects.filter(campaign=campaign).count() == size:
+        return campaign
+    if campaign:
+        campaign.delete()
+    template = Template.objects.create(
+        name="Bench split email", kind="email", target="contacts.contact", subject="Hello"
+    )
+    campaign = Campaign.objects.create(
+        name=SPLIT_NAME,
+        target="contacts.contact",
+        domain=[],
+        unique_field="email",
+        state="running",
+        goal_domain=[["email", "=", "x@example.org"]],
+    )
+    split = Activity.objects.create(
+        campaign=campaign,
+        name="Split",
+        kind="split",
+        trigger="begin",
+        branches=[{"name": "A", "weight": 50}, {"name": "B", "weight": 50}],
+    )
+    emails = {
+        branch: Activity.objects.create(
+            campaign=campaign,
+            parent=split,
+            branch=branch,
+            name=f"Email {branch}",
+            kind="email",
+            template=template,
+            trigger="begin",
+        )
+        for branch in ("A", "B")
+    }
+    steps = [
+        (
+            "split participants",
+            "INSERT INTO automation_participant (campaign_id, record_id, unique_key, state,"
+            " is_test, enrolled_at, completed_at, converted_at) SELECT %(c)s, i,"
+            " 's' || i || '@example.com', 'completed', FALSE,"
+            " %(now)s - (i % 15) * interval '1 day' - (i % 1440) * interval '1 minute',"
+            " %(now)s, CASE WHEN i % 100 = 0 THEN %(now)s END FROM generate_series(1, %(n)s) i",
+        ),
+        (
+            "split traces",
+            "INSERT INTO automation_trace (participant_id, activity_id, state, scheduled_at,"
+            " executed_at, reason, is_test, created_at) SELECT p.id, %(split)s, 'processed',"
+            " p.enrolled_at, p.enrolled_at, '', FALSE, p.enrolled_at"
+            " FROM automation_participant p WHERE p.campaign_id = %(c)s ORDER BY p.id",
+        ),
+        (
+            "assignments",
+            "INSERT INTO automation_splitassignment (participant_id, split_id, branch,"
+            " randomized, assigned_at) SELECT p.id, %(split)s,"
+            " CASE WHEN p.id % 2 = 0 THEN 'A' ELSE 'B' END, TRUE, p.enrolled_at"
+            " FROM automation_participant p WHERE p.campaign_id = %(c)s ORDER BY p.id",
+        ),
+        (
+            "branch email traces",
+            "INSERT INTO automation_trace (participant_id, activity_id, parent_id, state,"
+            " scheduled_at, executed_at, reason, is_test, created_at, human_opened_at,"
+            " human_clicked_at) SELECT t.participant_id,"
+            " CASE WHEN t.participant_id % 2 = 0 THEN %(a)s ELSE %(b)s END, t.id, 'processed',"
+            " t.executed_at, t.executed_at, '', FALSE, t.executed_at,"
+            " CASE WHEN t.id % 3 = 0 THEN %(now)s END, CASE WHEN t.id % 7 = 0 THEN %(now)s END"
+            " FROM automation_trace t WHERE t.activity_id = %(split)s ORDER BY t.id",
+        ),
+    ]
+    values = {
+        "c": campaign.pk,
+        "split": split.pk,
+        "a": emails["A"].pk,
+        "b": emails["B"].pk,
+        "n": size,
+        "now": clock.now(),
+    }
+    run_steps(steps, values)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return campaign
+
+
 def run_steps(steps: list[tuple[str, str]], values: dict) -> None:
     """Each (label, SQL) in its own transaction, with its row count and duration printed."""
     for label, sql in steps:
@@ -193,6 +283,7 @@ def p95(times: list[float]) -> float:
 
 def case_pages(size: int) -> None:
     campaign, build_seconds = build(size)
+    split_campaign = build_split(size)
     user = User.objects.filter(username="bench-pages").first() or User.objects.create_user(
         "bench-pages", "bench@example.org", "bench pages", role=User.Role.ADMIN
     )
@@ -228,6 +319,10 @@ def case_pages(size: int) -> None:
         ),
         ("Traces report, date range", f"/reporting/traces/?campaign={c}&since={since}"),
         ("Results (per activity, a goal reached by 1 %)", f"/campaigns/{c}/results/"),
+        (
+            "Results of an A/B split (two branches compared, a goal reached by 1 %)",
+            f"/campaigns/{split_campaign.pk}/results/",
+        ),
         ("Link tracker", f"/reporting/links/?campaign={c}"),
         ("Campaign list", "/campaigns/"),
     ]
@@ -306,6 +401,7 @@ def write_markdown(rows: list[dict], meta: dict) -> None:
 def case_build(size: int) -> None:
     """Only the build (a long one at ten million: start it early, time the pages later)."""
     campaign, seconds = build(size)
+    build_split(size)
     emit({"case": "build", "campaign": campaign.pk, "build_seconds": seconds})
 
 

@@ -284,3 +284,107 @@ def test_the_activity_figures_equal_the_traces_counted_row_by_row(clock, bob, sm
         "clickers": 2,
     }
     assert counted_from_the_traces(follow_up)["conversions"] == 2
+
+
+def branch_figures_counted_row_by_row(split) -> dict[str, dict[str, int]]:
+    """Each branch's message figures counted from the traces of its participants drawn at
+    random there, joined through their assignment (the aggregate the results read before they
+    grouped the traces by the branch of their activity): the oracle of the test below."""
+    clicked = Q(human_clicked_at__isnull=False)
+    subtree = set(split.campaign.activities.exclude(pk=split.pk).values_list("pk", flat=True))
+    return {
+        row.pop("participant__assignments__branch"): row
+        for row in Trace.objects.filter(
+            activity_id__in=subtree,
+            is_test=False,
+            participant__assignments__split=split,
+            participant__assignments__randomized=True,
+        )
+        .values("participant__assignments__branch")
+        .annotate(
+            sends=Count("id", filter=Q(message__state__in=results.SENT_STATES)),
+            opens=Count("id", filter=Q(human_opened_at__isnull=False)),
+            machine_opens=Count(
+                "id", filter=Q(message__opened_at__isnull=False, human_opened_at__isnull=True)
+            ),
+            clicks=Count("id", filter=clicked),
+            clickers=Count("participant", distinct=True, filter=clicked),
+        )
+        .order_by()
+    }
+
+
+def test_branch_figures_equal_the_traces_of_their_participants_drawn_at_random(bob):
+    """A branch of two emails (a participant clicking both is one clicker), people sent to the
+    declared winner and test participants on the same steps (left out), a branch no one
+    reached yet: the figures equal the traces counted through each participant's assignment."""
+    campaign = make_campaign(bob)
+    split = services.create_activity(
+        campaign,
+        name="Subject test",
+        kind="split",
+        branches=[
+            {"name": "A", "weight": 1},
+            {"name": "B", "weight": 1},
+            {"name": "C", "weight": 1},
+        ],
+    )
+    first = add_email(campaign, parent=split, branch="A")
+    second = add_email(campaign, parent=first, name="Reminder", trigger="mail_not_open")
+    other = add_email(campaign, parent=split, branch="B", name="Other subject")
+    add_email(campaign, parent=split, branch="C", name="Third subject")
+    people = enrol(campaign, 40)
+    testers = enrol(campaign, 4, first=100, is_test=True)
+    assign(split, people[:20], "A")
+    assign(split, people[20:30], "B")
+    assign(split, people[30:], "A", randomized=False)  # after B was declared the loser
+    assign(split, testers, "A")
+    n = 0
+    for participants, steps in (
+        (people[:20] + people[30:] + testers, (first, second)),
+        (people[20:30], (other,)),
+    ):
+        for step in steps:
+            for i, participant in enumerate(participants):
+                n += 1
+                trace = Trace.objects.create(
+                    participant=participant,
+                    activity=step,
+                    state="processed",
+                    executed_at=START,
+                    is_test=participant.is_test,
+                )
+                message = Message.objects.create(
+                    channel="email",
+                    recipient=f"r{n}@example.com",
+                    message_id=f"<r{n}@x>",
+                    token=f"r{n}",
+                    trace_id=trace.pk,
+                    state="bounced" if i % 9 == 0 else "sent",
+                    opened_at=START + DAY if i % 2 == 0 else None,
+                )
+                Trace.objects.filter(pk=trace.pk).update(
+                    message=message,
+                    human_opened_at=START + DAY if i % 4 == 0 else None,
+                    human_clicked_at=START + DAY if i % 3 == 0 else None,
+                )
+
+    (result,) = results.campaign_results(campaign).splits
+    expected = branch_figures_counted_row_by_row(split)
+    found = {
+        b.name: {name: getattr(b.figures, name) for name in expected["A"]} for b in result.branches
+    }
+    assert found == {**expected, "C": dict.fromkeys(expected["A"], 0)}
+    # What the oracle says, for the record: 20 drawn at random on A, two emails each; those
+    # who clicked (i % 3 == 0) clicked both, so 7 clickers for 14 clicks.
+    assert expected["A"] == {
+        "sends": 40,
+        "opens": 10,
+        "machine_opens": 10,
+        "clicks": 14,
+        "clickers": 7,
+    }
+    assert (result.by_winner, [b.figures.participants for b in result.branches]) == (
+        10,
+        [20, 10, 0],
+    )

@@ -689,6 +689,7 @@ class WebhookDelivery(models.Model):
 
 from .pressure_models import PressureEvent, PressureSettings, SendSlot  # noqa: E402, F401
 from .rollup_models import (  # noqa: E402, F401
+    AssignmentRollup,
     ClickRollup,
     ConversionRollup,
     MessageRollup,

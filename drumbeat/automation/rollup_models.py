@@ -121,6 +121,26 @@ class ConversionRollup(models.Model):
         indexes = [models.Index(fields=["activity_id"], name="conversion_rollup_activity")]
 
 
+class AssignmentRollup(models.Model):
+    """Split assignments (`SplitAssignment`) by split, branch, whether drawn at random, the
+    participant's test flag and where the participant's conversion stands against the
+    assignment: `open` (not converted), `before` (converted before reaching the split: left
+    out of the comparison) or `after`. A figure across two tables, written apart like the
+    conversions (rollup_sql.py, `assignment`): an assignment counts while its participant
+    exists, and a participant converting moves its assignments to their new phase."""
+
+    split_id = models.BigIntegerField()
+    branch = models.CharField(max_length=40)
+    randomized = models.BooleanField()
+    is_test = models.BooleanField()
+    phase = models.CharField(max_length=6)
+    n = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_assignment_rollup"
+        indexes = [models.Index(fields=["split_id"], name="assignment_rollup_split")]
+
+
 class RollupPause(models.Model):
     """While a transaction holds a row here, SQLite's UPDATE triggers of the roll-ups do
     nothing: the engine moves the counts of its bulk UPDATEs itself (`rollups.moved`). Always

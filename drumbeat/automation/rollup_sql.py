@@ -1,6 +1,6 @@
 """The triggers that keep the roll-up tables (automation/rollup_models.py), for PostgreSQL and
-SQLite, and the backfill from existing rows; installed by migrations automation 0009, 0010 and
-0012.
+SQLite, and the backfill from existing rows; installed by migrations automation 0009, 0010, 0012,
+0013, 0014 and 0016.
 
 Every roll-up is described once (`ROLLUPS`): its source table, its key and counter
 expressions over a source row `{r}`, the rows it counts (`where`) and the source columns
@@ -61,10 +61,11 @@ def _flag(condition: str) -> str:
 
 # The roll-ups as migrations have installed them: 1 (automation 0009, 0010); 2 (0012) counts
 # the traces a person opened and clicked too, and the contact-pressure events; 3 (0013) the
-# conversions after each activity; 4 (0014) lets PostgreSQL's UPDATE triggers be paused too.
+# conversions after each activity; 4 (0014) lets PostgreSQL's UPDATE triggers be paused too;
+# 5 (0016) counts the split assignments.
 # A migration names the version it installs, so it keeps doing what it did when later
 # versions add to it.
-LATEST = 4
+LATEST = 5
 # PostgreSQL: the transaction-local setting that pauses the UPDATE triggers (version 4 on).
 PAUSE_SETTING = "drumbeat.rollup_paused"
 _PAUSED = f"IF TG_OP = 'UPDATE' AND current_setting('{PAUSE_SETTING}', true) = 'on' THEN"
@@ -192,6 +193,26 @@ def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
                 generic=False,
             )
         )
+    if version >= 5:
+        specs.append(
+            Rollup(
+                name="assignment",
+                source="automation_splitassignment",
+                target="automation_assignment_rollup",
+                # {r}: the assignment; p: its participant (joined by the triggers).
+                keys=(
+                    ("split_id", "{r}.split_id"),
+                    ("branch", "{r}.branch"),
+                    ("randomized", "{r}.randomized"),
+                    ("is_test", "p.is_test"),
+                    ("phase", _phase("{r}", "p")),
+                ),
+                counters=(("n", "1"),),
+                where=true,
+                watch=("participant_id", "split_id", "branch", "randomized", "assigned_at"),
+                generic=False,
+            )
+        )
     return specs
 
 
@@ -224,7 +245,7 @@ def backfill(vendor: str, version: int = LATEST, only: tuple[str, ...] = ()) -> 
             continue
         statements.append(f"DELETE FROM {rollup.target}")
         if not rollup.generic:
-            statements.append(_conversion_backfill())
+            statements.append(_SPECIAL[rollup.name][0]())
             continue
         part = _select(rollup, "r", "+").format(table=rollup.source)
         statements.append(_grouped(rollup, [part]))
@@ -351,7 +372,7 @@ def install(vendor: str, pausable: bool = True, version: int = LATEST) -> list[s
         pausable = pausable and version >= 4
     for rollup in rollups(vendor, version):
         if not rollup.generic:
-            statements += _conversion_install(vendor, pausable)
+            statements += _SPECIAL[rollup.name][1](vendor, pausable)
         elif vendor == "postgresql":
             statements += _postgresql(rollup, pausable)
         else:
@@ -365,7 +386,7 @@ def uninstall(vendor: str, only: tuple[str, ...] = ()) -> list[str]:
         if only and rollup.name not in only:
             continue
         if not rollup.generic:
-            statements += _conversion_uninstall(vendor)
+            statements += _SPECIAL[rollup.name][2](vendor)
             continue
         for op in ("insert", "update", "delete"):
             trigger = f"drumbeat_{rollup.name}_rollup_{op}"
@@ -615,3 +636,221 @@ def _conversion_uninstall(vendor: str) -> list[str]:
     if vendor != "postgresql":
         statements.append("DROP INDEX IF EXISTS automation_conversion_rollup_key")
     return statements
+
+
+# Split assignments (AssignmentRollup): an assignment counts while both it and its participant
+# exist, under the phase of the participant's conversion against the assignment's time. Both
+# sides move it: an assignment written or deleted (its participant read as it is now), and a
+# participant converting, changing its test flag or deleted (its assignments read as they are
+# now). On PostgreSQL a participant may convert while a batch assigns it in another
+# transaction, each blind to the other's uncommitted row: the assignment trigger takes the
+# campaign's conversion lock shared, the participant trigger exclusively (as the conversions
+# do, above), so whichever commits second sees the first.
+_ASSIGNMENT_KEYS = "split_id, branch, randomized, is_test, phase"
+
+
+def _phase(assignment: str, participant: str) -> str:
+    return (
+        f"CASE WHEN {participant}.converted_at IS NULL THEN 'open'"
+        f" WHEN {participant}.converted_at < {assignment}.assigned_at THEN 'before'"
+        " ELSE 'after' END"
+    )
+
+
+def _assignment_key(assignment: str, participant: str) -> str:
+    """The key columns of one (assignment, participant) pair, in _ASSIGNMENT_KEYS order."""
+    return (
+        f"{assignment}.split_id, {assignment}.branch, {assignment}.randomized,"
+        f" {participant}.is_test, {_phase(assignment, participant)}"
+    )
+
+
+def _assignment_select(assignment: str, participant: str, sign: str) -> str:
+    """The key columns and the signed count of one (assignment, participant) pair."""
+    return f"{_assignment_key(assignment, participant)}, {sign}1"
+
+
+def _assignment_backfill() -> str:
+    return (
+        f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)"
+        f" SELECT {_assignment_key('a', 'p')}, count(*) FROM automation_splitassignment a"
+        " JOIN automation_participant p ON p.id = a.participant_id GROUP BY 1, 2, 3, 4, 5"
+    )
+
+
+_ASSIGNMENT_TRIGGERS = (
+    ("drumbeat_assignment_rollup", "automation_splitassignment", ("INSERT", "UPDATE", "DELETE")),
+    ("drumbeat_assignment_participant_rollup", "automation_participant", ("UPDATE", "DELETE")),
+)
+
+
+def _assignment_postgresql() -> list[str]:
+    def count(rows: str, alias: str, sign: str) -> str:
+        return (
+            f"SELECT {_assignment_select(alias, 'p', sign)} AS d FROM {rows} {alias}"
+            f" JOIN automation_participant p ON p.id = {alias}.participant_id"
+        )
+
+    def insert(parts: list[str]) -> str:
+        return (
+            f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)"
+            f" SELECT split_id, branch, randomized, is_test, phase, sum(d)"
+            f" FROM ({' UNION ALL '.join(parts)}) x(split_id, branch, randomized, is_test,"
+            f" phase, d) GROUP BY {_ASSIGNMENT_KEYS} HAVING sum(d) <> 0"
+        )
+
+    lock = (
+        f"PERFORM pg_advisory_xact_lock_shared({CONVERSION_LOCK}, {conversion_lock_key('c.id')})"
+        " FROM automation_campaign c WHERE c.id IN (SELECT a.campaign_id FROM automation_activity a"
+        " WHERE a.id IN (SELECT split_id FROM new_rows)) AND c.goal_domain <> '[]'::jsonb"
+        " ORDER BY c.id"
+    )
+    new, old = count("new_rows", "n", "+"), count("old_rows", "o", "-")
+    assignments = f"""
+CREATE OR REPLACE FUNCTION drumbeat_assignment_rollup() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- A conversion of their campaign in progress holds the lock: wait for its commit.
+        {lock};
+        {insert([new])};
+    ELSIF TG_OP = 'DELETE' THEN
+        {insert([old])};
+    ELSE
+        {lock};
+        {insert([new, old])};
+    END IF;
+    RETURN NULL;
+END
+$body$"""
+    # The participants whose conversion or test flag the statement changed, with their
+    # assignments: the old key counted off, the new one on.
+    changed = (
+        "FROM new_rows n JOIN old_rows o ON o.id = n.id"
+        " WHERE (n.converted_at IS DISTINCT FROM o.converted_at"
+        " OR n.is_test IS DISTINCT FROM o.is_test)"
+    )
+    moved = (
+        "FROM new_rows n JOIN old_rows o ON o.id = n.id"
+        " JOIN automation_splitassignment a ON a.participant_id = n.id"
+        " WHERE (n.converted_at IS DISTINCT FROM o.converted_at"
+        " OR n.is_test IS DISTINCT FROM o.is_test)"
+    )
+    participants = f"""
+CREATE OR REPLACE FUNCTION drumbeat_assignment_participant_rollup() RETURNS trigger
+LANGUAGE plpgsql AS $body$
+BEGIN{_pg_pause(True)}
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)
+        SELECT {_assignment_key("a", "o")}, -count(*)
+        FROM old_rows o JOIN automation_splitassignment a ON a.participant_id = o.id
+        GROUP BY 1, 2, 3, 4, 5;
+        RETURN NULL;
+    END IF;
+    -- Most UPDATEs (completions, leases) change neither column: nothing to read.
+    IF NOT EXISTS (SELECT 1 {changed}) THEN
+        RETURN NULL;
+    END IF;
+    -- An assignment of their campaign in progress (not visible yet) holds the lock: wait for
+    -- its commit; the statements below then see it.
+    PERFORM pg_advisory_xact_lock({CONVERSION_LOCK}, {conversion_lock_key("c")})
+    FROM (SELECT DISTINCT n.campaign_id AS c {changed}) x ORDER BY c;
+    INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)
+    SELECT split_id, branch, randomized, is_test, phase, sum(d) FROM (
+        SELECT {_assignment_select("a", "n", "+")} {moved}
+        UNION ALL
+        SELECT {_assignment_select("a", "o", "-")} {moved}
+    ) x(split_id, branch, randomized, is_test, phase, d)
+    GROUP BY {_ASSIGNMENT_KEYS} HAVING sum(d) <> 0;
+    RETURN NULL;
+END
+$body$"""
+    statements = [assignments, participants]
+    for function, table, ops in _ASSIGNMENT_TRIGGERS:
+        statements += _statement_triggers(function, table, ops)
+    return statements
+
+
+def _assignment_sqlite() -> list[str]:
+    def add(select: str, source: str) -> str:
+        # The source has a WHERE: SQLite then cannot read the ON of the upsert as a join's.
+        return (
+            f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)"
+            f" SELECT {select} FROM {source}"
+            f" ON CONFLICT ({_ASSIGNMENT_KEYS}) DO UPDATE SET n = n + excluded.n;"
+        )
+
+    def of_assignment(alias: str, sign: str) -> str:
+        return add(
+            _assignment_select(alias, "p", sign),
+            f"automation_participant p WHERE p.id = {alias}.participant_id",
+        )
+
+    def of_participant(alias: str, sign: str) -> str:
+        return add(
+            _assignment_select("a", alias, sign),
+            f"automation_splitassignment a WHERE a.participant_id = {alias}.id",
+        )
+
+    watched = " OR ".join(
+        f"old.{col} IS NOT new.{col}"
+        for col in ("participant_id", "split_id", "branch", "randomized", "assigned_at")
+    )
+    triggers = {
+        "drumbeat_assignment_rollup_insert": (
+            "AFTER INSERT ON automation_splitassignment FOR EACH ROW",
+            of_assignment("new", "+"),
+        ),
+        "drumbeat_assignment_rollup_update": (
+            f"AFTER UPDATE ON automation_splitassignment FOR EACH ROW WHEN {watched}",
+            of_assignment("old", "-") + " " + of_assignment("new", "+"),
+        ),
+        "drumbeat_assignment_rollup_delete": (
+            "AFTER DELETE ON automation_splitassignment FOR EACH ROW",
+            of_assignment("old", "-"),
+        ),
+        "drumbeat_assignment_participant_rollup_update": (
+            "AFTER UPDATE OF converted_at, is_test ON automation_participant FOR EACH ROW"
+            " WHEN old.converted_at IS NOT new.converted_at OR old.is_test IS NOT new.is_test",
+            of_participant("old", "-") + " " + of_participant("new", "+"),
+        ),
+        "drumbeat_assignment_participant_rollup_delete": (
+            "AFTER DELETE ON automation_participant FOR EACH ROW",
+            of_participant("old", "-"),
+        ),
+    }
+    statements = [
+        "CREATE UNIQUE INDEX IF NOT EXISTS automation_assignment_rollup_key"
+        f" ON automation_assignment_rollup ({_ASSIGNMENT_KEYS})"
+    ]
+    for name, (when, body) in triggers.items():
+        statements.append(f"DROP TRIGGER IF EXISTS {name}")
+        statements.append(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    return statements
+
+
+def _assignment_install(vendor: str, pausable: bool) -> list[str]:
+    """PostgreSQL's participant UPDATE trigger honours the pause (the engine's paused UPDATEs
+    change no conversion); SQLite's fires only on the statements setting the two columns."""
+    if vendor == "postgresql":
+        return _assignment_postgresql()
+    return _assignment_sqlite()
+
+
+def _assignment_uninstall(vendor: str) -> list[str]:
+    statements = []
+    for function, table, ops in _ASSIGNMENT_TRIGGERS:
+        for op in ops:
+            on = f" ON {table}" if vendor == "postgresql" else ""
+            statements.append(f"DROP TRIGGER IF EXISTS {function}_{op.lower()}{on}")
+        if vendor == "postgresql":
+            statements.append(f"DROP FUNCTION IF EXISTS {function}()")
+    if vendor != "postgresql":
+        statements.append("DROP INDEX IF EXISTS automation_assignment_rollup_key")
+    return statements
+
+
+# The roll-ups written apart: name → (backfill, install, uninstall).
+_SPECIAL = {
+    "conversion": (_conversion_backfill, _conversion_install, _conversion_uninstall),
+    "assignment": (_assignment_backfill, _assignment_install, _assignment_uninstall),
+}

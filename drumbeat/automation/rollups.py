@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .rollup_models import (
     SLOT_SECONDS,
+    AssignmentRollup,
     ClickRollup,
     ConversionRollup,
     MessageRollup,
@@ -119,6 +120,22 @@ def conversion_counts(activity_ids: list[int]) -> dict[int, int]:
         .annotate(total=Sum("n"))
     )
     return {row["activity_id"]: row["total"] for row in rows if row["total"]}
+
+
+def assignment_counts(split_ids: list[int]) -> dict[int, dict[tuple[str, bool, str], int]]:
+    """Split id → {(branch, drawn at random, phase): participants (test ones left out)};
+    phase: "open" (not converted), "before" (converted before the split), "after"."""
+    rows = (
+        AssignmentRollup.objects.filter(split_id__in=split_ids, is_test=False)
+        .values("split_id", "branch", "randomized", "phase")
+        .annotate(total=Sum("n"))
+    )
+    found: dict[int, dict[tuple[str, bool, str], int]] = defaultdict(dict)
+    for row in rows:
+        if row["total"]:
+            key = (row["branch"], bool(row["randomized"]), row["phase"])
+            found[row["split_id"]][key] = row["total"]
+    return found
 
 
 def pressure_counts(activity_ids: list[int]) -> dict[int, tuple[int, int]]:

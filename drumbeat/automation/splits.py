@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from drumbeat.lib import clock
 
 from .models import Activity, CampaignLog, SplitAssignment, Trace
+from .rollups import assignment_counts
 
 MIN_BRANCHES, MAX_BRANCHES = 2, 5
 NAME_LENGTH = 40
@@ -228,14 +229,12 @@ def assignments_of(participant_ids: Iterable[int]) -> dict[int, dict[int, str]]:
 
 
 def branch_counts(campaign) -> dict[int, dict[str, int]]:
-    """{split id: {branch: participants sent down it}} of a campaign, tests left out."""
-    from django.db.models import Count
-
+    """{split id: {branch: participants sent down it}} of a campaign, tests left out (from
+    the roll-up of the assignments: a few rows per branch whatever the campaign's size)."""
+    ids = list(campaign.activities.filter(kind=Activity.Kind.SPLIT).values_list("pk", flat=True))
     found: dict[int, dict[str, int]] = {}
-    for row in (
-        SplitAssignment.objects.filter(split__campaign=campaign, participant__is_test=False)
-        .values("split_id", "branch")
-        .annotate(n=Count("id"))
-    ):
-        found.setdefault(row["split_id"], {})[row["branch"]] = row["n"]
+    for split_id, counts in assignment_counts(ids).items():
+        for (branch, _, _), n in counts.items():
+            per_branch = found.setdefault(split_id, {})
+            per_branch[branch] = per_branch.get(branch, 0) + n
     return found

@@ -7,9 +7,10 @@ from collections import Counter
 
 from django.db.models import Count, F, Q
 
-from drumbeat.automation.models import Participant, PressureEvent, Trace
+from drumbeat.automation.models import Participant, PressureEvent, SplitAssignment, Trace
 from drumbeat.automation.rollup_models import (
     SLOT_SECONDS,
+    AssignmentRollup,
     ClickRollup,
     ConversionRollup,
     MessageRollup,
@@ -83,6 +84,27 @@ def raw() -> dict[str, Counter]:
             .annotate(n=Count("participant", distinct=True))
         }
     )
+    assignments: Counter = Counter()
+    for (
+        split_id,
+        branch,
+        randomized,
+        is_test,
+        converted_at,
+        assigned_at,
+    ) in SplitAssignment.objects.values_list(
+        "split_id",
+        "branch",
+        "randomized",
+        "participant__is_test",
+        "participant__converted_at",
+        "assigned_at",
+    ):
+        if converted_at is None:
+            phase = "open"
+        else:
+            phase = "before" if converted_at < assigned_at else "after"
+        assignments[(split_id, branch, randomized, is_test, phase)] += 1
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),
@@ -90,6 +112,7 @@ def raw() -> dict[str, Counter]:
         "clicks": _nonzero(clicks),
         "pressure": _nonzero(pressure),
         "conversions": _nonzero(conversions),
+        "assignments": _nonzero(assignments),
     }
 
 
@@ -123,6 +146,12 @@ def rolled() -> dict[str, Counter]:
     conversions: Counter = Counter()
     for activity_id, n in ConversionRollup.objects.values_list("activity_id", "n"):
         conversions[activity_id] += n
+    assignments: Counter = Counter()
+    for *key, n in AssignmentRollup.objects.values_list(
+        "split_id", "branch", "randomized", "is_test", "phase", "n"
+    ):
+        split_id, branch, randomized, is_test, phase = key
+        assignments[(split_id, branch, bool(randomized), bool(is_test), phase)] += n
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),
@@ -130,6 +159,7 @@ def rolled() -> dict[str, Counter]:
         "clicks": _nonzero(clicks),
         "pressure": _nonzero(pressure),
         "conversions": _nonzero(conversions),
+        "assignments": _nonzero(assignments),
     }
 
 

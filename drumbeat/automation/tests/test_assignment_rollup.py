@@ -1,0 +1,159 @@
+"""The split assignments per branch (the workflow page's branch counts, the Results tab's
+participants and conversions per branch) come from a roll-up (`AssignmentRollup`,
+rollup_sql.py `assignment`) that must equal the assignments counted with their participants
+(rollup_check.py): after the engine draws branches, conversions before and after the split,
+a declared winner, a test participant, deletes of participants and of the campaign; and, on
+PostgreSQL, when a participant converts while a batch assigns it in another transaction, in
+either order."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.db.models import F
+
+from drumbeat.automation import results, services, splits
+from drumbeat.automation.goals import check_campaign_goal
+from drumbeat.automation.models import Participant, SplitAssignment
+from drumbeat.contacts import services as contact_services
+from drumbeat.contacts.models import Contact
+
+from .fixtures import START, add_email, make_campaign, make_contacts, make_user, tick
+from .rollup_check import differences
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+DAY = timedelta(days=1)
+CUSTOMER = [["tags.name", "=", "Customer"]]
+HALF = [{"name": "A", "weight": 50}, {"name": "B", "weight": 50}]
+
+
+def counted_from_the_assignments(split) -> dict[str, int]:
+    """Participants sent down each branch, test ones left out, counted row by row."""
+    counts: dict[str, int] = {}
+    rows = SplitAssignment.objects.filter(split=split, participant__is_test=False)
+    for branch in rows.values_list("branch", flat=True):
+        counts[branch] = counts.get(branch, 0) + 1
+    return counts
+
+
+def test_the_roll_up_follows_draws_conversions_winners_tests_and_deletes(clock, bob):
+    people = make_contacts(40)
+    campaign = make_campaign(bob, goal_domain=CUSTOMER)
+    split = services.create_activity(
+        campaign, name="Subject test", kind="split", branches=HALF, delay_amount=1
+    )
+    add_email(campaign, parent=split, branch="A", trigger="activity")
+    services.start_campaign(campaign, bob)
+    customer = contact_services.get_or_create_tags(["Customer"])[0]
+    customer.contacts.add(*people[:5])  # converted before the split runs
+    clock.move_to(START + timedelta(hours=2))
+    assert check_campaign_goal(campaign) == 5
+    clock.move_to(START + 2 * DAY)
+    tick()
+    assert SplitAssignment.objects.filter(split=split).count() == 40
+    assert differences() == {}
+    customer.contacts.add(*people[5:12])  # converted after it
+    assert check_campaign_goal(campaign) == 7
+    assert differences() == {}
+
+    splits.declare_winner(split, "B", bob)
+    Contact.objects.bulk_create(
+        Contact(name=f"Late {i}", email=f"late{i}@example.com") for i in range(6)
+    )
+    tester = Contact.objects.create(name="Tester", email="tester@example.com")
+    services.launch_test(campaign, tester.pk, bob)
+    clock.move_to(START + 5 * DAY)
+    tick()  # enrols them
+    clock.move_to(START + 7 * DAY)
+    tick()  # their split ran
+    late = SplitAssignment.objects.filter(split=split, randomized=False)
+    assert late.filter(participant__is_test=False).count() == 6
+    assert late.filter(participant__is_test=True).exists()
+    assert differences() == {}
+    assert splits.branch_counts(campaign) == {split.pk: counted_from_the_assignments(split)}
+    (result,) = results.campaign_results(campaign).splits
+    assert (result.by_winner, result.earlier_converted) == (6, 5)
+    drawn = {b.name: (b.figures.participants, b.figures.conversions) for b in result.branches}
+    assert drawn == compared_from_the_assignments(split)
+    assert sum(n for n, _ in drawn.values()) == 40 - 5
+    assert sum(c for _, c in drawn.values()) == 7
+
+    first = SplitAssignment.objects.filter(split=split).values_list("participant", flat=True)[:3]
+    Participant.objects.filter(pk__in=list(first)).delete()
+    assert differences() == {}
+    campaign.delete()
+    assert differences() == {}
+
+
+def compared_from_the_assignments(split) -> dict[str, tuple[int, int]]:
+    """Branch → (participants, conversions) of the comparison counted row by row: drawn at
+    random, not test ones, those converted before the split left out."""
+    found = {}
+    for branch in split.branch_names:
+        rows = SplitAssignment.objects.filter(
+            split=split, branch=branch, randomized=True, participant__is_test=False
+        )
+        found[branch] = (
+            rows.exclude(participant__converted_at__lt=F("assigned_at")).count(),
+            rows.filter(participant__converted_at__gte=F("assigned_at")).count(),
+        )
+    return found
+
+
+def _connect():
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    return psycopg.connect(**params)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["assignment", "conversion"])
+def test_an_assignment_and_a_conversion_at_once_are_counted_once(first):
+    """Each side's trigger runs before the other's commit: without the campaign's advisory
+    lock the assignment would be counted in the phase its participant had before converting,
+    and the conversion would move no assignment."""
+    bob = make_user("bob")
+    make_contacts(1)
+    campaign = make_campaign(bob, goal_domain=CUSTOMER)
+    split = services.create_activity(campaign, name="Subject test", kind="split", branches=HALF)
+    services.start_campaign(campaign, bob)
+    participant = Participant.objects.get(campaign=campaign)
+    SplitAssignment.objects.filter(split=split).delete()  # the start may not have drawn yet
+    assign = (
+        "INSERT INTO automation_splitassignment (participant_id, split_id, branch, randomized,"
+        " assigned_at) VALUES (%s, %s, 'A', TRUE, %s)",
+        [participant.pk, split.pk, START],
+    )
+    convert = (
+        "UPDATE automation_participant SET converted_at = %s WHERE id = %s",
+        [START + DAY, participant.pk],
+    )
+    leading, following = (assign, convert) if first == "assignment" else (convert, assign)
+    with _connect() as one, _connect() as two:
+        one.execute(*leading)  # its trigger has run; not committed yet
+
+        def second() -> None:
+            two.execute(*following)
+            two.commit()
+
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive()  # held by the lock until the first one commits
+        one.commit()
+        waiting.join(timeout=30)
+        assert not waiting.is_alive()
+    assert differences() == {}
+    (result,) = results.campaign_results(campaign).splits
+    assert [(b.figures.participants, b.figures.conversions) for b in result.branches] == [
+        (1, 1),
+        (0, 0),
+    ]

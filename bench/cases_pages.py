@@ -320,6 +320,10 @@ def case_pages(size: int) -> None:
         ("Traces report, date range", f"/reporting/traces/?campaign={c}&since={since}"),
         ("Results (per activity, a goal reached by 1 %)", f"/campaigns/{c}/results/"),
         (
+            "Workflow of the A/B split (participants down each branch)",
+            f"/campaigns/{split_campaign.pk}/",
+        ),
+        (
             "Results of an A/B split (two branches compared, a goal reached by 1 %)",
             f"/campaigns/{split_campaign.pk}/results/",
         ),

@@ -379,12 +379,14 @@ def _campaign_trace_ids(qs, common: dict) -> Callable[[int, int], list[int]] | N
     def page_ids(bottom: int, top: int) -> list[int]:
         if not activities:
             return []
+        if len(activities) == 1:  # one activity: its newest, no union to order
+            newest = qs.filter(activity_id=activities[0]).order_by("-id")
+            return list(newest.values_list("id", flat=True)[bottom:top])
         parts = [
             qs.filter(activity_id=pk).order_by("-id").values_list("id", flat=True)[:top]
             for pk in activities
         ]
-        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        return list(union.order_by("-id")[bottom:top])
+        return list(parts[0].union(*parts[1:], all=True).order_by("-id")[bottom:top])
 
     return page_ids
 

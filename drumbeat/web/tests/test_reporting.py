@@ -307,6 +307,25 @@ def test_a_campaigns_traces_come_newest_first_across_its_activities(marketer_cli
     assert [t.pk for t in page.object_list] == processed[25:50]
 
 
+def test_the_traces_of_a_campaign_of_one_activity_are_listed(marketer_client, bob, contacts):
+    """One activity: its newest traces themselves (PostgreSQL's union of each activity's newest
+    has a single part then)."""
+    from drumbeat.automation.tests.fixtures import add_action, make_campaign
+
+    campaign = make_campaign(bob)
+    add_action(campaign)
+    services.start_campaign(campaign, bob)
+    newest = list(
+        Trace.objects.filter(activity__campaign=campaign)
+        .order_by("-id")
+        .values_list("pk", flat=True)
+    )
+    assert newest
+    response = marketer_client.get(f"/reporting/traces/?campaign={campaign.pk}")
+    assert response.status_code == 200
+    assert [t.pk for t in response.context["page"].object_list] == newest[:25]
+
+
 @pytest.mark.postgres_only
 def test_a_campaigns_lists_read_its_own_indexes_past_newer_campaigns(
     marketer_client, running, bob, monkeypatch

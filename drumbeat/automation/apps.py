@@ -26,3 +26,5 @@ class AutomationConfig(AppConfig):
         hooks.listen_unsubscribed(emit_unsubscribed)
         # "View online" re-renders outside a send: mailing needs the same field allow-list.
         register_render_fields(FILTERABLE)
+        # The activities under each split follow every change of a workflow's tree.
+        from . import splits  # noqa: F401  (connects its post_save / post_delete receivers)

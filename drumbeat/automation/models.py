@@ -539,6 +539,14 @@ class SplitAssignment(models.Model):
     branch = models.CharField(max_length=40)
     randomized = models.BooleanField(default=True)
     assigned_at = models.DateTimeField(default=timezone.now)
+    # The participant's figures under the split, kept by database triggers on the traces and
+    # messages of the activities under it (rollup_sql.py, `split_counters`): messages sent
+    # (or bounced), messages opened (by anyone), traces a person opened, traces a person
+    # clicked. The Results tab compares the branches from their roll-up.
+    sends = models.BigIntegerField(default=0, db_default=0)
+    opened = models.BigIntegerField(default=0, db_default=0)
+    opens = models.BigIntegerField(default=0, db_default=0)
+    clicks = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["id"]
@@ -550,6 +558,24 @@ class SplitAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant_id} → {self.branch}"
+
+
+class SplitMember(models.Model):
+    """An activity under a split, at any depth: one row per (split, activity), kept by
+    `splits.refresh_members` whenever a campaign's activities change (plain ids, so that the
+    traces of a deleted activity are counted off before its rows go). The triggers of the
+    assignment counters read it."""
+
+    campaign_id = models.BigIntegerField()
+    split_id = models.BigIntegerField()
+    activity_id = models.BigIntegerField()
+
+    class Meta:
+        db_table = "automation_split_member"
+        constraints = [
+            models.UniqueConstraint(fields=["activity_id", "split_id"], name="uniq_split_member")
+        ]
+        indexes = [models.Index(fields=["campaign_id"], name="split_member_campaign")]
 
 
 class CampaignLog(models.Model):

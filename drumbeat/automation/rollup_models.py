@@ -135,6 +135,13 @@ class AssignmentRollup(models.Model):
     is_test = models.BooleanField()
     phase = models.CharField(max_length=6)
     n = models.BigIntegerField()
+    # The sums of the assignments' counters (SplitAssignment.sends, ...), and how many of them
+    # have a click: the people who clicked (version 6 of rollup_sql.py on).
+    sends = models.BigIntegerField(default=0, db_default=0)
+    opened = models.BigIntegerField(default=0, db_default=0)
+    opens = models.BigIntegerField(default=0, db_default=0)
+    clicks = models.BigIntegerField(default=0, db_default=0)
+    clickers = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         db_table = "automation_assignment_rollup"

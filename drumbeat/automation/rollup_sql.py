@@ -62,10 +62,11 @@ def _flag(condition: str) -> str:
 # The roll-ups as migrations have installed them: 1 (automation 0009, 0010); 2 (0012) counts
 # the traces a person opened and clicked too, and the contact-pressure events; 3 (0013) the
 # conversions after each activity; 4 (0014) lets PostgreSQL's UPDATE triggers be paused too;
-# 5 (0016) counts the split assignments.
+# 5 (0016) counts the split assignments; 6 (0017) keeps each assignment's counters of the
+# traces and messages under its split and sums them in the assignment roll-up.
 # A migration names the version it installs, so it keeps doing what it did when later
 # versions add to it.
-LATEST = 5
+LATEST = 6
 # PostgreSQL: the transaction-local setting that pauses the UPDATE triggers (version 4 on).
 PAUSE_SETTING = "drumbeat.rollup_paused"
 _PAUSED = f"IF TG_OP = 'UPDATE' AND current_setting('{PAUSE_SETTING}', true) = 'on' THEN"
@@ -207,13 +208,31 @@ def rollups(vendor: str, version: int = LATEST) -> list[Rollup]:
                     ("is_test", "p.is_test"),
                     ("phase", _phase("{r}", "p")),
                 ),
-                counters=(("n", "1"),),
+                counters=(("n", "1"), *(_SPLIT_COUNTERS if version >= 6 else ())),
                 where=true,
-                watch=("participant_id", "split_id", "branch", "randomized", "assigned_at"),
+                watch=(
+                    "participant_id",
+                    "split_id",
+                    "branch",
+                    "randomized",
+                    "assigned_at",
+                    *(column for column, _ in _SPLIT_COUNTERS[:4] if version >= 6),
+                ),
                 generic=False,
             )
         )
     return specs
+
+
+# From version 6 the assignment roll-up also sums each assignment's counters (kept by the
+# triggers of `_split_counters_install`) and counts those with a click: people who clicked.
+_SPLIT_COUNTERS = (
+    ("sends", "{r}.sends"),
+    ("opened", "{r}.opened"),
+    ("opens", "{r}.opens"),
+    ("clicks", "{r}.clicks"),
+    ("clickers", _flag("{r}.clicks > 0")),
+)
 
 
 def _select(rollup: Rollup, alias: str, sign: str) -> str:
@@ -245,7 +264,7 @@ def backfill(vendor: str, version: int = LATEST, only: tuple[str, ...] = ()) -> 
             continue
         statements.append(f"DELETE FROM {rollup.target}")
         if not rollup.generic:
-            statements.append(_SPECIAL[rollup.name][0]())
+            statements.append(_SPECIAL[rollup.name][0](version))
             continue
         part = _select(rollup, "r", "+").format(table=rollup.source)
         statements.append(_grouped(rollup, [part]))
@@ -372,16 +391,22 @@ def install(vendor: str, pausable: bool = True, version: int = LATEST) -> list[s
         pausable = pausable and version >= 4
     for rollup in rollups(vendor, version):
         if not rollup.generic:
-            statements += _SPECIAL[rollup.name][1](vendor, pausable)
+            statements += _SPECIAL[rollup.name][1](vendor, pausable, version)
         elif vendor == "postgresql":
             statements += _postgresql(rollup, pausable)
         else:
             statements += _sqlite(rollup, pausable)
+    if version >= 6:
+        statements += _split_counters_install(vendor)
     return statements
 
 
 def uninstall(vendor: str, only: tuple[str, ...] = ()) -> list[str]:
+    """Statements dropping every roll-up's triggers (or those named in `only`; "split_counters"
+    names the triggers that keep the assignments' counters)."""
     statements = []
+    if not only or "split_counters" in only:
+        statements += _split_counters_uninstall(vendor)
     for rollup in rollups(vendor):
         if only and rollup.name not in only:
             continue
@@ -438,7 +463,7 @@ _CONVERSION_TRIGGERS = (
 )
 
 
-def _conversion_backfill() -> str:
+def _conversion_backfill(version: int) -> str:
     return (
         "INSERT INTO automation_conversion_rollup (activity_id, n)"
         " SELECT t.activity_id, count(*) FROM automation_participant p"
@@ -619,7 +644,7 @@ def _conversion_sqlite(pausable: bool) -> list[str]:
     return statements
 
 
-def _conversion_install(vendor: str, pausable: bool) -> list[str]:
+def _conversion_install(vendor: str, pausable: bool, version: int) -> list[str]:
     if vendor == "postgresql":
         return _conversion_postgresql(pausable)
     return _conversion_sqlite(pausable)
@@ -665,15 +690,32 @@ def _assignment_key(assignment: str, participant: str) -> str:
     )
 
 
-def _assignment_select(assignment: str, participant: str, sign: str) -> str:
-    """The key columns and the signed count of one (assignment, participant) pair."""
-    return f"{_assignment_key(assignment, participant)}, {sign}1"
+def _assignment_spec(version: int) -> Rollup:
+    return next(r for r in rollups("postgresql", version) if r.name == "assignment")
 
 
-def _assignment_backfill() -> str:
+def _assignment_columns(version: int) -> str:
+    return ", ".join(col for col, _ in _assignment_spec(version).counters)
+
+
+def _assignment_select(assignment: str, participant: str, sign: str, version: int) -> str:
+    """The key columns and the signed counters of one (assignment, participant) pair."""
+    counters = ", ".join(
+        f"{sign}1" if expr == "1" else f"{sign}({expr.format(r=assignment)})"
+        for _, expr in _assignment_spec(version).counters
+    )
+    return f"{_assignment_key(assignment, participant)}, {counters}"
+
+
+def _assignment_backfill(version: int) -> str:
+    sums = ", ".join(
+        "count(*)" if expr == "1" else f"sum({expr.format(r='a')})"
+        for _, expr in _assignment_spec(version).counters
+    )
+    columns = _assignment_columns(version)
     return (
-        f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)"
-        f" SELECT {_assignment_key('a', 'p')}, count(*) FROM automation_splitassignment a"
+        f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, {columns})"
+        f" SELECT {_assignment_key('a', 'p')}, {sums} FROM automation_splitassignment a"
         " JOIN automation_participant p ON p.id = a.participant_id GROUP BY 1, 2, 3, 4, 5"
     )
 
@@ -684,19 +726,30 @@ _ASSIGNMENT_TRIGGERS = (
 )
 
 
-def _assignment_postgresql() -> list[str]:
+def _assignment_postgresql(version: int) -> list[str]:
+    columns = _assignment_columns(version)
+    names = [col for col, _ in _assignment_spec(version).counters]
+    if names == ["n"]:  # version 5, as installed then
+        aliases, sums, nonzero = "d", "sum(d)", "sum(d) <> 0"
+    else:
+        aliases = ", ".join(names)
+        sums = ", ".join(f"sum({col})" for col in names)
+        nonzero = " OR ".join(f"sum({col}) <> 0" for col in names)
+
     def count(rows: str, alias: str, sign: str) -> str:
+        select = _assignment_select(alias, "p", sign, version)
+        named = " AS d" if names == ["n"] else ""
         return (
-            f"SELECT {_assignment_select(alias, 'p', sign)} AS d FROM {rows} {alias}"
+            f"SELECT {select}{named} FROM {rows} {alias}"
             f" JOIN automation_participant p ON p.id = {alias}.participant_id"
         )
 
     def insert(parts: list[str]) -> str:
         return (
-            f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)"
-            f" SELECT split_id, branch, randomized, is_test, phase, sum(d)"
+            f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, {columns})"
+            f" SELECT split_id, branch, randomized, is_test, phase, {sums}"
             f" FROM ({' UNION ALL '.join(parts)}) x(split_id, branch, randomized, is_test,"
-            f" phase, d) GROUP BY {_ASSIGNMENT_KEYS} HAVING sum(d) <> 0"
+            f" phase, {aliases}) GROUP BY {_ASSIGNMENT_KEYS} HAVING {nonzero}"
         )
 
     lock = (
@@ -722,6 +775,10 @@ BEGIN
     RETURN NULL;
 END
 $body$"""
+    off = ", ".join(
+        "-count(*)" if expr == "1" else f"-sum({expr.format(r='a')})"
+        for _, expr in _assignment_spec(version).counters
+    )
     # The participants whose conversion or test flag the statement changed, with their
     # assignments: the old key counted off, the new one on.
     changed = (
@@ -740,8 +797,8 @@ CREATE OR REPLACE FUNCTION drumbeat_assignment_participant_rollup() RETURNS trig
 LANGUAGE plpgsql AS $body$
 BEGIN{_pg_pause(True)}
     IF TG_OP = 'DELETE' THEN
-        INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)
-        SELECT {_assignment_key("a", "o")}, -count(*)
+        INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, {columns})
+        SELECT {_assignment_key("a", "o")}, {off}
         FROM old_rows o JOIN automation_splitassignment a ON a.participant_id = o.id
         GROUP BY 1, 2, 3, 4, 5;
         RETURN NULL;
@@ -754,13 +811,13 @@ BEGIN{_pg_pause(True)}
     -- its commit; the statements below then see it.
     PERFORM pg_advisory_xact_lock({CONVERSION_LOCK}, {conversion_lock_key("c")})
     FROM (SELECT DISTINCT n.campaign_id AS c {changed}) x ORDER BY c;
-    INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)
-    SELECT split_id, branch, randomized, is_test, phase, sum(d) FROM (
-        SELECT {_assignment_select("a", "n", "+")} {moved}
+    INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, {columns})
+    SELECT split_id, branch, randomized, is_test, phase, {sums} FROM (
+        SELECT {_assignment_select("a", "n", "+", version)} {moved}
         UNION ALL
-        SELECT {_assignment_select("a", "o", "-")} {moved}
-    ) x(split_id, branch, randomized, is_test, phase, d)
-    GROUP BY {_ASSIGNMENT_KEYS} HAVING sum(d) <> 0;
+        SELECT {_assignment_select("a", "o", "-", version)} {moved}
+    ) x(split_id, branch, randomized, is_test, phase, {aliases})
+    GROUP BY {_ASSIGNMENT_KEYS} HAVING {nonzero};
     RETURN NULL;
 END
 $body$"""
@@ -770,31 +827,32 @@ $body$"""
     return statements
 
 
-def _assignment_sqlite() -> list[str]:
+def _assignment_sqlite(version: int) -> list[str]:
+    spec = _assignment_spec(version)
+    columns = _assignment_columns(version)
+    added = ", ".join(f"{col} = {col} + excluded.{col}" for col, _ in spec.counters)
+
     def add(select: str, source: str) -> str:
         # The source has a WHERE: SQLite then cannot read the ON of the upsert as a join's.
         return (
-            f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, n)"
+            f"INSERT INTO automation_assignment_rollup ({_ASSIGNMENT_KEYS}, {columns})"
             f" SELECT {select} FROM {source}"
-            f" ON CONFLICT ({_ASSIGNMENT_KEYS}) DO UPDATE SET n = n + excluded.n;"
+            f" ON CONFLICT ({_ASSIGNMENT_KEYS}) DO UPDATE SET {added};"
         )
 
     def of_assignment(alias: str, sign: str) -> str:
         return add(
-            _assignment_select(alias, "p", sign),
+            _assignment_select(alias, "p", sign, version),
             f"automation_participant p WHERE p.id = {alias}.participant_id",
         )
 
     def of_participant(alias: str, sign: str) -> str:
         return add(
-            _assignment_select("a", alias, sign),
+            _assignment_select("a", alias, sign, version),
             f"automation_splitassignment a WHERE a.participant_id = {alias}.id",
         )
 
-    watched = " OR ".join(
-        f"old.{col} IS NOT new.{col}"
-        for col in ("participant_id", "split_id", "branch", "randomized", "assigned_at")
-    )
+    watched = " OR ".join(f"old.{col} IS NOT new.{col}" for col in spec.watch)
     triggers = {
         "drumbeat_assignment_rollup_insert": (
             "AFTER INSERT ON automation_splitassignment FOR EACH ROW",
@@ -828,12 +886,12 @@ def _assignment_sqlite() -> list[str]:
     return statements
 
 
-def _assignment_install(vendor: str, pausable: bool) -> list[str]:
+def _assignment_install(vendor: str, pausable: bool, version: int) -> list[str]:
     """PostgreSQL's participant UPDATE trigger honours the pause (the engine's paused UPDATEs
     change no conversion); SQLite's fires only on the statements setting the two columns."""
     if vendor == "postgresql":
-        return _assignment_postgresql()
-    return _assignment_sqlite()
+        return _assignment_postgresql(version)
+    return _assignment_sqlite(version)
 
 
 def _assignment_uninstall(vendor: str) -> list[str]:
@@ -847,6 +905,249 @@ def _assignment_uninstall(vendor: str) -> list[str]:
     if vendor != "postgresql":
         statements.append("DROP INDEX IF EXISTS automation_assignment_rollup_key")
     return statements
+
+
+# Each assignment's counters (SplitAssignment.sends, opened, opens, clicks): the messages and
+# traces of the activities under its split (`automation_split_member`) for its participant,
+# added to by triggers on the traces (a person's open and click) and the messages (sent or
+# bounced, opened). They update the assignment rows, whose own trigger moves the roll-up; the
+# row lock of that UPDATE makes two events of one participant at once count one after the
+# other, so "people who clicked" (an assignment whose clicks go from 0 to 1) counts each
+# person once. The traces under a split are written after its assignment (its children come
+# from the split's batch), so an assignment starts at zero; a tree change that moves
+# activities with traces counts the splits concerned again (`splits.recount`).
+_SPLIT_TRIGGERS = (
+    ("drumbeat_split_trace_counters", "automation_trace"),
+    ("drumbeat_split_message_counters", "mailing_message"),
+)
+
+
+def _split_flags(table: str) -> tuple[tuple[str, str], ...]:
+    """(assignment counter, condition over a row {r}) of the trace or message table."""
+    if table == "automation_trace":
+        return (
+            ("opens", "{r}.human_opened_at IS NOT NULL"),
+            ("clicks", "{r}.human_clicked_at IS NOT NULL"),
+        )
+    return (("sends", "{r}.state IN ('sent', 'bounced')"), ("opened", "{r}.opened_at IS NOT NULL"))
+
+
+_SPLIT_COUNTER_NAMES = ("opens", "clicks", "sends", "opened")
+_MOVED_TRACE = (
+    "{o}.participant_id IS DISTINCT FROM {n}.participant_id"
+    " OR {o}.activity_id IS DISTINCT FROM {n}.activity_id"
+)
+
+
+def _split_values(flags: dict[str, str], sign: str) -> str:
+    """The four counters of one row, those not in `flags` (name → condition) at zero."""
+    return ", ".join(
+        f"{sign}{_flag(flags[n])} AS {n}" if n in flags else f"0 AS {n}"
+        for n in _SPLIT_COUNTER_NAMES
+    )
+
+
+def _split_counters_postgresql(function: str, table: str) -> list[str]:
+    people = dict(_split_flags("automation_trace"))
+    mail = dict(_split_flags("mailing_message"))
+
+    def trace_parts(rows: str, alias: str, sign: str, moved: str) -> list[str]:
+        """A trace's own counters, and those of its message (which outlives a deleted trace
+        and is written after a new one: only a deleted or moved trace carries it)."""
+        flags = {n: c.format(r=alias) for n, c in people.items()}
+        own = (
+            f"SELECT {alias}.participant_id, {alias}.activity_id, {_split_values(flags, sign)}"
+            f" FROM {rows} {alias} WHERE {' OR '.join(flags.values())}"
+        )
+        if moved == "none":
+            return [own]
+        kept = {n: c.format(r="msg") for n, c in mail.items()}
+        joined = f"{rows} {alias} JOIN mailing_message msg ON msg.trace_id = {alias}.id"
+        if moved != "all":
+            joined += f" JOIN {moved}"
+        message = (
+            f"SELECT {alias}.participant_id, {alias}.activity_id, {_split_values(kept, sign)}"
+            f" FROM {joined} WHERE {' OR '.join(kept.values())}"
+        )
+        return [own, message]
+
+    def message_parts(rows: str, alias: str, sign: str) -> list[str]:
+        flags = {n: c.format(r=alias) for n, c in mail.items()}
+        return [
+            f"SELECT t.participant_id, t.activity_id, {_split_values(flags, sign)}"
+            f" FROM {rows} {alias} JOIN automation_trace t ON t.id = {alias}.trace_id"
+            f" WHERE {' OR '.join(flags.values())}"
+        ]
+
+    def update(parts: list[str]) -> str:
+        sums = ", ".join(f"sum(d.{n}) AS {n}" for n in _SPLIT_COUNTER_NAMES)
+        nonzero = " OR ".join(f"sum(d.{n}) <> 0" for n in _SPLIT_COUNTER_NAMES)
+        assign = ", ".join(f"{n} = a.{n} + s.{n}" for n in _SPLIT_COUNTER_NAMES)
+        return (
+            f"WITH s AS (SELECT d.participant_id, m.split_id, {sums}"
+            f" FROM ({' UNION ALL '.join(parts)}) d"
+            " JOIN automation_split_member m ON m.activity_id = d.activity_id"
+            f" GROUP BY d.participant_id, m.split_id HAVING {nonzero})"
+            f" UPDATE automation_splitassignment a SET {assign} FROM s"
+            " WHERE a.participant_id = s.participant_id AND a.split_id = s.split_id"
+        )
+
+    if table == "automation_trace":
+        # An UPDATE moves a message's counts only with a trace that changed participant or
+        # activity (never in the engine: a probe of every updated trace's message saved).
+        moved_new = "old_rows mo ON mo.id = n.id AND (" + _MOVED_TRACE.format(o="mo", n="n") + ")"
+        moved_old = "new_rows mn ON mn.id = o.id AND (" + _MOVED_TRACE.format(o="o", n="mn") + ")"
+        inserted = trace_parts("new_rows", "n", "+", "none")
+        deleted = trace_parts("old_rows", "o", "-", "all")
+        updated = trace_parts("new_rows", "n", "+", moved_new) + trace_parts(
+            "old_rows", "o", "-", moved_old
+        )
+    else:
+        inserted = message_parts("new_rows", "n", "+")
+        deleted = message_parts("old_rows", "o", "-")
+        updated = inserted + deleted
+    body = f"""
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN{_pg_pause(True)}
+    -- Nothing under a split anywhere: nothing to count.
+    IF NOT EXISTS (SELECT 1 FROM automation_split_member) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        {update(inserted)};
+    ELSIF TG_OP = 'DELETE' THEN
+        {update(deleted)};
+    ELSE
+        {update(updated)};
+    END IF;
+    RETURN NULL;
+END
+$body$"""
+    return [body, *_statement_triggers(function, table, ("INSERT", "UPDATE", "DELETE"))]
+
+
+def _split_counters_sqlite(function: str, table: str) -> list[str]:
+    people = dict(_split_flags("automation_trace"))
+    mail = dict(_split_flags("mailing_message"))
+
+    def add(alias: str, sign: str, message: bool = False) -> str:
+        if table == "automation_trace":
+            assign = [f"{n} = {n} {sign} ({c.format(r=alias)})" for n, c in people.items()]
+            if message:  # the counts of its message go with a deleted or moved trace
+                assign += [
+                    f"{n} = {n} {sign} COALESCE((SELECT {c.format(r='msg')}"
+                    f" FROM mailing_message msg WHERE msg.trace_id = {alias}.id), 0)"
+                    for n, c in mail.items()
+                ]
+            where = (
+                f"participant_id = {alias}.participant_id AND split_id IN (SELECT m.split_id"
+                f" FROM automation_split_member m WHERE m.activity_id = {alias}.activity_id)"
+            )
+        else:
+            assign = [f"{n} = {n} {sign} ({c.format(r=alias)})" for n, c in mail.items()]
+            where = (
+                "(participant_id, split_id) IN (SELECT t.participant_id, m.split_id"
+                " FROM automation_trace t JOIN automation_split_member m"
+                f" ON m.activity_id = t.activity_id WHERE t.id = {alias}.trace_id)"
+            )
+        return f"UPDATE automation_splitassignment SET {', '.join(assign)} WHERE {where};"
+
+    flags = people if table == "automation_trace" else mail
+
+    def counts(alias: str) -> str:
+        return " OR ".join(c.format(r=alias) for c in flags.values())
+
+    flipped = " OR ".join(
+        f"({c.format(r='old')}) IS NOT ({c.format(r='new')})" for c in flags.values()
+    )
+    if table == "automation_trace":
+        moved = _MOVED_TRACE.replace("IS DISTINCT FROM", "IS NOT").format(o="old", n="new")
+        has_message = "EXISTS (SELECT 1 FROM mailing_message WHERE trace_id = old.id)"
+        triggers = {
+            # A new trace has no message yet (it is written after).
+            "insert": (
+                f"AFTER INSERT ON {table} FOR EACH ROW WHEN {counts('new')}",
+                add("new", "+"),
+            ),
+            "update": (
+                f"AFTER UPDATE ON {table} FOR EACH ROW WHEN ({flipped}) OR ({moved})",
+                add("old", "-", message=True) + " " + add("new", "+", message=True),
+            ),
+            "delete": (
+                f"AFTER DELETE ON {table} FOR EACH ROW WHEN {counts('old')} OR {has_message}",
+                add("old", "-", message=True),
+            ),
+        }
+    else:
+        moved = "old.trace_id IS NOT new.trace_id"
+        triggers = {
+            "insert": (
+                f"AFTER INSERT ON {table} FOR EACH ROW WHEN {counts('new')}",
+                add("new", "+"),
+            ),
+            "update": (
+                f"AFTER UPDATE ON {table} FOR EACH ROW WHEN ({flipped})"
+                f" OR (({moved}) AND ({counts('old')} OR {counts('new')}))",
+                add("old", "-") + " " + add("new", "+"),
+            ),
+            "delete": (
+                f"AFTER DELETE ON {table} FOR EACH ROW WHEN {counts('old')}",
+                add("old", "-"),
+            ),
+        }
+    statements = []
+    for op, (when, body) in triggers.items():
+        statements.append(f"DROP TRIGGER IF EXISTS {function}_{op}")
+        statements.append(f"CREATE TRIGGER {function}_{op} {when} BEGIN {body} END")
+    return statements
+
+
+def _split_counters_install(vendor: str) -> list[str]:
+    statements = []
+    for function, table in _SPLIT_TRIGGERS:
+        if vendor == "postgresql":
+            statements += _split_counters_postgresql(function, table)
+        else:
+            statements += _split_counters_sqlite(function, table)
+    return statements
+
+
+def _split_counters_uninstall(vendor: str) -> list[str]:
+    statements = []
+    for function, table in _SPLIT_TRIGGERS:
+        for op in ("insert", "update", "delete"):
+            on = f" ON {table}" if vendor == "postgresql" else ""
+            statements.append(f"DROP TRIGGER IF EXISTS {function}_{op}{on}")
+        if vendor == "postgresql":
+            statements.append(f"DROP FUNCTION IF EXISTS {function}()")
+    return statements
+
+
+def split_recount(split_ids: str) -> list[str]:
+    """Statements counting the assignment counters of the splits in `split_ids` (an SQL list
+    or subquery) again from the traces and messages under them: every counter to zero, then
+    those with something to count."""
+    counters = ("sends", "opened", "opens", "clicks")
+    nonzero = " OR ".join(f"{c} <> 0" for c in counters)
+    differs = " OR ".join(f"a.{c} <> x.{c}" for c in counters)
+    flags = _split_flags("automation_trace") + _split_flags("mailing_message")
+    sums = ", ".join(
+        f"sum({_flag(cond.format(r='t' if name in ('opens', 'clicks') else 'msg'))}) AS {name}"
+        for name, cond in flags
+    )
+    counted = (
+        f"SELECT t.participant_id, m.split_id, {sums} FROM automation_split_member m"
+        " JOIN automation_trace t ON t.activity_id = m.activity_id"
+        " LEFT JOIN mailing_message msg ON msg.trace_id = t.id"
+        f" WHERE m.split_id IN ({split_ids}) GROUP BY t.participant_id, m.split_id"
+    )
+    assign = ", ".join(f"{c} = x.{c}" for c in counters)
+    return [
+        "UPDATE automation_splitassignment SET sends = 0, opened = 0, opens = 0, clicks = 0"
+        f" WHERE split_id IN ({split_ids}) AND ({nonzero})",
+        f"UPDATE automation_splitassignment AS a SET {assign} FROM ({counted}) AS x"
+        f" WHERE a.participant_id = x.participant_id AND a.split_id = x.split_id AND ({differs})",
+    ]
 
 
 # The roll-ups written apart: name → (backfill, install, uninstall).

@@ -122,19 +122,23 @@ def conversion_counts(activity_ids: list[int]) -> dict[int, int]:
     return {row["activity_id"]: row["total"] for row in rows if row["total"]}
 
 
-def assignment_counts(split_ids: list[int]) -> dict[int, dict[tuple[str, bool, str], int]]:
-    """Split id → {(branch, drawn at random, phase): participants (test ones left out)};
-    phase: "open" (not converted), "before" (converted before the split), "after"."""
+ASSIGNMENT_COUNTERS = ("n", "sends", "opened", "opens", "clicks", "clickers")
+
+
+def assignment_counts(split_ids: list[int]) -> dict[int, dict[tuple[str, bool, str], dict]]:
+    """Split id → {(branch, drawn at random, phase): {"n": participants, "sends", "opened",
+    "opens", "clicks", "clickers": their sums}} (test participants left out); phase: "open"
+    (not converted), "before" (converted before the split), "after"."""
     rows = (
         AssignmentRollup.objects.filter(split_id__in=split_ids, is_test=False)
         .values("split_id", "branch", "randomized", "phase")
-        .annotate(total=Sum("n"))
+        .annotate(**{name: Sum(name) for name in ASSIGNMENT_COUNTERS})
     )
-    found: dict[int, dict[tuple[str, bool, str], int]] = defaultdict(dict)
+    found: dict[int, dict[tuple[str, bool, str], dict]] = defaultdict(dict)
     for row in rows:
-        if row["total"]:
+        if any(row[name] for name in ASSIGNMENT_COUNTERS):
             key = (row["branch"], bool(row["randomized"]), row["phase"])
-            found[row["split_id"]][key] = row["total"]
+            found[row["split_id"]][key] = {name: row[name] for name in ASSIGNMENT_COUNTERS}
     return found
 
 

@@ -26,10 +26,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 
 from drumbeat.lib import clock
 
-from .models import Activity, CampaignLog, SplitAssignment, Trace
+from . import rollup_sql
+from .models import Activity, CampaignLog, SplitAssignment, SplitMember, Trace
 from .rollups import assignment_counts
 
 MIN_BRANCHES, MAX_BRANCHES = 2, 5
@@ -234,7 +237,67 @@ def branch_counts(campaign) -> dict[int, dict[str, int]]:
     ids = list(campaign.activities.filter(kind=Activity.Kind.SPLIT).values_list("pk", flat=True))
     found: dict[int, dict[str, int]] = {}
     for split_id, counts in assignment_counts(ids).items():
-        for (branch, _, _), n in counts.items():
+        for (branch, _, _), sums in counts.items():
             per_branch = found.setdefault(split_id, {})
-            per_branch[branch] = per_branch.get(branch, 0) + n
+            per_branch[branch] = per_branch.get(branch, 0) + sums["n"]
     return found
+
+
+def refresh_members(campaign_id: int) -> None:
+    """Bring `SplitMember` in line with the campaign's activities (two queries when nothing
+    changed). When an activity that has traces comes under a split or leaves one, the
+    counters of the splits concerned are counted again from their traces (`recount`)."""
+    parents = {
+        pk: (parent_id, kind == Activity.Kind.SPLIT)
+        for pk, parent_id, kind in Activity.objects.filter(campaign_id=campaign_id).values_list(
+            "pk", "parent_id", "kind"
+        )
+    }
+    wanted = set()
+    for pk in parents:
+        parent_id = parents[pk][0]
+        while parent_id is not None and parent_id in parents:
+            if parents[parent_id][1]:
+                wanted.add((parent_id, pk))
+            parent_id = parents[parent_id][0]
+    existing = set(
+        SplitMember.objects.filter(campaign_id=campaign_id).values_list("split_id", "activity_id")
+    )
+    if wanted == existing:
+        return
+    gone, new = existing - wanted, wanted - existing
+    if gone:
+        stale = Q()
+        for split_id, activity_id in gone:
+            stale |= Q(split_id=split_id, activity_id=activity_id)
+        SplitMember.objects.filter(stale, campaign_id=campaign_id).delete()
+    SplitMember.objects.bulk_create(
+        SplitMember(campaign_id=campaign_id, split_id=split_id, activity_id=activity_id)
+        for split_id, activity_id in new
+    )
+    moved = {activity_id for _, activity_id in gone | new}
+    if Trace.objects.filter(activity_id__in=moved).exists():
+        recount({split_id for split_id, _ in gone | new})
+
+
+def recount(split_ids: Iterable[int]) -> None:
+    """Count the assignment counters of these splits again from the traces and messages under
+    them (the triggers keep them otherwise); the roll-up follows through the assignments' own
+    trigger."""
+    ids = sorted({int(pk) for pk in split_ids})
+    if not ids:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in rollup_sql.split_recount(", ".join(["%s"] * len(ids))):
+            cursor.execute(statement, ids)
+
+
+def _activity_changed(sender, instance: Activity, **kwargs) -> None:
+    fields = kwargs.get("update_fields")
+    if kwargs.get("raw") or (fields is not None and not {"parent", "kind"} & set(fields)):
+        return  # a declared winner, a pending change: the tree is the same
+    refresh_members(instance.campaign_id)
+
+
+post_save.connect(_activity_changed, sender=Activity, dispatch_uid="split-members-save")
+post_delete.connect(_activity_changed, sender=Activity, dispatch_uid="split-members-delete")

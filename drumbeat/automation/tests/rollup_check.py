@@ -7,7 +7,13 @@ from collections import Counter
 
 from django.db.models import Count, F, Q
 
-from drumbeat.automation.models import Participant, PressureEvent, SplitAssignment, Trace
+from drumbeat.automation.models import (
+    Activity,
+    Participant,
+    PressureEvent,
+    SplitAssignment,
+    Trace,
+)
 from drumbeat.automation.rollup_models import (
     SLOT_SECONDS,
     AssignmentRollup,
@@ -21,6 +27,22 @@ from drumbeat.automation.rollup_models import (
 from drumbeat.mailing.models import Click, Message
 
 COUNTERS = ("sent", "opened", "clicked", "replied", "bounced", "complained")
+# Each split assignment's counters of the traces and messages under its split.
+ASSIGNMENT_COUNTERS = ("sends", "opened", "opens", "clicks")
+
+
+def _under_splits() -> dict[int, list[int]]:
+    """Activity id → the splits it is under, at any depth (from the tree itself)."""
+    tree = dict(Activity.objects.values_list("pk", "parent_id"))
+    splits = set(Activity.objects.filter(kind=Activity.Kind.SPLIT).values_list("pk", flat=True))
+    found: dict[int, list[int]] = {}
+    for pk in tree:
+        parent = tree[pk]
+        while parent is not None:
+            if parent in splits:
+                found.setdefault(pk, []).append(parent)
+            parent = tree.get(parent)
+    return found
 
 
 def _nonzero(counter: Counter) -> Counter:
@@ -85,7 +107,26 @@ def raw() -> dict[str, Counter]:
         }
     )
     assignments: Counter = Counter()
+    under = _under_splits()
+    figures: Counter = Counter()  # (participant, split, counter) → count
+    for participant_id, activity_id, opened, clicked in Trace.objects.values_list(
+        "participant_id", "activity_id", "human_opened_at", "human_clicked_at"
+    ):
+        for split_id in under.get(activity_id, ()):
+            figures[(participant_id, split_id, "opens")] += opened is not None
+            figures[(participant_id, split_id, "clicks")] += clicked is not None
+    trace_of = {
+        pk: (p, a) for pk, p, a in Trace.objects.values_list("pk", "participant_id", "activity_id")
+    }
+    for trace_id, state, opened_at in Message.objects.filter(trace_id__isnull=False).values_list(
+        "trace_id", "state", "opened_at"
+    ):
+        participant_id, activity_id = trace_of.get(trace_id, (None, None))
+        for split_id in under.get(activity_id, ()):
+            figures[(participant_id, split_id, "sends")] += state in ("sent", "bounced")
+            figures[(participant_id, split_id, "opened")] += opened_at is not None
     for (
+        participant_id,
         split_id,
         branch,
         randomized,
@@ -93,6 +134,7 @@ def raw() -> dict[str, Counter]:
         converted_at,
         assigned_at,
     ) in SplitAssignment.objects.values_list(
+        "participant_id",
         "split_id",
         "branch",
         "randomized",
@@ -104,7 +146,11 @@ def raw() -> dict[str, Counter]:
             phase = "open"
         else:
             phase = "before" if converted_at < assigned_at else "after"
-        assignments[(split_id, branch, randomized, is_test, phase)] += 1
+        key = (split_id, branch, randomized, is_test, phase)
+        assignments[key] += 1
+        for name in ASSIGNMENT_COUNTERS:
+            assignments[(*key, name)] += figures[(participant_id, split_id, name)]
+        assignments[(*key, "clickers")] += figures[(participant_id, split_id, "clicks")] > 0
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),
@@ -147,11 +193,12 @@ def rolled() -> dict[str, Counter]:
     for activity_id, n in ConversionRollup.objects.values_list("activity_id", "n"):
         conversions[activity_id] += n
     assignments: Counter = Counter()
-    for *key, n in AssignmentRollup.objects.values_list(
-        "split_id", "branch", "randomized", "is_test", "phase", "n"
-    ):
-        split_id, branch, randomized, is_test, phase = key
-        assignments[(split_id, branch, bool(randomized), bool(is_test), phase)] += n
+    for row in AssignmentRollup.objects.values():
+        key = (row["split_id"], row["branch"], bool(row["randomized"]), bool(row["is_test"]))
+        key = (*key, row["phase"])
+        assignments[key] += row["n"]
+        for name in (*ASSIGNMENT_COUNTERS, "clickers"):
+            assignments[(*key, name)] += row[name]
     return {
         "traces": _nonzero(traces),
         "participants": _nonzero(participants),

@@ -21,6 +21,8 @@ from drumbeat.automation.goals import check_campaign_goal
 from drumbeat.automation.models import Participant, SplitAssignment
 from drumbeat.contacts import services as contact_services
 from drumbeat.contacts.models import Contact
+from drumbeat.mailing import events
+from drumbeat.mailing.models import Message
 
 from .fixtures import START, add_email, make_campaign, make_contacts, make_user, tick
 from .rollup_check import differences
@@ -157,3 +159,76 @@ def test_an_assignment_and_a_conversion_at_once_are_counted_once(first):
         (1, 1),
         (0, 0),
     ]
+
+
+def test_branch_figures_follow_sends_opens_clicks_tree_changes_and_deletes(
+    clock, bob, smtp, committed
+):
+    """Emails under a split sent through a real SMTP server, opened by scanners and people,
+    clicked, replied to, bounced; a follow-up on one branch; then an activity moved from one
+    branch to the other and another deleted: the roll-up equals the rows, and the Results
+    tab's branch figures equal the traces counted through each participant's assignment."""
+    from .test_results import branch_figures_counted_row_by_row
+
+    hour = timedelta(hours=1)
+    make_contacts(30)
+    campaign = make_campaign(bob)
+    split = services.create_activity(campaign, name="Subject test", kind="split", branches=HALF)
+    on_a = add_email(campaign, parent=split, branch="A", trigger="activity", name="Email A")
+    reminder = add_email(
+        campaign, parent=on_a, name="Reminder", trigger="mail_not_open", delay_amount=1
+    )
+    on_b = add_email(campaign, parent=split, branch="B", trigger="activity", name="Email B")
+    outside = add_email(campaign, name="Welcome")  # not under the split, for now
+    services.start_campaign(campaign, bob)
+    tick()
+    tick()
+    sent = list(
+        Message.objects.filter(activity_id__in=[on_a.pk, on_b.pk, outside.pk])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    assert len(sent) == 60
+    with committed():
+        events.mark_opened(sent[0:8], START + hour, machine=True)  # link scanners
+        events.mark_opened(sent[4:12], START + 2 * hour)  # people
+        events.mark_clicked(sent[12], START + 2 * hour)
+        events.mark_clicked(sent[2], START + 3 * hour)
+        events.mark_replied(sent[13], START + 3 * hour)
+        events.mark_bounced(sent[14], START + hour, kind="hard")
+        for pk in sent[40:44]:
+            events.mark_clicked(pk, START + 3 * hour)
+    clock.move_to(START + 2 * DAY)
+    tick()  # the reminders of those who did not open
+    reminders = list(Message.objects.filter(activity_id=reminder.pk).values_list("pk", flat=True))
+    assert reminders
+    with committed():
+        events.mark_clicked(reminders[0], START + 2 * DAY + hour)
+    assert differences() == {}
+    assert_branch_figures(split, branch_figures_counted_row_by_row)
+
+    services.update_activity(reminder, parent=on_b)  # the reminder's traces change branch
+    assert differences() == {}
+    assert_branch_figures(split, branch_figures_counted_row_by_row)
+    before = results.campaign_results(campaign).splits[0].branches
+    # An activity with traces comes under the split: its traces are counted again.
+    services.update_activity(outside, parent=on_a, trigger="activity")
+    assert differences() == {}
+    assert_branch_figures(split, branch_figures_counted_row_by_row)
+    after = results.campaign_results(campaign).splits[0].branches
+    assert [b.figures.sends for b in after] != [b.figures.sends for b in before]
+    on_b.refresh_from_db()
+    on_b.delete()  # with the reminder under it now
+    assert differences() == {}
+    assert_branch_figures(split, branch_figures_counted_row_by_row)
+
+
+def assert_branch_figures(split, oracle) -> None:
+    (result,) = [
+        r for r in results.campaign_results(split.campaign).splits if r.split.pk == split.pk
+    ]
+    expected = oracle(split)
+    names = ("sends", "opens", "machine_opens", "clicks", "clickers")
+    found = {b.name: {n: getattr(b.figures, n) for n in names} for b in result.branches}
+    assert found == {b: expected.get(b, dict.fromkeys(names, 0)) for b in found}
+    assert any(any(f.values()) for f in found.values())

@@ -291,7 +291,14 @@ def branch_figures_counted_row_by_row(split) -> dict[str, dict[str, int]]:
     random there, joined through their assignment (the aggregate the results read before they
     grouped the traces by the branch of their activity): the oracle of the test below."""
     clicked = Q(human_clicked_at__isnull=False)
-    subtree = set(split.campaign.activities.exclude(pk=split.pk).values_list("pk", flat=True))
+    parents = dict(split.campaign.activities.values_list("pk", "parent_id"))
+    subtree = set()
+    for pk in parents:
+        parent = parents[pk]
+        while parent is not None and parent != split.pk:
+            parent = parents.get(parent)
+        if parent == split.pk:
+            subtree.add(pk)
     return {
         row.pop("participant__assignments__branch"): row
         for row in Trace.objects.filter(

@@ -638,10 +638,7 @@ def _conversion_sqlite(pausable: bool) -> list[str]:
         "CREATE UNIQUE INDEX IF NOT EXISTS automation_conversion_rollup_key"
         " ON automation_conversion_rollup (activity_id)"
     ]
-    for name, (when, body) in triggers.items():
-        statements.append(f"DROP TRIGGER IF EXISTS {name}")
-        statements.append(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
-    return statements
+    return statements + _sqlite_triggers(triggers)
 
 
 def _conversion_install(vendor: str, pausable: bool, version: int) -> list[str]:
@@ -650,17 +647,32 @@ def _conversion_install(vendor: str, pausable: bool, version: int) -> list[str]:
     return _conversion_sqlite(pausable)
 
 
-def _conversion_uninstall(vendor: str) -> list[str]:
+def _drop(vendor: str, triggers, index: str = "") -> list[str]:
+    """Statements dropping the triggers (function, table, operations) written apart, their
+    PostgreSQL functions and, on SQLite, the upsert's unique index."""
     statements = []
-    for function, table, ops in _CONVERSION_TRIGGERS:
+    for function, table, ops in triggers:
         for op in ops:
             on = f" ON {table}" if vendor == "postgresql" else ""
             statements.append(f"DROP TRIGGER IF EXISTS {function}_{op.lower()}{on}")
         if vendor == "postgresql":
             statements.append(f"DROP FUNCTION IF EXISTS {function}()")
-    if vendor != "postgresql":
-        statements.append("DROP INDEX IF EXISTS automation_conversion_rollup_key")
+    if index and vendor != "postgresql":
+        statements.append(f"DROP INDEX IF EXISTS {index}")
     return statements
+
+
+def _sqlite_triggers(triggers: dict[str, tuple[str, str]]) -> list[str]:
+    """SQLite: (re)create each named trigger from its event clause and its body."""
+    statements = []
+    for name, (when, body) in triggers.items():
+        statements.append(f"DROP TRIGGER IF EXISTS {name}")
+        statements.append(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    return statements
+
+
+def _conversion_uninstall(vendor: str) -> list[str]:
+    return _drop(vendor, _CONVERSION_TRIGGERS, "automation_conversion_rollup_key")
 
 
 # Split assignments (AssignmentRollup): an assignment counts while both it and its participant
@@ -880,10 +892,7 @@ def _assignment_sqlite(version: int) -> list[str]:
         "CREATE UNIQUE INDEX IF NOT EXISTS automation_assignment_rollup_key"
         f" ON automation_assignment_rollup ({_ASSIGNMENT_KEYS})"
     ]
-    for name, (when, body) in triggers.items():
-        statements.append(f"DROP TRIGGER IF EXISTS {name}")
-        statements.append(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
-    return statements
+    return statements + _sqlite_triggers(triggers)
 
 
 def _assignment_install(vendor: str, pausable: bool, version: int) -> list[str]:
@@ -895,16 +904,7 @@ def _assignment_install(vendor: str, pausable: bool, version: int) -> list[str]:
 
 
 def _assignment_uninstall(vendor: str) -> list[str]:
-    statements = []
-    for function, table, ops in _ASSIGNMENT_TRIGGERS:
-        for op in ops:
-            on = f" ON {table}" if vendor == "postgresql" else ""
-            statements.append(f"DROP TRIGGER IF EXISTS {function}_{op.lower()}{on}")
-        if vendor == "postgresql":
-            statements.append(f"DROP FUNCTION IF EXISTS {function}()")
-    if vendor != "postgresql":
-        statements.append("DROP INDEX IF EXISTS automation_assignment_rollup_key")
-    return statements
+    return _drop(vendor, _ASSIGNMENT_TRIGGERS, "automation_assignment_rollup_key")
 
 
 # Each assignment's counters (SplitAssignment.sends, opened, opens, clicks): the messages and
@@ -1095,11 +1095,7 @@ def _split_counters_sqlite(function: str, table: str) -> list[str]:
                 add("old", "-"),
             ),
         }
-    statements = []
-    for op, (when, body) in triggers.items():
-        statements.append(f"DROP TRIGGER IF EXISTS {function}_{op}")
-        statements.append(f"CREATE TRIGGER {function}_{op} {when} BEGIN {body} END")
-    return statements
+    return _sqlite_triggers({f"{function}_{op}": clauses for op, clauses in triggers.items()})
 
 
 def _split_counters_install(vendor: str) -> list[str]:
@@ -1113,14 +1109,8 @@ def _split_counters_install(vendor: str) -> list[str]:
 
 
 def _split_counters_uninstall(vendor: str) -> list[str]:
-    statements = []
-    for function, table in _SPLIT_TRIGGERS:
-        for op in ("insert", "update", "delete"):
-            on = f" ON {table}" if vendor == "postgresql" else ""
-            statements.append(f"DROP TRIGGER IF EXISTS {function}_{op}{on}")
-        if vendor == "postgresql":
-            statements.append(f"DROP FUNCTION IF EXISTS {function}()")
-    return statements
+    ops = ("INSERT", "UPDATE", "DELETE")
+    return _drop(vendor, [(function, table, ops) for function, table in _SPLIT_TRIGGERS])
 
 
 def split_recount(split_ids: str) -> list[str]:

@@ -171,3 +171,34 @@ class Sink:
 
     def links(self, message) -> list[str]:
         return re.findall(r'(?:href|src)="([^"]+)"', self.html(message))
+
+
+def _connect():
+    """PostgreSQL: a connection of our own to the test database, outside Django's."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    for name in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(name, None)
+    return psycopg.connect(**params)
+
+
+def assert_second_waits_for_first(leading: tuple, following: tuple) -> None:
+    """PostgreSQL: run `leading` (sql, params) in one transaction, then `following` in another
+    while the first is still open: the second must wait (a lock held by the first's trigger)
+    until the first commits, then go through."""
+    with _connect() as one, _connect() as two:
+        one.execute(*leading)  # its trigger has run; not committed yet
+
+        def second() -> None:
+            two.execute(*following)
+            two.commit()
+
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive()  # held by the lock until the first one commits
+        one.commit()
+        waiting.join(timeout=30)
+        assert not waiting.is_alive()

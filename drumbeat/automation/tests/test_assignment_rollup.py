@@ -8,12 +8,9 @@ either order."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
-import psycopg
 import pytest
-from django.db import connection
 from django.db.models import F
 
 from drumbeat.automation import results, services, splits
@@ -24,7 +21,15 @@ from drumbeat.contacts.models import Contact
 from drumbeat.mailing import events
 from drumbeat.mailing.models import Message
 
-from .fixtures import START, add_email, make_campaign, make_contacts, make_user, tick
+from .fixtures import (
+    START,
+    add_email,
+    assert_second_waits_for_first,
+    make_campaign,
+    make_contacts,
+    make_user,
+    tick,
+)
 from .rollup_check import differences
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -107,14 +112,6 @@ def compared_from_the_assignments(split) -> dict[str, tuple[int, int]]:
     return found
 
 
-def _connect():
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
-    return psycopg.connect(**params)
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("first", ["assignment", "conversion"])
@@ -139,20 +136,7 @@ def test_an_assignment_and_a_conversion_at_once_are_counted_once(first):
         [START + DAY, participant.pk],
     )
     leading, following = (assign, convert) if first == "assignment" else (convert, assign)
-    with _connect() as one, _connect() as two:
-        one.execute(*leading)  # its trigger has run; not committed yet
-
-        def second() -> None:
-            two.execute(*following)
-            two.commit()
-
-        waiting = threading.Thread(target=second)
-        waiting.start()
-        waiting.join(timeout=1.0)
-        assert waiting.is_alive()  # held by the lock until the first one commits
-        one.commit()
-        waiting.join(timeout=30)
-        assert not waiting.is_alive()
+    assert_second_waits_for_first(leading, following)
     assert differences() == {}
     (result,) = results.campaign_results(campaign).splits
     assert [(b.figures.participants, b.figures.conversions) for b in result.branches] == [

@@ -7,12 +7,9 @@ same participant's trace run at once in two transactions, in either order."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
-import psycopg
 import pytest
-from django.db import connection
 
 from drumbeat.automation import metrics, rollups, services
 from drumbeat.automation.engine.execute import execute_batch, is_set_based
@@ -25,6 +22,7 @@ from .fixtures import (
     START,
     add_action,
     add_email,
+    assert_second_waits_for_first,
     make_campaign,
     make_contacts,
     make_user,
@@ -101,14 +99,6 @@ def test_conversions_after_each_activity_follow_every_change(clock, bob, smtp):
     assert after(email, tag, reminder) == [1, 1, 1]
 
 
-def _connect():
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
-    return psycopg.connect(**params)
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("first", ["trace", "conversion"])
@@ -130,18 +120,5 @@ def test_a_conversion_and_a_trace_processed_at_once_are_counted_once(first):
         [START + DAY, trace.participant_id],
     )
     leading, following = (process, convert) if first == "trace" else (convert, process)
-    with _connect() as one, _connect() as two:
-        one.execute(*leading)  # its trigger has run; not committed yet
-
-        def second() -> None:
-            two.execute(*following)
-            two.commit()
-
-        waiting = threading.Thread(target=second)
-        waiting.start()
-        waiting.join(timeout=1.0)
-        assert waiting.is_alive()  # held by the lock until the first one commits
-        one.commit()
-        waiting.join(timeout=30)
-        assert not waiting.is_alive()
+    assert_second_waits_for_first(leading, following)
     assert after(action) == [1]

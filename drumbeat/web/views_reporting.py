@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.db.models import BooleanField, Exists, Max, Min, OuterRef, Q
+from django.db.models import BooleanField, Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -71,18 +71,29 @@ def record_names(participants: list[Participant]) -> dict[tuple[int, int], str]:
     }
 
 
+def _id_range(campaign) -> tuple[int, int] | None:
+    """The lowest and highest id of the campaign's participants, each the first entry of its
+    (campaign, id) index. Not MIN / MAX, nor an equality on the campaign: PostgreSQL then
+    reads the order from the table's id index and walks past every newer campaign's rows
+    (2 s at 10,000,000 of each); a range on the campaign keeps both columns in the order."""
+    ids = Participant.objects.filter(
+        campaign_id__gte=campaign.pk, campaign_id__lte=campaign.pk
+    ).values_list("id", flat=True)
+    low = ids.order_by("campaign_id", "id").first()
+    if low is None:
+        return None
+    return low, ids.order_by("-campaign_id", "-id").first()
+
+
 def _participants(request: HttpRequest, common: dict):
     qs = Participant.objects.select_related("campaign")
     if common["campaign"]:
         qs = qs.filter(campaign=common["campaign"])
-        # The campaign's id range (two probes of its index): a filter the planner answers by
-        # walking the table's id index down then starts among the campaign's participants,
-        # not past every newer campaign's.
-        bounds = Participant.objects.filter(campaign=common["campaign"]).aggregate(
-            low=Min("id"), high=Max("id")
-        )
-        if bounds["high"] is not None:
-            qs = qs.filter(id__gte=bounds["low"], id__lte=bounds["high"])
+        # The campaign's id range (two probes of its (campaign, id) index): a filter the
+        # planner answers by walking the table's id index down then starts among the
+        # campaign's participants, not past every newer campaign's.
+        if bounds := _id_range(common["campaign"]):
+            qs = qs.filter(id__gte=bounds[0], id__lte=bounds[1])
     if not common["include_tests"]:
         qs = qs.filter(is_test=False)
     state = request.GET.get("state", "")

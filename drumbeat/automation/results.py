@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Q
-
 from . import proportions, rollups, splits
 from .models import Activity, Campaign, Participant, Trace
 from .proportions import Comparison, Interval
@@ -222,19 +220,6 @@ class CampaignResults:
                 for t in self.tests
             ],
         }
-
-
-def _message_figures() -> dict[str, Any]:
-    """The message aggregates of a trace queryset (for `.annotate`)."""
-    return {
-        "sends": Count("id", filter=Q(message__state__in=SENT_STATES)),
-        "opens": Count("id", filter=Q(human_opened_at__isnull=False)),
-        "machine_opens": Count(
-            "id", filter=Q(message__opened_at__isnull=False, human_opened_at__isnull=True)
-        ),
-        "clicks": Count("id", filter=Q(human_clicked_at__isnull=False)),
-        "clickers": Count("participant", distinct=True, filter=Q(human_clicked_at__isnull=False)),
-    }
 
 
 def campaign_results(campaign: Campaign) -> CampaignResults:

@@ -213,11 +213,25 @@ def test_without_a_goal_branches_are_compared_on_who_clicked(bob):
     assert split.pk == result.split.pk
 
 
+def message_figures() -> dict:
+    """The message figures of a trace queryset counted row by row (for `.annotate`): the
+    aggregates the results read before the roll-ups."""
+    clicked = Q(human_clicked_at__isnull=False)
+    return {
+        "sends": Count("id", filter=Q(message__state__in=results.SENT_STATES)),
+        "opens": Count("id", filter=Q(human_opened_at__isnull=False)),
+        "machine_opens": Count(
+            "id", filter=Q(message__opened_at__isnull=False, human_opened_at__isnull=True)
+        ),
+        "clicks": Count("id", filter=clicked),
+        "clickers": Count("participant", distinct=True, filter=clicked),
+    }
+
+
 def counted_from_the_traces(activity) -> dict[str, int]:
     """An activity's figures counted from its traces row by row (the aggregate the results
     read before the roll-ups): the oracle of the test below."""
     processed = Q(state=Trace.State.PROCESSED)
-    clicked = Q(human_clicked_at__isnull=False)
     return Trace.objects.filter(activity=activity, is_test=False).aggregate(
         participants=Count("participant", distinct=True, filter=processed),
         conversions=Count(
@@ -225,13 +239,7 @@ def counted_from_the_traces(activity) -> dict[str, int]:
             distinct=True,
             filter=processed & Q(participant__converted_at__gte=F("executed_at")),
         ),
-        sends=Count("id", filter=Q(message__state__in=results.SENT_STATES)),
-        opens=Count("id", filter=Q(human_opened_at__isnull=False)),
-        machine_opens=Count(
-            "id", filter=Q(message__opened_at__isnull=False, human_opened_at__isnull=True)
-        ),
-        clicks=Count("id", filter=clicked),
-        clickers=Count("participant", distinct=True, filter=clicked),
+        **message_figures(),
     )
 
 
@@ -290,7 +298,6 @@ def branch_figures_counted_row_by_row(split) -> dict[str, dict[str, int]]:
     """Each branch's message figures counted from the traces of its participants drawn at
     random there, joined through their assignment (the aggregate the results read before they
     grouped the traces by the branch of their activity): the oracle of the test below."""
-    clicked = Q(human_clicked_at__isnull=False)
     parents = dict(split.campaign.activities.values_list("pk", "parent_id"))
     subtree = set()
     for pk in parents:
@@ -308,15 +315,7 @@ def branch_figures_counted_row_by_row(split) -> dict[str, dict[str, int]]:
             participant__assignments__randomized=True,
         )
         .values("participant__assignments__branch")
-        .annotate(
-            sends=Count("id", filter=Q(message__state__in=results.SENT_STATES)),
-            opens=Count("id", filter=Q(human_opened_at__isnull=False)),
-            machine_opens=Count(
-                "id", filter=Q(message__opened_at__isnull=False, human_opened_at__isnull=True)
-            ),
-            clicks=Count("id", filter=clicked),
-            clickers=Count("participant", distinct=True, filter=clicked),
-        )
+        .annotate(**message_figures())
         .order_by()
     }
 

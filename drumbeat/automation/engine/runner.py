@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # The loop re-checks every running campaign's filter (new matches, removals) this often.
 ENROL_INTERVAL = 60.0
+# A failed sync is tried again this soon, then twice as late each time up to ENROL_INTERVAL.
+SYNC_RETRY = 1.0
 
 _background: threading.Thread | None = None
 _background_lock = threading.Lock()
@@ -115,13 +117,20 @@ def seconds_until_next(tick: float) -> float:
     return max(0.0, min(tick, (due - clock.now()).total_seconds()))
 
 
-def sync_forever(stop: threading.Event, interval: float = ENROL_INTERVAL) -> None:
+def sync_forever(
+    stop: threading.Event, interval: float = ENROL_INTERVAL, retry: float = SYNC_RETRY
+) -> None:
     """The filter sync of every running campaign (new matches, removals) every `interval`
     seconds, in a thread of its own: on a campaign of a million records a sync reads for a
     second or two, and the executor must not wait for it (a delay-0 child made due by an
     open would). It reads first and writes only what changed (enroll.py), so on SQLite it
     holds the write lock only while there is something to write. Wakes the executor when it
-    enrolled someone."""
+    enrolled someone.
+
+    A failed sync (a locked table, a database restarting) is tried again after `retry`
+    seconds, doubling up to `interval`: a passing fault must not hold back the enrolment of a
+    started campaign for a whole interval."""
+    wait = interval
     while not stop.is_set():
         try:
             close_old_connections()
@@ -130,11 +139,13 @@ def sync_forever(stop: threading.Event, interval: float = ENROL_INTERVAL) -> Non
             if result.enrolled or result.removed:
                 log.info("filter sync: enrolled %d, removed %d", result.enrolled, result.removed)
                 wakeup.event.set()
+            wait = interval
         except Exception:
             log.exception("filter sync failed")
+            wait = retry if wait >= interval else min(interval, wait * 2)
         finally:
             close_old_connections()
-        stop.wait(interval)
+        stop.wait(wait)
 
 
 def run_forever(stop: threading.Event) -> None:

@@ -240,5 +240,6 @@ def address_of(value: str) -> str:
     return parseaddr(value)[1]
 
 
+@lru_cache(maxsize=256)
 def domain_of(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2].lower()

@@ -480,9 +480,12 @@ def _send_messages(
             r.pk: r
             for r in target.model._default_manager.filter(pk__in=id_set(c.record_id for c in live))
         }
+        # One transaction for the rows still held: deferrals and slots (contact pressure),
+        # then the sends' start on the traces that go on.
         with lease.holding(c.id for c in live):
-            if not lease.lost:  # deferrals and slots are written for the rows still held
+            if not lease.lost:
                 live = pressure.screen(activity, live, records, field, now, outcomes)
+                Trace.objects.filter(id__in=id_set(c.id for c in live)).update(started_at=now)
         if lease.lost:
             return
         recipients = [
@@ -495,10 +498,6 @@ def _send_messages(
             for c in live
             if c.record_id in records
         ]
-        with lease.holding(c.id for c in live) as held:
-            Trace.objects.filter(id__in=id_set(held)).update(started_at=now)
-        if lease.lost:
-            return
         send = sending.send_sms if is_sms else sending.send_emails
         named = {} if is_sms else {"campaign_name": campaign.name}  # the List-Id's phrase
         try:
@@ -557,12 +556,22 @@ def finish_traces(
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for trace_id, (state, reason) in outcomes.items():
         groups[(str(state), (reason or "")[:500])].append(trace_id)
+    # A reached trace of a message step takes its message in the same UPDATE as its outcome
+    # (one write of the row, not two).
+    with_message = set(reached) if reached and activity.sends_message else set()
     for (state, reason), ids in groups.items():
         if (state, reason) == (from_state, ""):
             continue  # written when the batch was taken (a locked batch: processed)
-        Trace.objects.filter(id__in=id_set(ids), state=from_state).update(
-            state=state, reason=reason, executed_at=now, claim_expires_at=None
-        )
+        done = {"state": state, "reason": reason, "executed_at": now, "claim_expires_at": None}
+        sent = [i for i in ids if i in with_message]
+        rest = [i for i in ids if i not in with_message]
+        if sent:
+            Trace.objects.filter(id__in=id_set(sent), state=from_state).update(
+                **done, message=_message_of_trace()
+            )
+        if rest:
+            Trace.objects.filter(id__in=id_set(rest), state=from_state).update(**done)
+        with_message.difference_update(sent)
     emit_trace_outcomes(activity, outcomes, now)  # outbound webhooks
     retry_groups: dict[datetime, list[int]] = defaultdict(list)
     for trace_id, at in (retry or {}).items():
@@ -571,12 +580,8 @@ def finish_traces(
         Trace.objects.filter(id__in=ids).update(
             state=S.SCHEDULED, scheduled_at=at, claim_expires_at=None, started_at=None
         )
-    if reached and activity.sends_message:
-        from drumbeat.mailing.models import Message
-
-        Trace.objects.filter(id__in=id_set(reached)).update(
-            message=Subquery(Message.objects.filter(trace_id=OuterRef("pk")).values("pk")[:1])
-        )
+    if with_message:  # reached, yet without an outcome written above
+        Trace.objects.filter(id__in=id_set(with_message)).update(message=_message_of_trace())
     with_children = False
     if reached:
         with_children = create_children(activity, reached, now) > 0
@@ -601,6 +606,12 @@ def finish_traces(
     candidates = {participant_of[t] for t in outcomes if t not in busy and t in participant_of}
     if candidates:
         complete_participants(sorted(candidates), now)
+
+
+def _message_of_trace() -> Subquery:
+    from drumbeat.mailing.models import Message
+
+    return Subquery(Message.objects.filter(trace_id=OuterRef("pk")).values("pk")[:1])
 
 
 def create_children(activity: Activity, parent_ids: list[int] | RawSQL, now: datetime) -> int:

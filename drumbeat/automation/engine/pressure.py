@@ -263,20 +263,29 @@ def screen(
 
 
 def _take_slots(rows: list[tuple[str, str, datetime, int, int]]) -> None:
-    """One INSERT (executemany) of the slots; a trace holding one already keeps it."""
+    """One INSERT of the slots (PostgreSQL: one statement; SQLite: executemany); a trace
+    holding one already keeps it."""
     if not rows:
         return
     quote = connection.ops.quote_name
     meta = SendSlot._meta
     columns = ["channel", "recipient", "sent_at", "trace_id", "campaign_id"]
     names = ", ".join(quote(meta.get_field(c).column) for c in columns)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES (%s, %s, %s, %s, %s)"
-        f" ON CONFLICT ({quote('trace_id')}) DO NOTHING"
-    )
-    at = connection.ops.adapt_datetimefield_value
+    insert = f"INSERT INTO {quote(meta.db_table)} ({names})"
+    conflict = f" ON CONFLICT ({quote('trace_id')}) DO NOTHING"
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(c, r, at(t), trace, camp) for c, r, t, trace, camp in rows])
+        if connection.vendor == "postgresql":  # one statement: the columns as arrays
+            cursor.execute(
+                f"{insert} SELECT * FROM unnest(%s::varchar[], %s::varchar[],"
+                f" %s::timestamptz[], %s::bigint[], %s::bigint[]){conflict}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:  # sqlite3 steps the prepared statement in C
+            at = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                f"{insert} VALUES (%s, %s, %s, %s, %s){conflict}",
+                [(c, r, at(t), trace, camp) for c, r, t, trace, camp in rows],
+            )
 
 
 def lock_recipients(addresses: list[str]) -> None:

@@ -319,3 +319,31 @@ def test_setting_a_local_time_on_a_running_campaign_re_dates_on_update(clock, bo
     services.update_activity(email, send_at_local="10:00")
     services.apply_update(campaign, bob)
     assert traces(email)[0].scheduled_at == utc(2026, 3, 3, 1)  # Tuesday 10:00 JST
+
+
+def test_slots_are_taken_in_one_statement_and_a_trace_keeps_the_slot_it_holds():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from drumbeat.automation.engine.pressure import _take_slots
+
+    first, later = utc(2026, 3, 2, 9), utc(2026, 3, 2, 10)
+    _take_slots([("email", "ann@example.com", first, 1, 7)])
+    with CaptureQueriesContext(connection) as queries:
+        _take_slots(
+            [
+                ("email", "ann@example.com", later, 1, 7),  # trace 1 already holds a slot
+                ("email", "bea@example.com", later, 2, 7),
+                ("sms", "+33612345678", later, 3, 8),
+            ]
+        )
+    slots = SendSlot.objects.order_by("trace_id").values_list(
+        "channel", "recipient", "sent_at", "trace_id", "campaign_id"
+    )
+    assert list(slots) == [
+        ("email", "ann@example.com", first, 1, 7),
+        ("email", "bea@example.com", later, 2, 7),
+        ("sms", "+33612345678", later, 3, 8),
+    ]
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1

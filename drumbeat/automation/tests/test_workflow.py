@@ -225,3 +225,88 @@ def test_activities_accept_ids_and_refuse_unknown_ones(clock, bob):
         )
     with pytest.raises(services.ValidationError, match="Unknown activity fields"):
         services.create_activity(campaign, name="x", colour="red")
+
+
+def test_update_dates_new_and_changed_steps_from_what_each_recipient_did(
+    clock, bob, smtp, committed
+):
+    """Update on a running campaign whose email was opened, clicked, replied to, bounced or
+    ignored: a new "clicked" child is dated from the click, waits for it elsewhere, and none
+    follows the bounce; a new "not opened" child only for those who did not open; a new
+    "bounced" child from the bounce; a new first step for the running participants; a
+    changed "opened" child re-dated from each open."""
+    from drumbeat.mailing import events
+    from drumbeat.mailing.models import Message
+
+    make_contacts(6)
+    campaign = make_campaign(bob)
+    email = add_email(campaign, name="Launch")
+    opened = add_action(campaign, parent=email, name="Opened", trigger="mail_open", delay_amount=1)
+    services.start_campaign(campaign, bob)
+    tick()  # six emails sent at START
+    participant_of = {t.pk: t.participant_id for t in traces(email)}
+    by_person = {
+        participant_of[trace]: pk
+        for trace, pk in Message.objects.filter(activity_id=email.pk).values_list("trace_id", "pk")
+    }
+    people = sorted(by_person)
+    m = [by_person[p] for p in people]
+    with committed():  # the events date the "opened" child's traces
+        events.mark_opened([m[0]], START + HOUR)
+        events.mark_clicked(m[1], START + 2 * HOUR)  # opened by the click
+        events.mark_replied(m[2], START + 3 * HOUR)  # opened by the reply
+        events.mark_bounced(m[3], START + HOUR)
+    clock.move_to(START + 5 * HOUR)  # nothing runs before the Update
+
+    services.update_activity(opened, delay_amount=3)
+    clicked = add_action(campaign, parent=email, name="Clicked", trigger="mail_click")
+    not_opened = add_action(
+        campaign,
+        parent=email,
+        name="No open",
+        trigger="mail_not_open",
+        delay_amount=2,
+        delay_unit="days",
+    )
+    bounced = add_action(campaign, parent=email, name="Bounced", trigger="mail_bounce")
+    first = add_action(campaign, name="New first step", delay_amount=1, delay_unit="days")
+    # The bounce cancelled its "opened" child: that participant has completed, and a new
+    # first step goes to running participants only (the "bounced" child reopens it).
+    assert Participant.objects.get(pk=people[3]).state == "completed"
+    assert services.pending_update_counts(campaign) == {"create": 5 + 2 + 6 + 5, "redate": 3}
+    assert services.apply_update(campaign, bob) == {"create": 18, "redate": 3}
+
+    def dates(activity) -> dict[int, tuple]:
+        return {
+            people.index(t.participant_id): (t.scheduled_at, t.window_ends_at, t.parent_id)
+            for t in traces(activity)
+        }
+
+    sent = {people.index(t.participant_id): t.pk for t in traces(email)}
+    window = START + timedelta(days=campaign.event_window_days)  # from the send
+    assert dates(clicked) == {
+        0: (None, window, sent[0]),
+        1: (START + 2 * HOUR, None, sent[1]),
+        2: (None, window, sent[2]),
+        4: (None, window, sent[4]),
+        5: (None, window, sent[5]),
+    }
+    assert dates(not_opened) == {
+        4: (START + timedelta(days=2), None, sent[4]),
+        5: (START + timedelta(days=2), None, sent[5]),
+    }
+    assert dates(bounced) == {
+        i: ((START + HOUR, None, sent[i]) if i == 3 else (None, window, sent[i])) for i in range(6)
+    }
+    assert dates(first) == {
+        i: (START + 5 * HOUR + timedelta(days=1), None, None) for i in (0, 1, 2, 4, 5)
+    }
+    assert {i: d[0] for i, d in dates(opened).items()} == {
+        0: START + HOUR + 3 * HOUR,
+        1: START + 2 * HOUR + 3 * HOUR,
+        2: START + 3 * HOUR + 3 * HOUR,
+        3: None,  # bounced, never opened: still waiting
+        4: None,
+        5: None,
+    }
+    assert services.pending_update_counts(campaign) == {"create": 0, "redate": 0}

@@ -9,8 +9,7 @@ action is logged in `CampaignLog` with the user and the time (docs/product.md#us
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from datetime import time as dt_time
 from typing import Any
 
@@ -24,6 +23,7 @@ from drumbeat.mailing.design import checks as design_checks
 from drumbeat.mailing.design.schema import DesignError
 from drumbeat.mailing.models import Template
 
+from . import workflow_update
 from .domains import DomainError, count_matching, filter_records, validate_domain
 from .engine import wakeup
 from .engine.enroll import enroll_campaign, unique_key_expression
@@ -34,7 +34,6 @@ from .engine.execute import (
 )
 from .engine.pressure import align_local_times
 from .models import (
-    EVENT_TRIGGERS,
     Activity,
     Campaign,
     CampaignLog,
@@ -662,133 +661,9 @@ def applied_count(activity: Activity) -> int:
 # --- workflow modified (docs/product.md#changing-a-running-campaign) ------------------------------
 
 
-@dataclass
-class UpdatePlan:
-    new_traces: list[Trace]
-    redated: list[Trace]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {"create": len(self.new_traces), "redate": len(self.redated)}
-
-
-_EVENT_STAMP = {
-    T.MAIL_OPEN: "opened_at",
-    T.MAIL_CLICK: "clicked_at",
-    T.SMS_CLICK: "clicked_at",
-    T.MAIL_REPLY: "replied_at",
-    T.MAIL_BOUNCE: "bounced_at",
-    T.SMS_BOUNCE: "bounced_at",
-}
-_NOT_STAMP = {
-    T.MAIL_NOT_OPEN: ("opened_at", "clicked_at", "replied_at"),
-    T.MAIL_NOT_CLICK: ("clicked_at",),
-    T.SMS_NOT_CLICK: ("clicked_at",),
-    T.MAIL_NOT_REPLY: ("replied_at",),
-}
-
-
-def _message_stamps(trace_ids: list[int]) -> dict[int, dict[str, datetime | None]]:
-    from drumbeat.mailing.models import Message
-
-    fields = ("opened_at", "clicked_at", "replied_at", "bounced_at")
-    stamps: dict[int, dict[str, datetime | None]] = {}
-    for start in range(0, len(trace_ids), 5000):
-        for row in Message.objects.filter(trace_id__in=trace_ids[start : start + 5000]).values(
-            "trace_id", *fields
-        ):
-            stamps[row["trace_id"]] = row
-    return stamps
-
-
-def plan_update(campaign: Campaign, now: datetime | None = None) -> UpdatePlan:
-    """The traces Update would create and re-date (nothing written)."""
-    now = now or clock.now()
-    plan = UpdatePlan([], [])
-    for activity in campaign.activities.filter(pending_change=Activity.PendingChange.ADDED):
-        if activity.trigger == T.BEGIN:
-            for pid, is_test in (
-                Participant.objects.filter(campaign=campaign, state=Participant.State.RUNNING)
-                .exclude(traces__activity=activity)
-                .values_list("id", "is_test")
-            ):
-                plan.new_traces.append(
-                    Trace(
-                        participant_id=pid,
-                        activity=activity,
-                        scheduled_at=now + activity.delay,
-                        is_test=is_test,
-                        created_at=now,
-                    )
-                )
-            continue
-        parents = list(
-            Trace.objects.filter(activity_id=activity.parent_id, state=Trace.State.PROCESSED)
-            .filter(participant__state__in=[Participant.State.RUNNING, Participant.State.COMPLETED])
-            .exclude(children__activity=activity)
-            .values_list("id", "participant_id", "executed_at", "is_test")
-        )
-        if activity.parent.is_split:
-            assigned = {
-                pid
-                for (pid,) in SplitAssignment.objects.filter(
-                    split_id=activity.parent_id, branch=activity.branch
-                ).values_list("participant_id")
-            }
-            parents = [p for p in parents if p[1] in assigned]
-        stamps = _message_stamps([p[0] for p in parents]) if activity.parent.sends_message else {}
-        for trace_id, pid, executed_at, is_test in parents:
-            stamp = stamps.get(trace_id, {})
-            if stamp.get("bounced_at") and activity.trigger not in (T.MAIL_BOUNCE, T.SMS_BOUNCE):
-                continue
-            if any(stamp.get(f) for f in _NOT_STAMP.get(activity.trigger, ())):
-                continue
-            base = executed_at or now
-            scheduled_at: datetime | None = base + activity.delay
-            window_ends_at = None
-            if activity.trigger in EVENT_TRIGGERS:
-                event_at = stamp.get(_EVENT_STAMP[activity.trigger])
-                if event_at:
-                    scheduled_at = event_at + activity.delay
-                else:
-                    scheduled_at = None
-                    window = activity.expiry or timedelta(days=campaign.event_window_days)
-                    window_ends_at = base + window
-            plan.new_traces.append(
-                Trace(
-                    participant_id=pid,
-                    activity=activity,
-                    parent_id=trace_id,
-                    scheduled_at=scheduled_at,
-                    window_ends_at=window_ends_at,
-                    is_test=is_test,
-                    created_at=now,
-                )
-            )
-    for activity in campaign.activities.filter(pending_change=Activity.PendingChange.REDATED):
-        traces = Trace.objects.filter(
-            activity=activity, state=Trace.State.SCHEDULED, scheduled_at__isnull=False
-        )
-        if activity.trigger == T.BEGIN:
-            rows = traces.values_list("id", "participant__enrolled_at")
-            bases = {pk: at for pk, at in rows}
-        elif activity.trigger in EVENT_TRIGGERS:
-            rows = list(traces.values_list("id", "parent_id"))
-            stamps = _message_stamps([r[1] for r in rows])
-            field = _EVENT_STAMP[activity.trigger]
-            bases = {pk: stamps.get(parent, {}).get(field) for pk, parent in rows}
-        else:
-            bases = dict(traces.values_list("id", "parent__executed_at"))
-        for pk, base in bases.items():
-            if base is None:
-                continue
-            plan.redated.append(Trace(id=pk, scheduled_at=base + activity.delay))
-    return plan
-
-
 def pending_update_counts(campaign: Campaign) -> dict[str, int]:
     """How many traces Update would create and re-date: {"create": n, "redate": m}."""
-    return plan_update(campaign).counts
+    return workflow_update.counts(campaign, clock.now()).as_dict()
 
 
 def apply_update(campaign: Campaign, user: Any = None) -> dict[str, int]:
@@ -796,9 +671,7 @@ def apply_update(campaign: Campaign, user: Any = None) -> dict[str, int]:
     (docs/product.md#changing-a-running-campaign)."""
     now = clock.now()
     with transaction.atomic():
-        plan = plan_update(campaign, now)
-        Trace.objects.bulk_create(plan.new_traces, batch_size=500)
-        Trace.objects.bulk_update(plan.redated, ["scheduled_at"], batch_size=500)
+        counts = workflow_update.apply(campaign, now).as_dict()
         align_local_times(  # activities with a local send time (contact pressure)
             Trace.objects.filter(
                 activity__campaign=campaign,
@@ -816,7 +689,6 @@ def apply_update(campaign: Campaign, user: Any = None) -> dict[str, int]:
             traces__state=Trace.State.SCHEDULED,
         ).update(state=Participant.State.RUNNING, completed_at=None)
         _clear_pending(campaign, now)
-        counts = plan.counts
         log_action(
             campaign,
             user,

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from dateutil.relativedelta import relativedelta
 
 from drumbeat.automation import metrics, services
 from drumbeat.automation.models import Activity, CampaignLog, Participant
@@ -310,3 +311,48 @@ def test_update_dates_new_and_changed_steps_from_what_each_recipient_did(
         5: None,
     }
     assert services.pending_update_counts(campaign) == {"create": 0, "redate": 0}
+
+
+@pytest.mark.parametrize(
+    "delay",
+    [
+        relativedelta(months=1),
+        relativedelta(months=2),
+        relativedelta(months=12),
+        relativedelta(months=13),
+        relativedelta(weeks=2),
+        relativedelta(days=3),
+        relativedelta(hours=5),
+    ],
+)
+def test_update_dates_add_delays_in_sql_as_relativedelta_does(bob, delay):
+    """The SQL date arithmetic of an Update (workflow_update._later) gives what Python's
+    relativedelta gives: months by the calendar, the day clamped to a shorter month's end
+    (31 January + 1 month = 28 or 29 February), the time of day and its microseconds kept."""
+    from datetime import UTC, datetime
+
+    from django.db.models import F
+
+    from drumbeat.automation.workflow_update import _later
+
+    bases = [
+        datetime(2026, 1, 31, 10, 30, tzinfo=UTC),
+        datetime(2024, 1, 31, 0, 0, tzinfo=UTC),  # a leap year's February
+        datetime(2024, 2, 29, 12, 0, tzinfo=UTC),
+        datetime(2026, 3, 31, 8, 15, 5, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 5, 15, 9, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 8, 31, 0, 0, 0, 1, tzinfo=UTC),
+    ]
+    campaign = make_campaign(bob)
+    Participant.objects.bulk_create(
+        Participant(campaign=campaign, record_id=i, unique_key=f"p{i}", enrolled_at=at)
+        for i, at in enumerate(bases)
+    )
+    rows = (
+        Participant.objects.filter(campaign=campaign)
+        .annotate(later=_later(F("enrolled_at"), delay))
+        .order_by("record_id")
+        .values_list("later", flat=True)
+    )
+    assert list(rows) == [at + delay for at in bases]

@@ -19,14 +19,14 @@ from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from drumbeat.accounts.models import User
-from drumbeat.automation import campaign_templates, metrics, services
+from drumbeat.automation import campaign_templates, deletion, metrics, services
 from drumbeat.automation.models import Campaign
 
 from .auth import current_user
 from .errors import Conflict, state_change, with_errors
 from .fields import Id, QueryText, Text
 from .listing import clean_domain_fields, list_params, page_schema, paginate
-from .lookups import delete_record, get_or_404, resolve_ids
+from .lookups import get_or_404, resolve_ids
 from .participants import ParticipantOut, with_record_names
 from .targets import TargetKey
 
@@ -372,7 +372,7 @@ def delete_campaign(request: HttpRequest, id: Id):  # noqa: A002
     campaign = get_or_404(Campaign, id, "campaign")
     if campaign.is_running:
         raise Conflict("Stop the campaign before deleting it.")
-    delete_record(campaign)
+    deletion.delete_campaign(campaign)
     return Status(204, None)
 
 

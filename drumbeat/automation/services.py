@@ -23,7 +23,7 @@ from drumbeat.mailing.design import checks as design_checks
 from drumbeat.mailing.design.schema import DesignError
 from drumbeat.mailing.models import Template
 
-from . import workflow_update
+from . import deletion, workflow_update
 from .domains import DomainError, count_matching, filter_records, validate_domain
 from .engine import wakeup
 from .engine.enroll import enroll_campaign, unique_key_expression
@@ -642,7 +642,7 @@ def delete_activity(activity: Activity) -> int:
             .values_list("participant_id", flat=True)
             .distinct()
         )
-        Activity.objects.filter(pk=activity.pk).delete()
+        deletion.delete_activities([activity.pk, *ids])
         complete_participants(affected, clock.now())
     if not campaign.activities.filter(~Q(pending_change="")).exists() and campaign.require_sync:
         Campaign.objects.filter(pk=campaign.pk).update(require_sync=False)

@@ -740,15 +740,21 @@ _ASSIGNMENT_TRIGGERS = (
 )
 
 
+def _assignment_sums(names: list[str]) -> tuple[str, str, str]:
+    """(the counters' aliases, their sums, "some sum is not zero") for a grouped delta."""
+    if names == ["n"]:  # version 5, as installed then
+        return "d", "sum(d)", "sum(d) <> 0"
+    return (
+        ", ".join(names),
+        ", ".join(f"sum({col})" for col in names),
+        " OR ".join(f"sum({col}) <> 0" for col in names),
+    )
+
+
 def _assignment_postgresql(version: int) -> list[str]:
     columns = _assignment_columns(version)
     names = [col for col, _ in _assignment_spec(version).counters]
-    if names == ["n"]:  # version 5, as installed then
-        aliases, sums, nonzero = "d", "sum(d)", "sum(d) <> 0"
-    else:
-        aliases = ", ".join(names)
-        sums = ", ".join(f"sum({col})" for col in names)
-        nonzero = " OR ".join(f"sum({col}) <> 0" for col in names)
+    aliases, sums, nonzero = _assignment_sums(names)
 
     def count(rows: str, alias: str, sign: str) -> str:
         select = _assignment_select(alias, "p", sign, version)
@@ -806,12 +812,7 @@ def assignment_participant_function(version: int) -> str:
     by a FULL JOIN (hashed or merged, never a nested loop), once per statement."""
     columns = _assignment_columns(version)
     names = [col for col, _ in _assignment_spec(version).counters]
-    if names == ["n"]:  # version 5, as installed then
-        aliases, sums, nonzero = "d", "sum(d)", "sum(d) <> 0"
-    else:
-        aliases = ", ".join(names)
-        sums = ", ".join(f"sum({col})" for col in names)
-        nonzero = " OR ".join(f"sum({col}) <> 0" for col in names)
+    aliases, sums, nonzero = _assignment_sums(names)
     off = ", ".join(
         "-count(*)" if expr == "1" else f"-sum({expr.format(r='a')})"
         for _, expr in _assignment_spec(version).counters

@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 
 from drumbeat.mailing.models import Message
 
+from .engine.execute import TRACE_COLUMNS, scheduled_rows
 from .engine.sql import insert_select
 from .models import EVENT_TRIGGERS, Activity, Campaign, Participant, SplitAssignment, Trace
 
@@ -57,17 +58,6 @@ NOT_STAMP = {
     T.MAIL_NOT_REPLY: ("replied_at",),
 }
 BOUNCE_TRIGGERS = (T.MAIL_BOUNCE, T.SMS_BOUNCE)
-COLUMNS = [
-    "participant",
-    "activity",
-    "parent",
-    "state",
-    "scheduled_at",
-    "window_ends_at",
-    "reason",
-    "is_test",
-    "created_at",
-]
 
 
 @dataclass
@@ -141,33 +131,20 @@ def _message_of(trace: str, stamped: str = "") -> models.QuerySet:
 
 
 def added_rows(activity: Activity, campaign: Campaign, now: datetime) -> models.QuerySet:
-    """The traces an Update would create for the added `activity`: a values_list in COLUMNS
+    """The traces an Update would create for the added `activity`: a values_list in TRACE_COLUMNS
     order, for a COUNT or an INSERT … SELECT."""
     if activity.trigger == T.BEGIN:
-        return (
-            Participant.objects.filter(campaign=campaign, state=Participant.State.RUNNING)
-            .exclude(Exists(Trace.objects.filter(participant=OuterRef("pk"), activity=activity)))
-            .annotate(
-                _activity=Value(activity.pk),
-                _parent=Value(None, output_field=models.BigIntegerField()),
-                _state=Value(S.SCHEDULED.value),
-                _at=_at(now + activity.delay),
-                _window=_at(None),
-                _reason=Value(""),
-                _created=_at(now),
-            )
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "_activity",
-                "_parent",
-                "_state",
-                "_at",
-                "_window",
-                "_reason",
-                "is_test",
-                "_created",
-            )
+        participants = Participant.objects.filter(
+            campaign=campaign, state=Participant.State.RUNNING
+        ).exclude(Exists(Trace.objects.filter(participant=OuterRef("pk"), activity=activity)))
+        return scheduled_rows(
+            participants,
+            activity.pk,
+            at=_at(now + activity.delay),
+            window=_at(None),
+            now=now,
+            participant="pk",
+            parent=Value(None, output_field=models.BigIntegerField()),
         )
     parent = activity.parent
     parents = Trace.objects.filter(
@@ -190,9 +167,7 @@ def added_rows(activity: Activity, campaign: Campaign, now: datetime) -> models.
         parents = parents.exclude(Exists(_message_of("pk", "bounced_at")))
     if sent:
         for field in NOT_STAMP.get(activity.trigger, ()):
-            parents = parents.exclude(
-                Exists(_message_of("pk").filter(**{f"{field}__isnull": False}))
-            )
+            parents = parents.exclude(Exists(_message_of("pk", field)))
     base = Coalesce(F("executed_at"), _at(now))
     if activity.trigger in EVENT_TRIGGERS:
         event = (
@@ -201,31 +176,12 @@ def added_rows(activity: Activity, campaign: Campaign, now: datetime) -> models.
             else _at(None)
         )
         window = activity.expiry or timedelta(days=campaign.event_window_days)
-        parents = parents.annotate(_event=event).annotate(
-            _at=Case(When(_event__isnull=False, then=_later(F("_event"), activity.delay))),
-            _window=Case(When(_event__isnull=True, then=_later(base, window))),
-        )
-    else:
-        parents = parents.annotate(_at=_later(base, activity.delay), _window=_at(None))
-    return (
-        parents.annotate(
-            _activity=Value(activity.pk),
-            _state=Value(S.SCHEDULED.value),
-            _reason=Value(""),
-            _created=_at(now),
-        )
-        .order_by("pk")
-        .values_list(
-            "participant_id",
-            "_activity",
-            "pk",
-            "_state",
-            "_at",
-            "_window",
-            "_reason",
-            "is_test",
-            "_created",
-        )
+        parents = parents.annotate(_event=event)
+        at = Case(When(_event__isnull=False, then=_later(F("_event"), activity.delay)))
+        waits = Case(When(_event__isnull=True, then=_later(base, window)))
+        return scheduled_rows(parents, activity.pk, at=at, window=waits, now=now)
+    return scheduled_rows(
+        parents, activity.pk, at=_later(base, activity.delay), window=_at(None), now=now
     )
 
 
@@ -269,7 +225,7 @@ def apply(campaign: Campaign, now: datetime) -> UpdateCounts:
     """Write the Update's traces (one INSERT … SELECT per added activity, one UPDATE per
     re-dated one), in the caller's transaction."""
     create = sum(
-        insert_select(Trace, COLUMNS, added_rows(a, campaign, now))
+        insert_select(Trace, TRACE_COLUMNS, added_rows(a, campaign, now))
         for a in _pending(campaign, Activity.PendingChange.ADDED)
     )
     redate = 0

@@ -614,6 +614,59 @@ def _message_of_trace() -> Subquery:
     return Subquery(Message.objects.filter(trace_id=OuterRef("pk")).values("pk")[:1])
 
 
+# The columns of a new trace, in the order of `scheduled_rows`.
+TRACE_COLUMNS = [
+    "participant",
+    "activity",
+    "parent",
+    "state",
+    "scheduled_at",
+    "window_ends_at",
+    "reason",
+    "is_test",
+    "created_at",
+]
+
+
+def scheduled_rows(
+    source: models.QuerySet,
+    activity_id: int,
+    at: models.Expression,
+    window: models.Expression,
+    now: datetime,
+    participant: str = "participant_id",
+    parent: str | models.Expression = "pk",
+) -> models.QuerySet:
+    """New scheduled traces of `activity_id`, one per row of `source` (parent traces, or
+    participants for a first step): a values_list in TRACE_COLUMNS order for `insert_select`
+    or a COUNT. `at` and `window` are the due date and the end of the waiting window."""
+    parent_column = "pk" if parent == "pk" else "_parent"
+    if parent != "pk":
+        source = source.annotate(_parent=parent)
+    return (
+        source.annotate(
+            _activity=Value(activity_id),
+            _state=Value(S.SCHEDULED.value),
+            _at=at,
+            _window=window,
+            _reason=Value(""),
+            _created=Value(now, output_field=models.DateTimeField()),
+        )
+        .order_by("pk")
+        .values_list(
+            participant,
+            "_activity",
+            parent_column,
+            "_state",
+            "_at",
+            "_window",
+            "_reason",
+            "is_test",
+            "_created",
+        )
+    )
+
+
 def create_children(activity: Activity, parent_ids: list[int] | RawSQL, now: datetime) -> int:
     """One child trace per child activity for each parent trace: one INSERT … SELECT each.
 
@@ -637,43 +690,14 @@ def create_children(activity: Activity, parent_ids: list[int] | RawSQL, now: dat
                 participant_id=OuterRef("participant_id"), split_id=activity.pk, branch=child.branch
             )
             parents = parents.filter(Exists(on_branch))
-        select = (
-            parents.annotate(
-                _activity=Value(child.pk),
-                _state=Value(S.SCHEDULED.value),
-                _at=Value(scheduled_at, output_field=models.DateTimeField()),
-                _window=Value(window_ends_at, output_field=models.DateTimeField()),
-                _reason=Value(""),
-                _created=Value(now, output_field=models.DateTimeField()),
-            )
-            .order_by("pk")
-            .values_list(
-                "participant_id",
-                "_activity",
-                "pk",
-                "_state",
-                "_at",
-                "_window",
-                "_reason",
-                "is_test",
-                "_created",
-            )
+        rows = scheduled_rows(
+            parents,
+            child.pk,
+            at=Value(scheduled_at, output_field=models.DateTimeField()),
+            window=Value(window_ends_at, output_field=models.DateTimeField()),
+            now=now,
         )
-        created += insert_select(
-            Trace,
-            [
-                "participant",
-                "activity",
-                "parent",
-                "state",
-                "scheduled_at",
-                "window_ends_at",
-                "reason",
-                "is_test",
-                "created_at",
-            ],
-            select,
-        )
+        created += insert_select(Trace, TRACE_COLUMNS, rows)
     return created
 
 

@@ -48,8 +48,10 @@ def counted_from_the_assignments(split) -> dict[str, int]:
     return counts
 
 
-def test_the_roll_up_follows_draws_conversions_winners_tests_and_deletes(clock, bob):
-    people = make_contacts(40)
+def split_with_early_conversions(clock, bob, size: int, early: int):
+    """A started goal campaign of `size` contacts whose split runs a day later, the first
+    `early` of them converted (tagged Customer) before it: (people, campaign, split, tag)."""
+    people = make_contacts(size)
     campaign = make_campaign(bob, goal_domain=CUSTOMER)
     split = services.create_activity(
         campaign, name="Subject test", kind="split", branches=HALF, delay_amount=1
@@ -57,9 +59,14 @@ def test_the_roll_up_follows_draws_conversions_winners_tests_and_deletes(clock, 
     add_email(campaign, parent=split, branch="A", trigger="activity")
     services.start_campaign(campaign, bob)
     customer = contact_services.get_or_create_tags(["Customer"])[0]
-    customer.contacts.add(*people[:5])  # converted before the split runs
+    customer.contacts.add(*people[:early])
     clock.move_to(START + timedelta(hours=2))
-    assert check_campaign_goal(campaign) == 5
+    assert check_campaign_goal(campaign) == early
+    return people, campaign, split, customer
+
+
+def test_the_roll_up_follows_draws_conversions_winners_tests_and_deletes(clock, bob):
+    people, campaign, split, customer = split_with_early_conversions(clock, bob, 40, 5)
     clock.move_to(START + 2 * DAY)
     tick()
     assert SplitAssignment.objects.filter(split=split).count() == 40
@@ -224,17 +231,7 @@ def test_one_update_moving_conversions_and_test_flags_every_way_is_counted(clock
     of converted and open participants; another changes neither column on every row."""
     from django.db import connection
 
-    people = make_contacts(24)
-    campaign = make_campaign(bob, goal_domain=CUSTOMER)
-    split = services.create_activity(
-        campaign, name="Subject test", kind="split", branches=HALF, delay_amount=1
-    )
-    add_email(campaign, parent=split, branch="A", trigger="activity")
-    services.start_campaign(campaign, bob)
-    customer = contact_services.get_or_create_tags(["Customer"])[0]
-    customer.contacts.add(*people[:4])  # converted before the split
-    clock.move_to(START + timedelta(hours=2))
-    assert check_campaign_goal(campaign) == 4
+    people, campaign, split, customer = split_with_early_conversions(clock, bob, 24, 4)
     clock.move_to(START + 2 * DAY)
     tick()
     customer.contacts.add(*people[4:10])  # converted after it

@@ -145,6 +145,21 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         db["TEST"]["NAME"] = f"test_drumbeat_{os.getpid()}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _home_of_this_worker(worker_id):
+    """Each xdist worker keeps the state it writes under DRUMBEAT_HOME at run time (the send
+    journal, the transport pause) in a folder of its own: the two workers' tests otherwise
+    shared them (and, on SQLite, one key for their identical in-memory database names), so
+    one worker's clean-up after a test wiped the other's pause or journal mid-test."""
+    from django.conf import settings
+
+    base = Path(settings.HOME)
+    settings.HOME = base / f"worker-{worker_id}"
+    settings.HOME.mkdir(parents=True, exist_ok=True)
+    yield
+    settings.HOME = base
+
+
 @pytest.fixture(autouse=True)
 def _no_send_journal_left_over():
     """A batch's send journal (mailing/journal.py) left by one test (a simulated crash) must not

@@ -37,7 +37,7 @@ from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, SplitAssig
 from ..outbound import emit_completed, emit_trace_outcomes, subscribed_events
 from ..rollups import add_counts, hold_conversions, paused
 from ..targets import FILTERABLE, get_target
-from . import pressure, setbatch
+from . import pressure, resume, setbatch
 from .leases import Lease, lease_length, new_claim_id
 from .sql import db_datetime, id_set, in_picked, insert_select
 
@@ -69,34 +69,50 @@ def batch_size() -> int:
     return max(1, int(getattr(settings, "BATCH_SIZE", 1000) or 1000))
 
 
-def _claim(where: str, params: list, limit: int, now: datetime, set_state: bool) -> Lease:
+def _claim(
+    where: str, params: list, limit: int, now: datetime, set_state: bool, activity_id: int = 0
+) -> Lease:
     """Atomically take up to `limit` traces matching `where` under a new claim id and lease:
-    one UPDATE … RETURNING."""
+    one UPDATE … RETURNING (with `activity_id`, due traces of that activity: on PostgreSQL
+    from where its previous claim stopped, resume.py, and a second one tops the batch up when
+    that leaves it short)."""
     table = Trace._meta.db_table
     participants = Participant._meta.db_table
-    inner = (
-        f"SELECT t.id FROM {table} t WHERE {where} AND EXISTS (SELECT 1 FROM {participants} p"
-        f" WHERE p.id = t.participant_id AND p.state = 'running')"
-        f" ORDER BY t.scheduled_at, t.id LIMIT %s"
-    )
-    materialized = ""
+    materialized, locked = "", ""
     if connection.vendor == "postgresql":
-        inner += " FOR UPDATE SKIP LOCKED"
+        locked = " FOR UPDATE SKIP LOCKED"
         materialized = "MATERIALIZED "  # run once: see execute_locked_batch
     assign = "state = 'processing', " if set_state else ""
-    sql = (
-        f"WITH picked AS {materialized}({inner}) UPDATE {table} SET {assign}"
-        f"claim_expires_at = %s, claim_id = %s WHERE {in_picked()} RETURNING id"
-    )
     claim_id, length = new_claim_id(), lease_length()
     # Committed at once, the claim is seen by other workers: it needs its heartbeat.
     watched = not connection.in_atomic_block
     started = time.monotonic()
     # From the current time: `now` is the pass's, which may have begun minutes ago.
     expires_at = max(now, clock.now()) + length
+    ids: list[int] = []
+
+    def take(condition: str, extra: list, n: int) -> tuple[int, resume.Point | None]:
+        inner = (
+            f"SELECT t.id, t.scheduled_at FROM {table} t WHERE {where} AND ({condition})"
+            f" AND EXISTS (SELECT 1 FROM {participants} p WHERE p.id = t.participant_id"
+            f" AND p.state = 'running') ORDER BY t.scheduled_at, t.id LIMIT %s{locked}"
+        )
+        cursor.execute(
+            f"WITH picked AS {materialized}({inner}) UPDATE {table} SET {assign}"
+            f"claim_expires_at = %s, claim_id = %s WHERE {in_picked()}"
+            " RETURNING id, scheduled_at",
+            [*params, *extra, n, db_datetime(expires_at), claim_id],
+        )
+        taken = cursor.fetchall()
+        ids.extend(row[0] for row in taken)
+        last = max(((at, pk) for pk, at in taken if at is not None), default=None)
+        return len(taken), last
+
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, limit, db_datetime(expires_at), claim_id])
-        ids = [row[0] for row in cursor.fetchall()]
+        if activity_id:
+            resume.claim_in_order(activity_id, limit, take)
+        else:
+            take("TRUE", [], limit)
     return Lease(ids, claim_id, started, length, watched)
 
 
@@ -107,6 +123,7 @@ def claim_due(activity: Activity, now: datetime, limit: int) -> Lease:
         limit,
         now,
         set_state=True,
+        activity_id=activity.pk,
     )
 
 
@@ -264,34 +281,48 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
     runners take other rows; SQLite: the IMMEDIATE transaction already excludes other
     writers); then the filter, the action, the exceptions to that outcome (rejected, expired,
     failed: usually none), children and completed participants, and one COMMIT. No
-    `processing` state and no lease: a crash rolls the whole batch back.
+    `processing` state and no lease: a crash rolls the whole batch back. (PostgreSQL: the
+    claim starts where the previous batch stopped, resume.py; a second statement tops the
+    batch up when that leaves it short.)
     """
     table = Trace._meta.db_table
     participants = Participant._meta.db_table
-    inner = setbatch.due_traces()
     assign = "SET state = %s, reason = '', executed_at = %s, claim_expires_at = NULL"
-    if connection.vendor == "postgresql":
-        # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once (inlined,
-        # the planner may re-run it and take more than `limit` rows). The rows come from the
-        # join that picked them; the UPDATE of the picked (locked) rows always succeeds.
-        sql = (
-            f"WITH picked AS MATERIALIZED ({inner} FOR UPDATE OF t SKIP LOCKED),"
-            f" written AS (UPDATE {table} {assign} WHERE {in_picked()})"
-            f" SELECT id, participant_id, record_id, is_test FROM picked"
-        )
-    else:  # SQLite's RETURNING may not name the tables of UPDATE … FROM
-        sql = (
-            f"WITH picked AS ({inner}) UPDATE {table} {assign}"
-            f" WHERE id IN (SELECT id FROM picked) RETURNING id, participant_id,"
-            f" (SELECT p.record_id FROM {participants} p WHERE p.id = participant_id), is_test"
-        )
-    params = [activity.pk, db_datetime(now), limit, S.PROCESSED.value, db_datetime(now)]
+    rows: list[tuple] = []
+
+    def take(condition: str, extra: list, n: int) -> tuple[int, resume.Point | None]:
+        inner = setbatch.due_traces(condition)
+        if connection.vendor == "postgresql":
+            # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once
+            # (inlined, the planner may re-run it and take more than `limit` rows). The rows
+            # come from the join that picked them; the UPDATE of the picked (locked) rows
+            # always succeeds. The last one carries its due date, for the next claim's start.
+            sql = (
+                f"WITH picked AS MATERIALIZED ({inner} FOR UPDATE OF t SKIP LOCKED),"
+                f" written AS (UPDATE {table} {assign} WHERE {in_picked()}),"
+                f" latest AS ({resume.LAST_OF.format(cte='picked')})"
+                f" SELECT p.id, p.participant_id, p.record_id, p.is_test, latest.scheduled_at"
+                f" FROM picked p LEFT JOIN latest ON latest.id = p.id"
+            )
+        else:  # SQLite's RETURNING may not name the tables of UPDATE … FROM
+            sql = (
+                f"WITH picked AS ({inner}) UPDATE {table} {assign}"
+                f" WHERE id IN (SELECT id FROM picked) RETURNING id, participant_id,"
+                f" (SELECT p.record_id FROM {participants} p WHERE p.id = participant_id),"
+                f" is_test, NULL"
+            )
+        params = [activity.pk, db_datetime(now), *extra, n, S.PROCESSED.value, db_datetime(now)]
+        cursor.execute(sql, params)
+        taken = cursor.fetchall()
+        rows.extend(row[:4] for row in taken)
+        last = [(at, row[0]) for row in taken if (at := row[4]) is not None]
+        return len(taken), last[0] if last else None
+
     with transaction.atomic():
         with connection.cursor() as cursor:
             if activity.campaign.has_goal:  # a conversion in progress: wait
                 hold_conversions(cursor, activity.campaign_id)
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            resume.claim_in_order(activity.pk, limit, take)
         if not rows:
             return 0
         dates: dict[int, datetime | None] = {}

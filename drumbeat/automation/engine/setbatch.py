@@ -33,6 +33,7 @@ from django.db.models.expressions import RawSQL
 
 from ..models import Activity, Participant, Trace
 from ..rollups import add_counts, slot_of
+from . import resume
 from .sql import db_datetime, in_picked
 
 BATCH = "drumbeat_batch"
@@ -70,9 +71,10 @@ def rows(condition: str = "TRUE", column: str = "id") -> RawSQL:
     return RawSQL(select, ())
 
 
-def due_traces() -> str:
-    """SELECT of an activity's due traces of running participants, oldest first (parameters:
-    activity id, now, limit): trace, participant, record, test flag, due date."""
+def due_traces(condition: str = "TRUE") -> str:
+    """SELECT of an activity's due traces of running participants that match `condition`,
+    oldest first (parameters: activity id, now, the condition's, limit): trace, participant,
+    record, test flag, due date."""
     traces, participants = Trace._meta.db_table, Participant._meta.db_table
     # States as literals: SQLite uses a partial index only when the query repeats its
     # condition literally (a bound parameter never matches it).
@@ -80,31 +82,39 @@ def due_traces() -> str:
         f"SELECT t.id, t.participant_id, p.record_id, t.is_test, t.scheduled_at"
         f" FROM {traces} t JOIN {participants} p ON p.id = t.participant_id"
         f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
-        f" AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
+        f" AND ({condition}) AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
     )
 
 
 def claim(cursor, activity: Activity, now: datetime, limit: int) -> int:
     """Copy up to `limit` due traces of `activity` into the batch table, oldest first; returns
     how many. On PostgreSQL the same statement writes them processed (`write_traces` then
-    only corrects the exceptions): one pass over the rows instead of a lock and an update."""
+    only corrects the exceptions): one pass over the rows instead of a lock and an update;
+    and it starts where the previous batch stopped (resume.py)."""
     traces = Trace._meta.db_table
-    select = due_traces()
     columns = "id, participant_id, record_id, is_test, scheduled_at"
-    params = [activity.pk, db_datetime(now), limit]
-    if connection.vendor == "postgresql":
+
+    def take(condition: str, extra: list, n: int) -> tuple[int, resume.Point | None]:
+        params = [activity.pk, db_datetime(now), *extra, n]
+        select = due_traces(condition)
+        if connection.vendor != "postgresql":  # the IMMEDIATE transaction excludes writers
+            cursor.execute(f"INSERT INTO {BATCH} ({columns}) {select}", params)
+            return cursor.rowcount, None
         # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once; the
         # UPDATE of the picked (locked) rows always succeeds.
         cursor.execute(
             f"WITH picked AS MATERIALIZED ({select} FOR UPDATE OF t SKIP LOCKED),"
             f" written AS (UPDATE {traces} SET state = %s, reason = '', {_DONE}"
-            f" WHERE {in_picked()})"
-            f" INSERT INTO {BATCH} ({columns}) SELECT {columns} FROM picked",
+            f" WHERE {in_picked()}),"
+            f" copied AS (INSERT INTO {BATCH} ({columns}) SELECT {columns} FROM picked)"
+            f" SELECT n.count, l.scheduled_at, l.id FROM (SELECT count(*) FROM picked) n"
+            f" LEFT JOIN LATERAL ({resume.LAST_OF.format(cte='picked')}) l ON TRUE",
             [*params, Trace.State.PROCESSED.value, db_datetime(now)],
         )
-    else:  # the IMMEDIATE transaction already excludes other writers
-        cursor.execute(f"INSERT INTO {BATCH} ({columns}) {select}", params)
-    taken = cursor.rowcount
+        count, last_at, last_id = cursor.fetchone()
+        return count, (last_at, last_id) if last_id is not None else None
+
+    taken = resume.claim_in_order(activity.pk, limit, take)
     if taken and connection.vendor == "postgresql":
         # A temporary table has no statistics: without them the planner guesses its size
         # and may scan the traces where a thousand index probes do.

@@ -17,6 +17,7 @@ from django.db.models import Q, Sum
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
+from .models import Activity, Trace
 from .rollup_models import (
     SLOT_SECONDS,
     AssignmentRollup,
@@ -98,6 +99,20 @@ def trace_counts(activity_ids: list[int], include_tests: bool = False) -> dict[i
         if row["total"]:
             result[row["activity_id"]][row["state"]] = row["total"]
     return result
+
+
+def pending_elsewhere(campaign_id: int, activity_id: int) -> bool:
+    """Whether an activity of the campaign other than `activity_id` has a scheduled (due or
+    waiting) or processing trace: a few roll-up rows, whatever the number of traces."""
+    total = (
+        TraceRollup.objects.filter(
+            activity_id__in=Activity.objects.filter(campaign_id=campaign_id).values("pk"),
+            state__in=[Trace.State.SCHEDULED, Trace.State.PROCESSING],
+        )
+        .exclude(activity_id=activity_id)
+        .aggregate(total=Sum("n"))["total"]
+    )
+    return bool(total)
 
 
 def engagement_counts(activity_ids: list[int]) -> dict[int, tuple[int, int]]:

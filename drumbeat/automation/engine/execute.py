@@ -35,7 +35,8 @@ from drumbeat.lib import clock
 from ..domains import combine_domains, filter_records
 from ..models import EVENT_TRIGGERS, Activity, Campaign, Participant, SplitAssignment, Trace
 from ..outbound import emit_completed, emit_trace_outcomes, subscribed_events
-from ..rollups import add_counts, hold_conversions, paused
+from ..rollup_sql import add_rows
+from ..rollups import add_counts, hold_conversions, paused, pending_elsewhere
 from ..targets import FILTERABLE, get_target
 from . import pressure, resume, setbatch
 from .leases import Lease, lease_length, new_claim_id
@@ -269,7 +270,11 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
         candidates = setbatch.rows(
             "outcome NOT IN ('', 'error')" if with_children else "TRUE", "participant_id"
         )
-        complete_participants(candidates, now)
+        # Without children every trace of the batch is finished; a participant has one trace
+        # per activity, so with nothing pending in the campaign's other activities none of
+        # them has a trace left to wait for.
+        alone = not with_children and not pending_elsewhere(activity.campaign_id, activity.pk)
+        complete_participants(candidates, now, alone=alone)
     return taken
 
 
@@ -733,26 +738,47 @@ def create_children(activity: Activity, parent_ids: list[int] | RawSQL, now: dat
 
 
 def complete_participants(
-    participant_ids: models.QuerySet | list[int] | RawSQL, now: datetime
+    participant_ids: models.QuerySet | list[int] | RawSQL, now: datetime, alone: bool = False
 ) -> int:
     """Running participants among `participant_ids` with no scheduled trace left: Completed.
 
-    One UPDATE; on SQLite inside a transaction its roll-up counts are added in one statement
-    from the rows it returns (the per-row triggers paused, rollups.paused)."""
+    One UPDATE. `alone`: the caller knows these participants have no scheduled or processing
+    trace left (`pending_elsewhere`), so it needs no check per participant. Inside a
+    transaction its roll-up counts are added from the rows it changed, the per-row (SQLite)
+    or per-statement (PostgreSQL) triggers paused (rollups.paused): on PostgreSQL by the same
+    statement, on SQLite from the rows it returns."""
     ready = Participant.objects.filter(
         id__in=(id_set(participant_ids) if isinstance(participant_ids, list) else participant_ids),
         state=Participant.State.RUNNING,
-    ).filter(
-        ~Exists(
-            Trace.objects.filter(participant=OuterRef("pk"), state__in=[S.SCHEDULED, S.PROCESSING])
-        )
     )
+    if not alone:
+        pending = Trace.objects.filter(
+            participant=OuterRef("pk"), state__in=[S.SCHEDULED, S.PROCESSING]
+        )
+        ready = ready.filter(~Exists(pending))
     where, params = ready.query.get_compiler(connection=connection).compile(ready.query.where)
     table = connection.ops.quote_name(Participant._meta.db_table)
     sql = f"UPDATE {table} SET state = %s, completed_at = %s WHERE {where}"
     values = [Participant.State.COMPLETED.value, db_datetime(now), *params]
+    moved: Counter = Counter()
     with connection.cursor() as cursor, paused(cursor) as counting:
-        if counting:
+        if counting and connection.vendor == "postgresql":
+            # running -1 and completed +1 per (campaign, test flag, goal reached), grouped
+            # over the rows the UPDATE returns, in the same statement.
+            grouped = (
+                "SELECT campaign_id, s.state, is_test, converted, s.sign * count(*) FROM done"
+                " CROSS JOIN (VALUES (%s, -1), (%s, 1)) s(state, sign)"
+                " GROUP BY campaign_id, s.state, is_test, converted, s.sign"
+            )
+            states = [Participant.State.RUNNING.value, Participant.State.COMPLETED.value]
+            cursor.execute(
+                f"WITH done AS ({sql} RETURNING campaign_id, is_test,"
+                f" converted_at IS NOT NULL AS converted)"
+                f" {add_rows(connection.vendor, 'participant', grouped)} RETURNING n",
+                [*values, *states],
+            )
+            done = sum(n for (n,) in cursor.fetchall() if n > 0)
+        elif counting:
             # The column itself: SQLite 3.40 returned 1 for `converted_at IS NOT NULL` on
             # NULL rows of this UPDATE (its correlated NOT EXISTS).
             cursor.execute(f"{sql} RETURNING campaign_id, is_test, converted_at", values)
@@ -761,7 +787,7 @@ def complete_participants(
         else:
             cursor.execute(sql, values)
             done = cursor.rowcount
-    if counting and moved:
+    if moved:
         counts = [
             (campaign, state, is_test, converted, sign * n)
             for (campaign, is_test, converted), n in moved.items()

@@ -124,6 +124,30 @@ def test_a_leaf_step_completes_its_participants_and_counts_them(clock, bob):
     assert differences() == {}
 
 
+def test_a_trace_pending_in_another_step_keeps_its_participant_running(clock, bob):
+    """A batch completes its participants without a check each only when no other step of
+    the campaign has a trace scheduled or processing (its roll-up); else each is checked: a
+    trace waiting for an event (no date) or processing elsewhere keeps its participant
+    running, the others complete."""
+    make_contacts(4)
+    campaign = make_campaign(bob)
+    step = add_action(campaign, action=make_action(field="city", operation="set", value="Ghent"))
+    country = make_action(field="country", operation="set", value="BE")
+    other = add_action(campaign, name="Other", action=country)
+    services.start_campaign(campaign, bob)
+    waiting, busy = Trace.objects.filter(activity=other).order_by("id")[:2]
+    Trace.objects.filter(pk=waiting.pk).update(scheduled_at=None, window_ends_at=START + HOUR)
+    Trace.objects.filter(pk=busy.pk).update(state="processing", claim_expires_at=START + HOUR)
+    other = Activity.objects.select_related("campaign", "server_action").get(pk=other.pk)
+    assert execute_batch(other, START) == 2  # the other two: their step-1 traces still wait
+    step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+    assert execute_batch(step, START) == 4
+    states = dict(Participant.objects.filter(campaign=campaign).values_list("pk", "state"))
+    assert states.pop(waiting.participant_id) == states.pop(busy.participant_id) == "running"
+    assert list(states.values()) == ["completed"] * 2
+    assert differences() == {}
+
+
 def test_a_failing_set_based_action_errors_every_trace_and_keeps_the_batch(clock, bob):
     make_contacts(3)
     campaign = make_campaign(bob)

@@ -14,12 +14,16 @@ starts there: one index descent. When the rows after that point do not fill the 
 same claim tops the batch up from the start of the index, where a trace due earlier may have
 appeared since (re-dated by a workflow Update, a retry, a recovered lease): the point only
 saves reading, it never hides a due trace from a claim — every claim still takes
-min(batch, due traces) rows. The points live in this process only (per database and activity);
-a point left by another run, or a stale one, costs one short statement.
+min(batch, due traces) rows. A point is used for LIFETIME seconds at most: while due traces
+keep coming past it faster than the batches take them, a trace due before it still waits no
+longer than that (one walk from the start a minute costs nothing next to the drain). The
+points live in this process only (per database and activity); a point left by another run, or
+a stale one, costs one short statement.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -35,7 +39,10 @@ Point = tuple[datetime, int]
 # `params`); returns how many it took and the (scheduled_at, id) of its last one in claim order.
 Take = Callable[[str, list, int], tuple[int, Point | None]]
 
-_points: dict[tuple[str, int], Point] = {}
+LIFETIME = 60.0  # seconds a point is used before a claim reads from the start again
+
+# (database, activity) → (point, monotonic time it was first set in this run of full batches)
+_points: dict[tuple[str, int], tuple[Point, float]] = {}
 
 
 def claim_in_order(activity_id: int, limit: int, take: Take) -> int:
@@ -44,7 +51,9 @@ def claim_in_order(activity_id: int, limit: int, take: Take) -> int:
     if connection.vendor != "postgresql":
         return take("TRUE", [], limit)[0]
     key = (connection.settings_dict["NAME"], activity_id)
-    point = _points.pop(key, None)
+    point, since = _points.pop(key, (None, time.monotonic()))
+    if time.monotonic() - since > LIFETIME:
+        point, since = None, time.monotonic()
     taken, last = 0, None
     if point is not None:
         taken, last = take(AFTER, list(point), limit)
@@ -52,10 +61,5 @@ def claim_in_order(activity_id: int, limit: int, take: Take) -> int:
         more, last = take("TRUE", [], limit - taken)
         taken += more
     if taken == limit and last is not None:
-        _points[key] = last
+        _points[key] = (last, since)
     return taken
-
-
-def forget() -> None:
-    """Forget every point (tests)."""
-    _points.clear()

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from drumbeat.automation import services
-from drumbeat.automation.engine import execute
+from drumbeat.automation.engine import execute, resume
 from drumbeat.automation.engine.execute import claim_due, execute_batch
 from drumbeat.automation.models import Activity, Trace
 from drumbeat.contacts.models import Contact
@@ -70,6 +70,21 @@ def test_claims_with_leases_take_every_due_trace_once(bob):
     every = Trace.objects.filter(activity=step).values_list("pk", flat=True)
     assert sorted(claimed) == sorted(every)
     assert newest.pk in batches[1] + batches[2]
+
+
+@pytest.mark.postgres_only
+def test_a_point_is_used_for_a_limited_time(bob, monkeypatch):
+    """While batches fill past the point, a trace due before it waits; once the point is
+    older than its lifetime the next claim reads from the start and takes it first."""
+    step = due_campaign(bob, 40)
+    assert execute_batch(step, NOW, 10) == 10
+    last = Trace.objects.filter(activity=step).order_by("-id").first()
+    Trace.objects.filter(pk=last.pk).update(scheduled_at=START - timedelta(days=1))
+    assert execute_batch(step, NOW, 10) == 10  # the ten past the point
+    assert Trace.objects.get(pk=last.pk).state == "scheduled"
+    monkeypatch.setattr(resume, "LIFETIME", -1.0)  # every point has had its time
+    assert execute_batch(step, NOW, 10) == 10
+    assert Trace.objects.get(pk=last.pk).state == "processed"  # the oldest, first
 
 
 @pytest.mark.postgres_only

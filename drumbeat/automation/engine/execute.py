@@ -320,8 +320,7 @@ def execute_locked_batch(activity: Activity, now: datetime, limit: int) -> int:
         cursor.execute(sql, params)
         taken = cursor.fetchall()
         rows.extend(row[:4] for row in taken)
-        last = [(at, row[0]) for row in taken if (at := row[4]) is not None]
-        return len(taken), last[0] if last else None
+        return len(taken), next(((row[4], row[0]) for row in taken if row[4] is not None), None)
 
     with transaction.atomic():
         with connection.cursor() as cursor:

@@ -197,17 +197,24 @@ def _update_m2m(
             links = links.exclude(**{f"{target_name}__in": value})
         links.delete()
     if op in {"set", "add"}:
+        # A many-to-many table Django creates has a unique (source, target) pair: the links a
+        # record already has are skipped by the insert itself (ON CONFLICT), not looked up
+        # first. (PostgreSQL: the lookup's plan, made when the table was empty, scanned it
+        # once per record while the same statement filled it.)
+        unique = through._meta.auto_created
         for related_id in value:
-            exists = through._default_manager.filter(
-                **{source: OuterRef("pk"), target_name: related_id}
-            )
+            missing = rows
+            if not unique:
+                exists = through._default_manager.filter(
+                    **{source: OuterRef("pk"), target_name: related_id}
+                )
+                missing = rows.filter(~Exists(exists))
             select = (
-                rows.filter(~Exists(exists))
-                .annotate(_related=Value(related_id))
+                missing.annotate(_related=Value(related_id))
                 .order_by()
                 .values_list("pk", "_related")
             )
-            insert_select(through, [source, target_name], select)
+            insert_select(through, [source, target_name], select, skip_existing=unique)
 
 
 # --- timeline: tasks and notes -----------------------------------------------------------------

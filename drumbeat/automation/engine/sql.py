@@ -9,14 +9,26 @@ from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
 
-def insert_select(model: type[models.Model], columns: list[str], select: models.QuerySet) -> int:
+def insert_select(
+    model: type[models.Model],
+    columns: list[str],
+    select: models.QuerySet,
+    skip_existing: bool = False,
+) -> int:
     """INSERT INTO model(columns) SELECT … from `select` (a values_list in column order).
 
     One statement whatever the row count; returns the number of rows inserted.
+    `skip_existing`: a row a unique constraint already holds is skipped (ON CONFLICT DO
+    NOTHING), in place of the caller excluding it with a NOT EXISTS.
     """
     table = connection.ops.quote_name(model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
     sql, params = select.query.sql_with_params()
+    if skip_existing:
+        # SQLite reads `ON CONFLICT` after a FROM as a join's ON: the SELECT ends in a WHERE.
+        if connection.vendor == "sqlite":
+            sql = f"SELECT * FROM ({sql}) WHERE TRUE"
+        sql += " ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} ({cols}) {sql}", params)
         return cursor.rowcount

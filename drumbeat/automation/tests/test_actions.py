@@ -121,6 +121,46 @@ def test_many_to_many_operations(operation):
     assert hot.pk
 
 
+@pytest.mark.parametrize("operation", ["add", "set"])
+def test_adding_a_tag_a_record_already_has_keeps_one_link(operation):
+    hot, warm = Tag.objects.create(name="Hot"), Tag.objects.create(name="Warm")
+    a, b, c = make_contacts(3)
+    a.tags.add(hot)
+    b.tags.add(hot, warm)
+    run(make_action(field="tags", operation=operation, value=[hot.pk, warm.pk]), [a, b, c])
+    through = Contact.tags.through.objects
+    links = sorted(through.values_list("contact_id", "tag_id"))
+    assert links == sorted((r.pk, t.pk) for r in (a, b, c) for t in (hot, warm))
+
+
+@pytest.mark.postgres_only
+def test_adding_a_tag_to_many_records_probes_the_link_table_by_index():
+    """The link table empty when the statement is planned (its statistics say so), filled by
+    that same statement: a plan looking up each record's existing link by scanning the table
+    read it once per record (100,000 records: 37 s instead of 0.8 s). The insert skips
+    existing links through the unique index itself."""
+    from django.db import connection
+
+    hot = Tag.objects.create(name="Hot")
+    contacts = make_contacts(300)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE contacts_contact_tags")  # empty: planned as such
+    plans: list[str] = []
+    connection.connection.add_notice_handler(lambda n: plans.append(n.message_primary or ""))
+    with connection.cursor() as cursor:
+        cursor.execute("LOAD 'auto_explain'")
+        for setting in ("log_min_duration = 0", "log_analyze = on", "log_nested_statements = on"):
+            cursor.execute(f"SET LOCAL auto_explain.{setting}")
+        cursor.execute("SET LOCAL client_min_messages = log")
+    run(make_action(field="tags", operation="add", value=[hot.pk]), contacts)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL client_min_messages = notice")
+    inserts = [p for p in plans if "Insert on contacts_contact_tags" in p]
+    assert inserts, plans
+    assert not any("Seq Scan on contacts_contact_tags" in p for p in inserts), inserts
+    assert Contact.tags.through.objects.filter(tag=hot).count() == 300
+
+
 def test_create_activity_for_the_records_salesperson(django_assert_max_num_queries):
     sam = make_user("sam")
     contacts = make_contacts(50, salesperson=sam)

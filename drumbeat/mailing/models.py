@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from drumbeat.contacts.models import Tag
@@ -44,6 +45,11 @@ class MailingContact(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Records are matched to their mailing contact by the address as typed, trimmed and
+        # lower-cased (server actions "add to list" / "remove from list"): without this
+        # index every record of a batch read the whole table (SQLite: 5,000 records took
+        # 10 s against 10,000 mailing contacts, more with each batch).
+        indexes = [models.Index(Lower(Trim("email")), name="mailing_contact_address")]
 
     def __str__(self) -> str:
         return self.name or self.email

@@ -211,6 +211,40 @@ def test_add_to_list_matches_or_creates_mailing_contacts_by_email():
     assert existing.pk
 
 
+def test_records_find_their_mailing_contact_through_the_address_index():
+    """Add to / remove from list match records to mailing contacts by the trimmed, lower-cased
+    address: each such statement reads the expression index, not the whole table (without
+    it, SQLite read every mailing contact once per record: 10 s per batch of 5,000 against
+    10,000 mailing contacts). PostgreSQL: with the table's statistics current."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    newsletter = MailingList.objects.create(name="Newsletter")
+    MailingContact.objects.bulk_create(
+        MailingContact(name=f"Known {i}", email=f"known{i}@example.com") for i in range(5000)
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE mailing_mailingcontact")
+    contacts = make_contacts(3)
+    with CaptureQueriesContext(connection) as captured:
+        run(make_action("add_to_list", list_id=newsletter.pk), contacts)
+        run(make_action("remove_from_list", list_id=newsletter.pk), contacts[:1])
+    matching = [
+        q["sql"]
+        for q in captured.captured_queries
+        if '"mailing_mailingcontact"' in q["sql"] and "LOWER(TRIM(" in q["sql"].upper()
+    ]
+    assert len(matching) >= 3, [q["sql"] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        explain = "EXPLAIN" if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN"
+        for sql in matching:
+            cursor.execute(f"{explain} {sql}")
+            plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+            assert "mailing_contact_address" in plan, (sql, plan)
+    assert newsletter.subscriptions.count() == 2
+
+
 def test_blacklist_and_unblacklist_email_and_phone():
     a, b = make_contacts(2)
     Contact.objects.filter(pk=a.pk).update(phone="+32 470 12 34 56")

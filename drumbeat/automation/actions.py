@@ -20,15 +20,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import httpx
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import CharField, Exists, F, Min, OuterRef, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Trim
@@ -39,7 +40,7 @@ from drumbeat.lib.timezones import derive_zone
 
 from .action_config import is_template, writable_field
 from .engine.leases import Lease
-from .engine.sql import id_set, insert_select
+from .engine.sql import id_set, insert_select, update_from_rows
 from .models import ServerAction
 from .targets import FILTERABLE, Target, get_target
 
@@ -138,8 +139,16 @@ def render_text(source: str, record: models.Model) -> str:
     """`source` rendered for `record` in the mailing sandbox (allowed fields only)."""
     from drumbeat.mailing import rendering
 
-    template = rendering.TEXT_ENV.from_string(source)
-    return template.render(record=rendering.record_view(record, FILTERABLE)).strip()
+    return _compiled(source).render(record=rendering.record_view(record, FILTERABLE)).strip()
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str):
+    """The template of `source`, compiled once (compiling cost ~0.25 ms, rendering a field a
+    few µs: compiled per record, a templated value ran at 3,300 records/s)."""
+    from drumbeat.mailing import rendering
+
+    return rendering.TEXT_ENV.from_string(source)
 
 
 def _records(target: Target, record_ids: list[int]) -> dict[int, models.Model]:
@@ -175,11 +184,20 @@ def _update_record(action: ServerAction, target: Target, ids: list[int], now: da
     changed = []
     for record_id, record in _records(target, ids).items():
         try:
-            setattr(record, name, field.to_python(render_text(value, record)))
-            changed.append(record)
+            rendered = field.to_python(render_text(value, record))
+            field.run_validators(rendered)  # e.g. too long: this record's error, not a cut
+            changed.append((record_id, field.get_db_prep_save(rendered, connection)))
         except Exception as exc:
-            results[record_id] = (f"{name}: {exc}"[:400], "")
-    model._default_manager.bulk_update(changed, [name], batch_size=500)
+            reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else exc
+            results[record_id] = (f"{name}: {reason}"[:400], "")
+    if changed:  # every record its own value: one statement
+        column = connection.ops.quote_name(field.column)
+        update_from_rows(
+            connection.ops.quote_name(model._meta.db_table),
+            [("id", "bigint"), ("value", field.db_type(connection))],
+            changed,
+            f"{column} = v.value",
+        )
     return results
 
 
@@ -449,6 +467,7 @@ def _create_record(action: ServerAction, target: Target, ids: list[int], now: da
     model = new_target.model
     results: Results = {}
     created: list[tuple[int, models.Model, dict[str, list[int]]]] = []
+    references = [f.name for f in model._meta.concrete_fields if f.many_to_one]
     for record_id, record in _records(target, ids).items():
         values: dict[str, Any] = {}
         m2m: dict[str, list[int]] = {}
@@ -468,11 +487,13 @@ def _create_record(action: ServerAction, target: Target, ids: list[int], now: da
                 obj.time_zone = derive_zone(
                     getattr(obj, "phone", "") or "", getattr(obj, "country", "") or ""
                 )
-            obj.full_clean(validate_unique=False, validate_constraints=False)
+            # References are checked for the whole batch below (a query per record here).
+            obj.full_clean(exclude=references, validate_unique=False, validate_constraints=False)
         except Exception as exc:
             results[record_id] = (f"{exc}"[:400], "")
             continue
         created.append((record_id, obj, m2m))
+    created = _existing_references(model, references, created, results)
     objs = model._default_manager.bulk_create([obj for _, obj, _ in created], batch_size=500)
     for name in {n for _, _, m2m in created for n in m2m}:
         field = model._meta.get_field(name)
@@ -490,6 +511,34 @@ def _create_record(action: ServerAction, target: Target, ids: list[int], now: da
     for (record_id, _, _), obj in zip(created, objs, strict=True):
         results[record_id] = (None, f"created {new_target.label} #{obj.pk}")
     return results
+
+
+def _existing_references(
+    model: type[models.Model], references: list[str], created: list[tuple], results: Results
+) -> list[tuple]:
+    """The new objects of `created` whose every reference (foreign key) exists, one query
+    per reference field for the batch; the others get the error full_clean gives."""
+    for name in references:
+        field = model._meta.get_field(name)
+        wanted = {getattr(obj, field.attname) for _, obj, _ in created} - {None}
+        if not wanted:
+            continue
+        target_field = field.remote_field.field_name
+        found = set(
+            field.remote_field.model._base_manager.filter(**{f"{target_field}__in": wanted})
+            .complex_filter(field.get_limit_choices_to())
+            .values_list(target_field, flat=True)
+        )
+        kept = []
+        for record_id, obj, m2m in created:
+            value = getattr(obj, field.attname)
+            if value is None or value in found:
+                kept.append((record_id, obj, m2m))
+                continue
+            label = field.remote_field.model._meta.verbose_name
+            results[record_id] = (f"{name}: {label} #{value} does not exist", "")
+        created = kept
+    return created
 
 
 # --- webhook ---------------------------------------------------------------------------------

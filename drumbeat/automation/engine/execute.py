@@ -40,7 +40,7 @@ from ..rollups import add_counts, hold_conversions, paused, pending_elsewhere
 from ..targets import FILTERABLE, get_target
 from . import pressure, resume, setbatch
 from .leases import Lease, lease_length, new_claim_id
-from .sql import db_datetime, id_set, in_picked, insert_select
+from .sql import db_datetime, id_set, in_picked, insert_select, update_from_rows
 
 log = logging.getLogger(__name__)
 
@@ -594,9 +594,11 @@ def finish_traces(
     # A reached trace of a message step takes its message in the same UPDATE as its outcome
     # (one write of the row, not two).
     with_message = set(reached) if reached and activity.sends_message else set()
+    groups.pop((from_state, ""), None)  # written when the batch was taken (locked: processed)
+    if len(groups) > GROUPED_OUTCOMES:  # reasons that differ per trace ("created Lead #12")
+        _write_outcomes(groups, with_message, now, from_state)
+        groups = {}
     for (state, reason), ids in groups.items():
-        if (state, reason) == (from_state, ""):
-            continue  # written when the batch was taken (a locked batch: processed)
         done = {"state": state, "reason": reason, "executed_at": now, "claim_expires_at": None}
         sent = [i for i in ids if i in with_message]
         rest = [i for i in ids if i not in with_message]
@@ -641,6 +643,42 @@ def finish_traces(
     candidates = {participant_of[t] for t in outcomes if t not in busy and t in participant_of}
     if candidates:
         complete_participants(sorted(candidates), now)
+
+
+# Above this many distinct (state, reason) pairs a batch's outcomes are written by one
+# statement from the rows (`_write_outcomes`) rather than an UPDATE per pair.
+GROUPED_OUTCOMES = 4
+
+
+def _write_outcomes(
+    groups: dict[tuple[str, str], list[int]],
+    with_message: set[int],
+    now: datetime,
+    from_state: str,
+) -> None:
+    """The outcomes of `groups`, every trace its own state and reason, in ONE UPDATE; a
+    trace in `with_message` takes its message in it too (and leaves that set)."""
+    from drumbeat.mailing.models import Message
+
+    rows = [
+        (trace_id, state, reason, trace_id in with_message)
+        for (state, reason), ids in groups.items()
+        for trace_id in ids
+    ]
+    table = connection.ops.quote_name(Trace._meta.db_table)
+    message = connection.ops.quote_name(Message._meta.db_table)
+    update_from_rows(
+        table,
+        [("id", "bigint"), ("state", "varchar(12)"), ("reason", "varchar(500)"), ("sent", "bool")],
+        rows,
+        "state = v.state, reason = v.reason, executed_at = %s, claim_expires_at = NULL,"
+        f" message_id = CASE WHEN v.sent THEN (SELECT m.id FROM {message} m"
+        f" WHERE m.trace_id = {table}.id LIMIT 1) ELSE {table}.message_id END",
+        [db_datetime(now)],
+        f"{table}.state = %s",
+        [from_state],
+    )
+    with_message.difference_update(row[0] for row in rows if row[3])
 
 
 def _message_of_trace() -> Subquery:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.db import connection, models
@@ -49,6 +50,39 @@ def id_set(ids: Iterable[int] | RawSQL) -> RawSQL:
         # An array literal: psycopg's list adaptation inspects every element (3x slower).
         return RawSQL("SELECT unnest(%s::bigint[])", ("{" + text + "}",))
     return RawSQL("SELECT value FROM json_each(%s)", ("[" + text + "]",))
+
+
+def update_from_rows(
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence],
+    assign: str,
+    assign_params: Sequence = (),
+    where: str = "TRUE",
+    where_params: Sequence = (),
+) -> int:
+    """UPDATE `table` with values that differ per row, in ONE statement whatever the number
+    of rows (Django's `bulk_update` builds a CASE of every row per column, and an UPDATE per
+    distinct value is a statement per row when every value differs).
+
+    `columns`: (name, PostgreSQL type) of each row's values, the first `id`, the table's
+    key; `assign`: the SET clause, naming a row's values `v.<name>`; `where`: more conditions.
+    The rows travel as one parameter per column (PostgreSQL: arrays) or one JSON array of
+    rows (SQLite); values as the database takes them (`get_db_prep_save`). Returns how many
+    rows changed."""
+    names = [name for name, _ in columns]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+        source = f"unnest({arrays}) AS v({', '.join(names)})"
+        values: list = [[row[i] for row in rows] for i in range(len(names))]
+    else:
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(names))
+        source = f"(SELECT {picks} FROM json_each(%s)) AS v"
+        values = [json.dumps([list(row) for row in rows], default=str)]
+    sql = f"UPDATE {table} SET {assign} FROM {source} WHERE {table}.id = v.id AND ({where})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*assign_params, *values, *where_params])
+        return cursor.rowcount
 
 
 def in_picked(cte: str = "picked") -> str:

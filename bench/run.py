@@ -38,6 +38,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 CASES = ["enrol", "add_tag", "set_priority", "email", "email_capped", "tracking", "latency"]
 # The enrolment paths of a user (bench/cases_paths.py), run after the cases above.
 PATH_CASES = ["enrol_start", "enrol_import", "enrol_sync"]
+# Every kind of server action on up to 100,000 contacts (bench/cases_actions.py).
+ACTION_CASES = ["actions"]
 # PostgreSQL only: the pages of a campaign of N participants and 2N traces (bench/cases_pages.py).
 PAGE_CASES = ["pages"]
 # Above LARGE records a run without --only or --cases measures what grows with the size on the
@@ -73,6 +75,8 @@ def log(text: str) -> None:
 def case_module(case: str) -> str:
     if case in PAGE_CASES:
         return "bench.cases_pages"
+    if case in ACTION_CASES:
+        return "bench.cases_actions"
     return "bench.cases_paths" if case in PATH_CASES else "bench.cases"
 
 
@@ -147,7 +151,7 @@ def bench_database(kind: str, size: int, only_cases: list[str] | None = None) ->
         "PYTHONPATH": str(ROOT),
     }
     env.pop("DRUMBEAT_BROKER_URL", None)
-    cases = [*CASES, *PATH_CASES]
+    cases = [*CASES, *PATH_CASES, *ACTION_CASES]
     if kind == "postgres":
         version = pg_available()
         if not version:

@@ -22,7 +22,7 @@ from drumbeat.contacts.models import Contact
 from drumbeat.crm.models import Lead, Stage
 from drumbeat.lib import clock
 
-from .fixtures import add_action, make_action, make_campaign, make_contacts
+from .fixtures import Sink, add_action, make_action, make_campaign, make_contacts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -99,3 +99,50 @@ def test_a_reference_deleted_since_the_action_was_saved_errors_each_record(bob):
     reasons = set(Trace.objects.filter(activity=step).values_list("state", "reason"))
     assert reasons == {("error", f"stage: stage #{stage.pk} does not exist")}
     assert not Lead.objects.exists()
+
+
+class Refusing(Sink):
+    """An SMTP server refusing the recipients whose address starts with "refused", each with
+    its own reply (as real servers name the mailbox they refuse)."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address.startswith("refused"):
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_sends_refused_each_in_its_own_words_keep_their_reason_and_message(bob, settings):
+    """An email step whose recipients are refused each with another reply: every trace gets
+    its own reason and its message, in a batch whose outcomes are more distinct reasons than
+    an UPDATE each would be worth (execute.GROUPED_OUTCOMES)."""
+    from aiosmtpd.controller import Controller
+
+    from drumbeat.mailing.models import Message
+
+    from .fixtures import add_email, free_port
+
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_URL = f"smtp://127.0.0.1:{port}?timeout=5"
+    settings.BASE_URL = "http://testserver"
+    try:
+        people = [f"refused{i}@example.com" for i in range(6)] + ["ok@example.com"]
+        Contact.objects.bulk_create(Contact(name=a, email=a, company_name="Mail") for a in people)
+        campaign = make_campaign(bob, name="Mail", domain=[["company_name", "=", "Mail"]])
+        step = add_email(campaign)
+        services.start_campaign(campaign, bob)
+        step = Activity.objects.select_related("campaign", "template").get(pk=step.pk)
+        assert execute_batch(step, clock.now() + timedelta(minutes=1), 100) == 7
+    finally:
+        controller.stop()
+    traces = Trace.objects.filter(activity=step).select_related("participant")
+    reasons = {}
+    for trace in traces:
+        message = Message.objects.get(trace_id=trace.pk)
+        assert trace.message_id == message.pk
+        reasons[Contact.objects.get(pk=trace.participant.record_id).email] = trace.reason
+    assert len({r for a, r in reasons.items() if a.startswith("refused")}) == 6
+    assert all(a in r for a, r in reasons.items() if a.startswith("refused")), reasons
+    assert reasons["ok@example.com"] == ""

@@ -595,20 +595,8 @@ def finish_traces(
     # (one write of the row, not two).
     with_message = set(reached) if reached and activity.sends_message else set()
     groups.pop((from_state, ""), None)  # written when the batch was taken (locked: processed)
-    if len(groups) > GROUPED_OUTCOMES:  # reasons that differ per trace ("created Lead #12")
+    if groups:
         _write_outcomes(groups, with_message, now, from_state)
-        groups = {}
-    for (state, reason), ids in groups.items():
-        done = {"state": state, "reason": reason, "executed_at": now, "claim_expires_at": None}
-        sent = [i for i in ids if i in with_message]
-        rest = [i for i in ids if i not in with_message]
-        if sent:
-            Trace.objects.filter(id__in=id_set(sent), state=from_state).update(
-                **done, message=_message_of_trace()
-            )
-        if rest:
-            Trace.objects.filter(id__in=id_set(rest), state=from_state).update(**done)
-        with_message.difference_update(sent)
     emit_trace_outcomes(activity, outcomes, now)  # outbound webhooks
     retry_groups: dict[datetime, list[int]] = defaultdict(list)
     for trace_id, at in (retry or {}).items():
@@ -645,19 +633,15 @@ def finish_traces(
         complete_participants(sorted(candidates), now)
 
 
-# Above this many distinct (state, reason) pairs a batch's outcomes are written by one
-# statement from the rows (`_write_outcomes`) rather than an UPDATE per pair.
-GROUPED_OUTCOMES = 4
-
-
 def _write_outcomes(
     groups: dict[tuple[str, str], list[int]],
     with_message: set[int],
     now: datetime,
     from_state: str,
 ) -> None:
-    """The outcomes of `groups`, every trace its own state and reason, in ONE UPDATE; a
-    trace in `with_message` takes its message in it too (and leaves that set)."""
+    """The outcomes of `groups`, every trace its own state and reason, in ONE UPDATE whatever
+    the number of distinct reasons ("created Lead #12" differs for every trace); a trace in
+    `with_message` takes its message in it too (and leaves that set)."""
     from drumbeat.mailing.models import Message
 
     rows = [

@@ -114,8 +114,7 @@ class Refusing(Sink):
 
 def test_sends_refused_each_in_its_own_words_keep_their_reason_and_message(bob, settings):
     """An email step whose recipients are refused each with another reply: every trace gets
-    its own reason and its message, in a batch whose outcomes are more distinct reasons than
-    an UPDATE each would be worth (execute.GROUPED_OUTCOMES)."""
+    its own reason and its message, all written by one statement from the rows."""
     from aiosmtpd.controller import Controller
 
     from drumbeat.mailing.models import Message

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 
 from . import (
@@ -111,6 +112,8 @@ api.add_router("/brand-kit", brand.brand_router)
 api.add_router("/media", brand.media_router)
 
 
+@csrf_exempt  # it changes nothing; a token client has no CSRF cookie and must get this 404
 def unknown_route(request: HttpRequest, rest: str = "") -> JsonResponse:
-    """JSON 404 for paths under /api/v1/ that name no route (instead of the site's page)."""
+    """JSON 404 for paths under /api/v1/ that name no route (instead of the site's page, or
+    for a write, the CSRF refusal page)."""
     return JsonResponse({"detail": f"Not found: no API route /api/v1/{rest}"}, status=404)

@@ -20,7 +20,7 @@ class ApiClient:
     """Django's test client speaking JSON with an optional bearer token."""
 
     def __init__(self, token: str | None = None) -> None:
-        self.client = Client()
+        self.client = Client(enforce_csrf_checks=True)  # as a real client: no CSRF pass
         self.token = token
 
     def request(self, method: str, path: str, body: Any = None, **query: Any):

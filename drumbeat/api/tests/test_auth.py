@@ -139,3 +139,11 @@ def test_an_unknown_api_path_is_a_json_404(marketing_api):
     r = marketing_api.get("no-such-collection")
     assert r.status_code == 404
     assert r.json()["detail"] == "Not found: no API route /api/v1/no-such-collection"
+
+
+@pytest.mark.parametrize("method", ["post", "delete"])
+def test_a_write_to_an_unknown_api_path_is_a_json_404_not_a_csrf_page(marketing_api, method):
+    # A token client sends no CSRF cookie: the fallback must answer like the routes do.
+    r = getattr(marketing_api, method)("lists")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "Not found: no API route /api/v1/lists"

@@ -274,7 +274,8 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
         # per activity, so with nothing pending in the campaign's other activities none of
         # them has a trace left to wait for.
         alone = not with_children and not pending_elsewhere(activity.campaign_id, activity.pk)
-        complete_participants(candidates, now, alone=alone)
+        counted = setbatch.completed_counts(activity.campaign_id) if alone else None
+        complete_participants(candidates, now, alone=alone, counted=counted)
     return taken
 
 
@@ -759,7 +760,10 @@ def create_children(activity: Activity, parent_ids: list[int] | RawSQL, now: dat
 
 
 def complete_participants(
-    participant_ids: models.QuerySet | list[int] | RawSQL, now: datetime, alone: bool = False
+    participant_ids: models.QuerySet | list[int] | RawSQL,
+    now: datetime,
+    alone: bool = False,
+    counted: tuple[str, list] | None = None,
 ) -> int:
     """Running participants among `participant_ids` with no scheduled trace left: Completed.
 
@@ -767,7 +771,8 @@ def complete_participants(
     trace left (`pending_elsewhere`), so it needs no check per participant. Inside a
     transaction its roll-up counts are added from the rows it changed, the per-row (SQLite)
     or per-statement (PostgreSQL) triggers paused (rollups.paused): on PostgreSQL by the same
-    statement, on SQLite from the rows it returns."""
+    statement, on SQLite by a grouped SELECT of them first, or `counted` (SQL and parameters
+    of the same grouping) when the caller holds the rows it will change."""
     ready = Participant.objects.filter(
         id__in=(id_set(participant_ids) if isinstance(participant_ids, list) else participant_ids),
         state=Participant.State.RUNNING,
@@ -805,9 +810,13 @@ def complete_participants(
             # to Python (that transfer cost as much as the UPDATE). (A CASE, not the IS NOT
             # NULL SQLite 3.40 got wrong in a RETURNING next to a correlated NOT EXISTS.)
             cursor.execute(
-                f"SELECT campaign_id, is_test, CASE WHEN converted_at IS NULL THEN 0 ELSE 1 END,"
-                f" count(*) FROM {table} WHERE {where} GROUP BY 1, 2, 3",
-                params,
+                *counted
+                or (
+                    f"SELECT campaign_id, is_test,"
+                    f" CASE WHEN converted_at IS NULL THEN 0 ELSE 1 END,"
+                    f" count(*) FROM {table} WHERE {where} GROUP BY 1, 2, 3",
+                    params,
+                )
             )
             moved = Counter({(c, bool(t), bool(v)): n for c, t, v, n in cursor.fetchall()})
             cursor.execute(sql, values)

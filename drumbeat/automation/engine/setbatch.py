@@ -39,10 +39,11 @@ from .sql import db_datetime, in_picked
 BATCH = "drumbeat_batch"
 _DONE = "executed_at = %s, claim_expires_at = NULL"
 # outcome: '' while the trace runs (then processed); else its final state, with `reason`.
+# converted: whether the participant had reached the goal at the claim (SQLite: `completed`).
 _COLUMNS = (
     "id {key}, participant_id bigint NOT NULL, record_id bigint NOT NULL,"
-    " is_test boolean NOT NULL, scheduled_at {date}, outcome varchar(12) NOT NULL DEFAULT '',"
-    " reason varchar(500) NOT NULL DEFAULT ''"
+    " is_test boolean NOT NULL, scheduled_at {date}, converted boolean NOT NULL DEFAULT FALSE,"
+    " outcome varchar(12) NOT NULL DEFAULT '', reason varchar(500) NOT NULL DEFAULT ''"
 )
 
 
@@ -71,15 +72,15 @@ def rows(condition: str = "TRUE", column: str = "id") -> RawSQL:
     return RawSQL(select, ())
 
 
-def due_traces(condition: str = "TRUE") -> str:
+def due_traces(condition: str = "TRUE", extra: str = "") -> str:
     """SELECT of an activity's due traces of running participants that match `condition`,
     oldest first (parameters: activity id, now, the condition's, limit): trace, participant,
-    record, test flag, due date."""
+    record, test flag, due date, then the `extra` columns (of `t` and `p`)."""
     traces, participants = Trace._meta.db_table, Participant._meta.db_table
     # States as literals: SQLite uses a partial index only when the query repeats its
     # condition literally (a bound parameter never matches it).
     return (
-        f"SELECT t.id, t.participant_id, p.record_id, t.is_test, t.scheduled_at"
+        f"SELECT t.id, t.participant_id, p.record_id, t.is_test, t.scheduled_at{extra}"
         f" FROM {traces} t JOIN {participants} p ON p.id = t.participant_id"
         f" WHERE t.activity_id = %s AND t.state = 'scheduled' AND t.scheduled_at <= %s"
         f" AND ({condition}) AND p.state = 'running' ORDER BY t.scheduled_at, t.id LIMIT %s"
@@ -96,10 +97,11 @@ def claim(cursor, activity: Activity, now: datetime, limit: int) -> int:
 
     def take(condition: str, extra: list, n: int) -> tuple[int, resume.Point | None]:
         params = [activity.pk, db_datetime(now), *extra, n]
-        select = due_traces(condition)
         if connection.vendor != "postgresql":  # the IMMEDIATE transaction excludes writers
-            cursor.execute(f"INSERT INTO {BATCH} ({columns}) {select}", params)
+            select = due_traces(condition, ", p.converted_at IS NOT NULL")
+            cursor.execute(f"INSERT INTO {BATCH} ({columns}, converted) {select}", params)
             return cursor.rowcount, None
+        select = due_traces(condition)
         # MATERIALIZED: the LIMIT … SKIP LOCKED subquery is evaluated exactly once; the
         # UPDATE of the picked (locked) rows always succeeds.
         cursor.execute(
@@ -173,6 +175,17 @@ def count(cursor, activity: Activity, now: datetime) -> None:
         " AND c.converted_at IS NOT NULL) AND b.outcome = '' AND NOT b.is_test"
         " AND NOT p.is_test AND p.converted_at >= %s HAVING count(*) > 0",
         [activity.pk, activity.campaign_id, db_datetime(now)],
+    )
+
+
+def completed_counts(campaign_id: int) -> tuple[str, list]:
+    """(SQLite) A grouped SELECT of the batch's participants, as `complete_participants`
+    counts the ones it completes: (campaign, test flag, converted, how many). Equal to them
+    when every participant of the batch completes (`alone`): each has one trace in it, and it
+    was running at the claim, in this transaction that no other writer shares."""
+    return (
+        f"SELECT %s, is_test, converted, count(*) FROM {BATCH} GROUP BY 2, 3",
+        [campaign_id],
     )
 
 

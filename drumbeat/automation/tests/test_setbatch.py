@@ -110,10 +110,14 @@ def test_a_set_based_batch_ends_as_the_general_path_does(clock, bob):
 
 
 def test_a_leaf_step_completes_its_participants_and_counts_them(clock, bob):
+    """Counted by goal reached too: two participants converted before the step runs move
+    from (running, converted) to (completed, converted) in the roll-up."""
     make_contacts(5)
     campaign = make_campaign(bob)
     step = add_action(campaign, action=make_action(field="city", operation="set", value="Ghent"))
     services.start_campaign(campaign, bob)
+    converted = Participant.objects.filter(campaign=campaign).order_by("id").values_list("pk")[1:3]
+    Participant.objects.filter(pk__in=[pk for (pk,) in converted]).update(converted_at=START)
     step.refresh_from_db()
     assert execute_batch(step, START, 3) == 3
     assert execute_batch(step, START, 3) == 2

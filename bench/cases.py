@@ -233,13 +233,17 @@ def model_floor(activity: Activity, action_sql: str, params: list) -> tuple[floa
     (seconds of the model's two UPDATEs, seconds of all three); the product can approach
     this, not the action's statement alone."""
     from drumbeat.automation.models import Participant, RollupPause
+    from drumbeat.automation.rollup_sql import PAUSE_SETTING
 
     now = db_now()
     model_s = 0.0
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "sqlite":  # the roll-up triggers paused, as the engine does
+            # The roll-up triggers paused, as the engine does (rollups.paused).
+            if connection.vendor == "sqlite":
                 cursor.execute(f"INSERT INTO {table(RollupPause)} DEFAULT VALUES")
+            else:
+                cursor.execute("SELECT set_config(%s, 'on', true)", [PAUSE_SETTING])
             started = time.perf_counter()
             cursor.execute(
                 f"UPDATE {table(Trace)} SET state = 'processed', executed_at = %s"

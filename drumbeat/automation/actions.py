@@ -40,7 +40,7 @@ from drumbeat.lib.timezones import derive_zone
 
 from .action_config import is_template, writable_field
 from .engine.leases import Lease
-from .engine.sql import id_set, insert_select, update_from_rows
+from .engine.sql import id_set, insert_objects, insert_select, update_from_rows
 from .models import ServerAction
 from .targets import FILTERABLE, Target, get_target
 
@@ -462,65 +462,93 @@ def _blacklist(phone: bool, active: bool):
 
 
 def _create_record(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+    """One new record of `p["model"]` per record, linked back when `link_field` is set. The
+    values the same for every record (fixed ones, defaults) are validated once, on a first
+    object; per record only the rendered ones and the time zone derived from them, and the
+    records are loaded only when a value renders them."""
     p = action.params
     new_target = get_target(p["model"])
     model = new_target.model
     results: Results = {}
-    created: list[tuple[int, models.Model, dict[str, list[int]]]] = []
     references = [f.name for f in model._meta.concrete_fields if f.many_to_one]
-    for record_id, record in _records(target, ids).items():
-        values: dict[str, Any] = {}
-        m2m: dict[str, list[int]] = {}
+    fixed: dict[str, Any] = {}
+    templated: dict[str, tuple[models.Field, str]] = {}
+    m2m: dict[str, list[int]] = {}
+    for name, value in p["values"].items():
+        field = model._meta.get_field(name)
+        if field.many_to_many:
+            m2m[name] = value
+        elif is_template(value):
+            templated[name] = (field, value)
+        else:
+            fixed[field.attname if field.many_to_one else name] = value
+    link = model._meta.get_field(p["link_field"]).attname if p.get("link_field") else None
+    zoned = hasattr(model, "time_zone") and not fixed.get("time_zone")
+    # The zone follows the phone and country: per record when one of them is rendered.
+    zone_per_record = zoned and bool({"phone", "country"} & templated.keys())
+    per_record = {*templated, *(["time_zone"] if zone_per_record else [])}
+    first = model(**fixed)
+    if zoned and not zone_per_record:
+        first.time_zone = _zone_of(first)
+    try:
+        first.full_clean(
+            exclude=[*references, *per_record], validate_unique=False, validate_constraints=False
+        )
+    except Exception as exc:
+        return {record_id: (f"{exc}"[:400], "") for record_id in ids}
+    common = {f.attname: getattr(first, f.attname) for f in model._meta.concrete_fields}
+    common.pop(model._meta.pk.attname, None)
+    skipped = [f.name for f in model._meta.concrete_fields if f.name not in per_record]
+    records: dict[int, Any] = _records(target, ids) if templated else dict.fromkeys(ids)
+    created: list[tuple[int, models.Model]] = []
+    for record_id, record in records.items():
         try:
-            for name, value in p["values"].items():
-                field = model._meta.get_field(name)
-                if field.many_to_many:
-                    m2m[name] = value
-                elif is_template(value):
-                    values[name] = field.to_python(render_text(value, record))
-                else:
-                    values[field.attname if field.many_to_one else name] = value
-            if p.get("link_field"):
-                values[model._meta.get_field(p["link_field"]).attname] = record_id
+            values = dict(common)
+            for field, source in templated.values():
+                values[field.attname] = field.to_python(render_text(source, record))
+            if link:
+                values[link] = record_id
             obj = model(**values)
-            if hasattr(obj, "time_zone") and not obj.time_zone:  # as the services would
-                obj.time_zone = derive_zone(
-                    getattr(obj, "phone", "") or "", getattr(obj, "country", "") or ""
-                )
-            # References are checked for the whole batch below (a query per record here).
-            obj.full_clean(exclude=references, validate_unique=False, validate_constraints=False)
+            if zone_per_record:
+                obj.time_zone = _zone_of(obj)
+            if per_record:
+                obj.full_clean(exclude=skipped, validate_unique=False, validate_constraints=False)
         except Exception as exc:
             results[record_id] = (f"{exc}"[:400], "")
             continue
-        created.append((record_id, obj, m2m))
+        created.append((record_id, obj))
     created = _existing_references(model, references, created, results)
-    objs = model._default_manager.bulk_create([obj for _, obj, _ in created], batch_size=500)
-    for name in {n for _, _, m2m in created for n in m2m}:
+    objs = [obj for _, obj in created]
+    rendered = {field.attname for field, _ in templated.values()}
+    insert_objects(model, objs, {*rendered, *([link] if link else []), *per_record})
+    for name, values in m2m.items():
         field = model._meta.get_field(name)
         through = field.remote_field.through
         source, other = field.m2m_field_name() + "_id", field.m2m_reverse_field_name() + "_id"
-        rows = [
-            through(**{source: obj.pk, other: value})
-            for (_, _, m2m), obj in zip(created, objs, strict=True)
-            for value in m2m.get(name, [])
-        ]
+        rows = [through(**{source: obj.pk, other: value}) for obj in objs for value in values]
         through._default_manager.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     new_ids = [obj.pk for obj in objs if obj.pk]
     if new_ids:
         transaction.on_commit(lambda: hooks.records_changed(new_target.key, new_ids))
-    for (record_id, _, _), obj in zip(created, objs, strict=True):
+    for (record_id, _), obj in zip(created, objs, strict=True):
         results[record_id] = (None, f"created {new_target.label} #{obj.pk}")
     return results
+
+
+def _zone_of(obj: models.Model) -> str:
+    """The time zone the services would give a new record without one."""
+    return derive_zone(getattr(obj, "phone", "") or "", getattr(obj, "country", "") or "")
 
 
 def _existing_references(
     model: type[models.Model], references: list[str], created: list[tuple], results: Results
 ) -> list[tuple]:
-    """The new objects of `created` whose every reference (foreign key) exists, one query
-    per reference field for the batch; the others get the error full_clean gives."""
+    """The (record id, new object) pairs of `created` whose every reference (foreign key)
+    exists, one query per reference field for the batch; the others get the error
+    full_clean gives."""
     for name in references:
         field = model._meta.get_field(name)
-        wanted = {getattr(obj, field.attname) for _, obj, _ in created} - {None}
+        wanted = {getattr(obj, field.attname) for _, obj in created} - {None}
         if not wanted:
             continue
         target_field = field.remote_field.field_name
@@ -530,10 +558,10 @@ def _existing_references(
             .values_list(target_field, flat=True)
         )
         kept = []
-        for record_id, obj, m2m in created:
+        for record_id, obj in created:
             value = getattr(obj, field.attname)
             if value is None or value in found:
-                kept.append((record_id, obj, m2m))
+                kept.append((record_id, obj))
                 continue
             label = field.remote_field.model._meta.verbose_name
             results[record_id] = (f"{name}: {label} #{value} does not exist", "")

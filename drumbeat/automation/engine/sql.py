@@ -1,13 +1,15 @@
-"""Set-based SQL the ORM does not express: INSERT … SELECT from a queryset, id sets."""
+"""Set-based SQL the ORM does not express: INSERT … SELECT from a queryset, id sets, rows
+written from Python values in a few statements."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, models
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import DatabaseDefault, RawSQL
 
 
 def insert_select(
@@ -33,6 +35,60 @@ def insert_select(
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} ({cols}) {sql}", params)
         return cursor.rowcount
+
+
+def insert_objects(
+    model: type[models.Model], objs: Sequence[models.Model], varying: Iterable[str]
+) -> list[int]:
+    """INSERT the unsaved `objs` of `model`, a few hundred rows a statement, and give each
+    its id (returned in order, as bulk_create has them). bulk_create prepares every value of
+    every object; here only the columns named in `varying` (attnames) are prepared per
+    object, the others hold the first object's value in every row and are prepared once.
+    A column left to its database default in the first object is left out."""
+    if not objs:
+        return []
+    varying = set(varying)
+    first, pk = objs[0], model._meta.pk
+    columns: list[str] = []
+    prepared: list[tuple[models.Field, Any]] = []  # (field, its value) or (field, None): varying
+    for field in model._meta.concrete_fields:
+        if field is pk:
+            continue
+        if field.attname in varying:
+            columns.append(field.column)
+            prepared.append((field, None))
+            continue
+        value = field.pre_save(first, True)
+        if isinstance(value, DatabaseDefault):
+            continue
+        columns.append(field.column)
+        prepared.append((field, (field.get_db_prep_save(value, connection),)))
+    quote = connection.ops.quote_name
+    table, names = quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
+    marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    limit = connection.features.max_query_params or 999
+    size = max(1, min(500, limit // max(1, len(columns))))
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), size):
+            chunk = objs[start : start + size]
+            params = [
+                field.get_db_prep_save(field.pre_save(obj, True), connection)
+                if value is None
+                else value[0]
+                for obj in chunk
+                for field, value in prepared
+            ]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))}"
+                f" RETURNING {quote(pk.column)}",
+                params,
+            )
+            ids.extend(row[0] for row in cursor.fetchall())
+    for obj, pk_value in zip(objs, ids, strict=True):
+        obj.pk = pk_value
+        obj._state.adding, obj._state.db = False, connection.alias
+    return ids
 
 
 def id_set(ids: Iterable[int] | RawSQL) -> RawSQL:

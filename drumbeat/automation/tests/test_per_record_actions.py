@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from drumbeat.automation import services
 from drumbeat.automation.engine.execute import execute_batch
 from drumbeat.automation.models import Activity, Trace
-from drumbeat.contacts.models import Contact
+from drumbeat.contacts.models import Contact, Tag
 from drumbeat.crm.models import Lead, Stage
 from drumbeat.lib import clock
 
@@ -145,3 +145,64 @@ def test_sends_refused_each_in_its_own_words_keep_their_reason_and_message(bob, 
     assert len({r for a, r in reasons.items() if a.startswith("refused")}) == 6
     assert all(a in r for a, r in reasons.items() if a.startswith("refused")), reasons
     assert reasons["ok@example.com"] == ""
+
+
+def test_a_created_records_zone_follows_its_own_rendered_phone(bob):
+    make_contacts(2, company_name="Phones")
+    brussels, paris = Contact.objects.filter(company_name="Phones").order_by("id")
+    Contact.objects.filter(pk=brussels.pk).update(phone="+32 2 555 01 01")
+    Contact.objects.filter(pk=paris.pk).update(phone="+33 1 55 55 01 01")
+    action = make_action(
+        "create_record",
+        model="crm.lead",
+        values={"title": "Call {{ record.name }}", "phone": "{{ record.phone }}"},
+        link_field="contact",
+    )
+    run_step(bob, "Phones", action, 0)
+    zones = dict(Lead.objects.values_list("contact_id", "time_zone"))
+    assert zones == {brussels.pk: "Europe/Brussels", paris.pk: "Europe/Paris"}
+
+
+def test_created_records_with_fixed_values_only_load_no_record(bob):
+    """Nothing rendered: the values (and the zone of the fixed phone) are the same for every
+    record, checked once, and the source records are never read."""
+    hot = Tag.objects.create(name="Hot")
+    action = make_action(
+        "create_record",
+        model="crm.lead",
+        values={"title": "Call back", "phone": "+32 2 555 01 01", "priority": 1, "tags": [hot.pk]},
+        link_field="contact",
+    )
+    make_contacts(4, company_name="Fixed")
+    campaign = make_campaign(bob, name="Fixed", domain=[["company_name", "=", "Fixed"]])
+    step = add_action(campaign, action=action)
+    services.start_campaign(campaign, bob)
+    step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert execute_batch(step, clock.now() + timedelta(minutes=1), 100) == 4
+    loads = [q["sql"] for q in queries.captured_queries if '"contacts_contact"."email"' in q["sql"]]
+    assert loads == []  # ids only: the applied filter
+    leads = Lead.objects.order_by("contact_id")
+    assert [
+        (lead.title, lead.time_zone, lead.priority, [t.name for t in lead.tags.all()])
+        for lead in leads
+    ] == [("Call back", "Europe/Brussels", 1, ["Hot"])] * 4
+    reasons = dict(
+        Trace.objects.filter(activity=step).values_list("participant__record_id", "reason")
+    )
+    assert reasons == {lead.contact_id: f"created Lead #{lead.pk}" for lead in leads}
+
+
+def test_a_fixed_value_no_record_can_take_errors_every_record_and_creates_none(bob):
+    action = make_action(
+        "create_record",
+        model="crm.lead",
+        values={"title": "Call {{ record.name }}", "phone": "0" * 40},
+        link_field="contact",
+    )
+    step, _ = run_step(bob, "Long", action, 3)
+    reasons = set(Trace.objects.filter(activity=step).values_list("state", "reason"))
+    assert reasons == {
+        ("error", "{'phone': ['Ensure this value has at most 32 characters (it has 40).']}")
+    }
+    assert not Lead.objects.exists()

@@ -292,7 +292,8 @@ def _timeline_rows(
                 record, target.model._meta.get_field(user_field).attname
             )
         rows.append(model(content_type=content_type, object_id=record_id, created_at=now, **values))
-    model._default_manager.bulk_create(rows, batch_size=500)
+    varying = {"object_id", *templated, *(["assigned_to_id"] if user_field else [])}
+    insert_objects(model, rows, varying)
     return results
 
 
@@ -444,15 +445,12 @@ def _blacklist(phone: bool, active: bool):
         existing.update(active=active, reason=reason[:200], updated_at=now)
         if active:
             known = set(existing.values_list(key, flat=True))
-            model.objects.bulk_create(
-                [
-                    model(**{key: a}, reason=reason[:200], active=True, created_at=now)
-                    for a in addresses
-                    if a not in known
-                ],
-                batch_size=500,
-                ignore_conflicts=True,
-            )
+            rows = [
+                model(**{key: a}, reason=reason[:200], active=True, created_at=now)
+                for a in addresses
+                if a not in known
+            ]
+            insert_objects(model, rows, {key}, skip_existing=True)
         return results
 
     return run

@@ -38,13 +38,18 @@ def insert_select(
 
 
 def insert_objects(
-    model: type[models.Model], objs: Sequence[models.Model], varying: Iterable[str]
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    varying: Iterable[str],
+    skip_existing: bool = False,
 ) -> list[int]:
     """INSERT the unsaved `objs` of `model`, a few hundred rows a statement, and give each
     its id (returned in order, as bulk_create has them). bulk_create prepares every value of
     every object; here only the columns named in `varying` (attnames) are prepared per
     object, the others hold the first object's value in every row and are prepared once.
-    A column left to its database default in the first object is left out."""
+    A column left to its database default in the first object is left out.
+    `skip_existing`: a row a unique constraint already holds is skipped (ON CONFLICT DO
+    NOTHING); the objects then get no id."""
     if not objs:
         return []
     varying = set(varying)
@@ -79,12 +84,14 @@ def insert_objects(
                 for obj in chunk
                 for field, value in prepared
             ]
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))}"
-                f" RETURNING {quote(pk.column)}",
-                params,
-            )
+            insert = f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))}"
+            if skip_existing:
+                cursor.execute(f"{insert} ON CONFLICT DO NOTHING", params)
+                continue
+            cursor.execute(f"{insert} RETURNING {quote(pk.column)}", params)
             ids.extend(row[0] for row in cursor.fetchall())
+    if skip_existing:
+        return []
     for obj, pk_value in zip(objs, ids, strict=True):
         obj.pk = pk_value
         obj._state.adding, obj._state.db = False, connection.alias

@@ -329,10 +329,10 @@ def _mailing_contacts_for(
     from drumbeat.mailing.models import MailingContact
 
     if target.key == "mailing.mailingcontact":
-        return MailingContact.objects.filter(pk__in=ids), {}
+        return MailingContact.objects.filter(pk__in=id_set(ids)), {}
     model = target.model
     email = target.email_field or ""
-    rows = model._default_manager.filter(pk__in=ids).annotate(_email=Lower(Trim(email)))
+    rows = model._default_manager.filter(pk__in=id_set(ids)).annotate(_email=Lower(Trim(email)))
     results: Results = {
         pk: ("no email address", "") for pk in rows.filter(_email="").values_list("pk", flat=True)
     }
@@ -423,7 +423,9 @@ def _addresses(target: Target, ids: list[int], phone: bool) -> tuple[dict[str, l
     field = target.phone_field if phone else target.email_field
     results: Results = {}
     by_address: dict[str, list[int]] = defaultdict(list)
-    for pk, raw in target.model._default_manager.filter(pk__in=ids).values_list("pk", field):
+    for pk, raw in target.model._default_manager.filter(pk__in=id_set(ids)).values_list(
+        "pk", field
+    ):
         value = normalize_phone(raw) if phone else normalize_email(raw)
         if not value or (not phone and not is_valid_email(value)):
             results[pk] = ("no valid phone number" if phone else "no valid email address", "")

@@ -1,6 +1,7 @@
 """Actions whose values differ per record (templated values, records created with their own
 reason) run as a constant number of statements per batch: the values are rendered in Python,
-then written by one statement from the rows (engine/sql.py: `update_from_rows`).
+then written by one statement from the rows (engine/sql.py: `update_from_rows`), or inserted
+a few hundred rows a statement (`insert_objects`), the values every row shares prepared once.
 
 The statement counts compare a small batch run first with a bigger one after: the bigger one
 must not take more (each trace's outcome written by its own UPDATE, "created Lead #12" and
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -206,3 +208,32 @@ def test_a_fixed_value_no_record_can_take_errors_every_record_and_creates_none(b
         ("error", "{'phone': ['Ensure this value has at most 32 characters (it has 40).']}")
     }
     assert not Lead.objects.exists()
+
+
+def test_insert_objects_gives_each_object_its_own_row_and_id():
+    from drumbeat.automation.engine.sql import insert_objects
+    from drumbeat.timeline.models import Note
+
+    contacts = make_contacts(3)
+    kind = ContentType.objects.get_for_model(Contact)
+    notes = [Note(content_type=kind, object_id=c.pk, body=f"Note {c.name}") for c in contacts]
+    ids = insert_objects(Note, notes, {"object_id", "body"})
+    assert ids == [note.pk for note in notes] and len(set(ids)) == 3
+    stored = dict(Note.objects.values_list("pk", "body"))
+    assert stored == {note.pk: f"Note {c.name}" for note, c in zip(notes, contacts, strict=True)}
+
+
+def test_insert_objects_skips_rows_a_unique_constraint_already_holds():
+    from drumbeat.automation.engine.sql import insert_objects
+    from drumbeat.mailing.models import EmailBlacklist
+
+    EmailBlacklist.objects.create(email="held@example.com", reason="first", active=True)
+    rows = [
+        EmailBlacklist(email=address, reason="second", active=True)
+        for address in ("held@example.com", "new@example.com")
+    ]
+    assert insert_objects(EmailBlacklist, rows, {"email"}, skip_existing=True) == []
+    assert dict(EmailBlacklist.objects.values_list("email", "reason")) == {
+        "held@example.com": "first",
+        "new@example.com": "second",
+    }

@@ -292,8 +292,7 @@ def _timeline_rows(
                 record, target.model._meta.get_field(user_field).attname
             )
         rows.append(model(content_type=content_type, object_id=record_id, created_at=now, **values))
-    varying = {"object_id", *templated, *(["assigned_to_id"] if user_field else [])}
-    insert_objects(model, rows, varying)
+    insert_objects(model, rows)
     return results
 
 
@@ -452,7 +451,7 @@ def _blacklist(phone: bool, active: bool):
                 for a in addresses
                 if a not in known
             ]
-            insert_objects(model, rows, {key}, skip_existing=True)
+            insert_objects(model, rows, skip_existing=True)
         return results
 
     return run
@@ -484,8 +483,9 @@ def _create_record(action: ServerAction, target: Target, ids: list[int], now: da
             fixed[field.attname if field.many_to_one else name] = value
     link = model._meta.get_field(p["link_field"]).attname if p.get("link_field") else None
     zoned = hasattr(model, "time_zone") and not fixed.get("time_zone")
-    # The zone follows the phone and country: per record when one of them is rendered.
-    zone_per_record = zoned and bool({"phone", "country"} & templated.keys())
+    # A zone not given follows the phone and country: per record when one of them, or the
+    # zone itself, is rendered.
+    zone_per_record = zoned and bool({"phone", "country", "time_zone"} & templated.keys())
     per_record = {*templated, *(["time_zone"] if zone_per_record else [])}
     first = model(**fixed)
     if zoned and not zone_per_record:
@@ -509,7 +509,7 @@ def _create_record(action: ServerAction, target: Target, ids: list[int], now: da
             if link:
                 values[link] = record_id
             obj = model(**values)
-            if zone_per_record:
+            if zone_per_record and not obj.time_zone:
                 obj.time_zone = _zone_of(obj)
             if per_record:
                 obj.full_clean(exclude=skipped, validate_unique=False, validate_constraints=False)
@@ -519,8 +519,7 @@ def _create_record(action: ServerAction, target: Target, ids: list[int], now: da
         created.append((record_id, obj))
     created = _existing_references(model, references, created, results)
     objs = [obj for _, obj in created]
-    rendered = {field.attname for field, _ in templated.values()}
-    insert_objects(model, objs, {*rendered, *([link] if link else []), *per_record})
+    insert_objects(model, objs)
     for name, values in m2m.items():
         field = model._meta.get_field(name)
         through = field.remote_field.through

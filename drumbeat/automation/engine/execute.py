@@ -809,15 +809,12 @@ def complete_participants(
             # condition first (this transaction is the only writer), not returned one by one
             # to Python (that transfer cost as much as the UPDATE). (A CASE, not the IS NOT
             # NULL SQLite 3.40 got wrong in a RETURNING next to a correlated NOT EXISTS.)
-            cursor.execute(
-                *counted
-                or (
-                    f"SELECT campaign_id, is_test,"
-                    f" CASE WHEN converted_at IS NULL THEN 0 ELSE 1 END,"
-                    f" count(*) FROM {table} WHERE {where} GROUP BY 1, 2, 3",
-                    params,
-                )
+            counts, counts_params = counted or (
+                f"SELECT campaign_id, is_test, CASE WHEN converted_at IS NULL THEN 0 ELSE 1 END,"
+                f" count(*) FROM {table} WHERE {where} GROUP BY 1, 2, 3",
+                params,
             )
+            cursor.execute(counts, counts_params)
             moved = Counter({(c, bool(t), bool(v)): n for c, t, v, n in cursor.fetchall()})
             cursor.execute(sql, values)
             done = cursor.rowcount

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from django.db import connection, models
 from django.db.models.expressions import DatabaseDefault, RawSQL
@@ -38,28 +37,25 @@ def insert_select(
 
 
 def insert_objects(
-    model: type[models.Model],
-    objs: Sequence[models.Model],
-    varying: Iterable[str],
-    skip_existing: bool = False,
+    model: type[models.Model], objs: Sequence[models.Model], skip_existing: bool = False
 ) -> list[int]:
     """INSERT the unsaved `objs` of `model`, a few hundred rows a statement, and give each
     its id (returned in order, as bulk_create has them). bulk_create prepares every value of
-    every object; here only the columns named in `varying` (attnames) are prepared per
-    object, the others hold the first object's value in every row and are prepared once.
-    A column left to its database default in the first object is left out.
-    `skip_existing`: a row a unique constraint already holds is skipped (ON CONFLICT DO
-    NOTHING); the objects then get no id."""
+    every object; here a column whose value is the same in every object (the fixed values
+    and defaults of a batch) is prepared once, only the others per object. A column left to
+    its database default in every object is left out. `skip_existing`: a row a unique
+    constraint already holds is skipped (ON CONFLICT DO NOTHING); the objects then get no
+    id."""
     if not objs:
         return []
-    varying = set(varying)
     first, pk = objs[0], model._meta.pk
     columns: list[str] = []
-    prepared: list[tuple[models.Field, Any]] = []  # (field, its value) or (field, None): varying
+    prepared: list[tuple[models.Field, tuple | None]] = []  # (field, (its value,) if shared)
     for field in model._meta.concrete_fields:
         if field is pk:
             continue
-        if field.attname in varying:
+        value = getattr(first, field.attname)
+        if any(getattr(obj, field.attname) != value for obj in objs):
             columns.append(field.column)
             prepared.append((field, None))
             continue
@@ -79,10 +75,10 @@ def insert_objects(
             chunk = objs[start : start + size]
             params = [
                 field.get_db_prep_save(field.pre_save(obj, True), connection)
-                if value is None
-                else value[0]
+                if shared is None
+                else shared[0]
                 for obj in chunk
-                for field, value in prepared
+                for field, shared in prepared
             ]
             insert = f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))}"
             if skip_existing:

@@ -217,7 +217,7 @@ def test_insert_objects_gives_each_object_its_own_row_and_id():
     contacts = make_contacts(3)
     kind = ContentType.objects.get_for_model(Contact)
     notes = [Note(content_type=kind, object_id=c.pk, body=f"Note {c.name}") for c in contacts]
-    ids = insert_objects(Note, notes, {"object_id", "body"})
+    ids = insert_objects(Note, notes)
     assert ids == [note.pk for note in notes] and len(set(ids)) == 3
     stored = dict(Note.objects.values_list("pk", "body"))
     assert stored == {note.pk: f"Note {c.name}" for note, c in zip(notes, contacts, strict=True)}
@@ -232,8 +232,29 @@ def test_insert_objects_skips_rows_a_unique_constraint_already_holds():
         EmailBlacklist(email=address, reason="second", active=True)
         for address in ("held@example.com", "new@example.com")
     ]
-    assert insert_objects(EmailBlacklist, rows, {"email"}, skip_existing=True) == []
+    assert insert_objects(EmailBlacklist, rows, skip_existing=True) == []
     assert dict(EmailBlacklist.objects.values_list("email", "reason")) == {
         "held@example.com": "first",
         "new@example.com": "second",
     }
+
+
+def test_a_rendered_time_zone_is_kept_and_an_empty_one_derived(bob):
+    """As a record created by hand: a zone given is kept, only a missing one is derived."""
+    make_contacts(2, company_name="Zones")
+    tokyo, brussels = Contact.objects.filter(company_name="Zones").order_by("id")
+    Contact.objects.filter(pk=tokyo.pk).update(phone="+32 2 555 01 01", city="Asia/Tokyo")
+    Contact.objects.filter(pk=brussels.pk).update(phone="+32 2 555 01 02", city="")
+    action = make_action(
+        "create_record",
+        model="crm.lead",
+        values={
+            "title": "Call {{ record.name }}",
+            "phone": "{{ record.phone }}",
+            "time_zone": "{{ record.city }}",
+        },
+        link_field="contact",
+    )
+    run_step(bob, "Zones", action, 0)
+    zones = dict(Lead.objects.values_list("contact_id", "time_zone"))
+    assert zones == {tokyo.pk: "Asia/Tokyo", brussels.pk: "Europe/Brussels"}

@@ -2,8 +2,9 @@
 worker|beat`.
 
 Configured from Django settings (the `CELERY_` names in settings.py; the broker is
-`DRUMBEAT_BROKER_URL`). Beat emits `drumbeat.tick` every `DRUMBEAT_TICK_SECONDS`; workers run
-the tasks of `drumbeat/automation/tasks.py`. Celery finds this module by itself from
+`DRUMBEAT_BROKER_URL`). Beat emits `drumbeat.tick` every `DRUMBEAT_TICK_SECONDS` and
+`drumbeat.sync` (the filter sync) every minute; workers run the tasks of
+`drumbeat/automation/tasks.py`. Celery finds this module by itself from
 `-A drumbeat`, so `drumbeat/__init__.py` does not import it and the other commands (serve,
 demo, the embedded worker) never load Celery.
 """
@@ -25,6 +26,7 @@ def _configure_from_settings() -> None:
     from django.conf import settings
 
     tick = max(1, int(getattr(settings, "TICK_SECONDS", 5) or 5))
+    sync = max(float(tick), float(settings.SYNC_SECONDS))  # as engine/enroll.py: sync_interval
     app.conf.update(
         broker_url=settings.BROKER_URL or "memory://",
         broker_connection_retry_on_startup=True,
@@ -40,7 +42,13 @@ def _configure_from_settings() -> None:
                 "schedule": float(tick),
                 # A tick that waited longer than a tick behind busy workers is useless.
                 "options": {"expires": float(tick)},
-            }
+            },
+            "drumbeat-sync": {
+                "task": "drumbeat.sync",
+                "schedule": sync,
+                # Dropped if the next one is already due: one round of syncs at a time.
+                "options": {"expires": sync},
+            },
         },
     )
 

@@ -205,6 +205,10 @@ WEBHOOK_LOG_DAYS = env_int("DRUMBEAT_WEBHOOK_LOG_DAYS", 30)
 # private, link-local…; lib/netguard.py): comma-separated host names and CIDR networks.
 WEBHOOK_ALLOW = [e.strip() for e in env_str("DRUMBEAT_WEBHOOK_ALLOW").split(",") if e.strip()]
 TICK_SECONDS = env_int("DRUMBEAT_TICK_SECONDS", 5)
+# The filter sync (new matches, removals, goals) of every running campaign runs this often:
+# the embedded runner's sync thread, the Celery beat's `drumbeat.sync`. Records created or
+# changed through the app are enrolled at once, not by it.
+SYNC_SECONDS = 60
 BATCH_SIZE = env_int("DRUMBEAT_BATCH_SIZE", 1000)
 # A claimed batch is renewed by its worker while it works; the lease expires (and the batch is
 # recovered by another worker) only this long after its holder stopped renewing it.

@@ -11,7 +11,8 @@ reached" and it is Completed.
 The check is set-based — one UPDATE … RETURNING per campaign with a goal, then the exits and
 the `participant.converted` webhooks for those it returned — and runs:
 - on every scheduler pass that syncs the filters (`runner.run_once`, the embedded worker's
-  filter sync every minute, the Celery `enrol_campaign` task of each tick), before the sync
+  filter sync every minute, the Celery `enrol_campaign` tasks the beat's `sync` sends every
+  minute), before the sync
   removes participants whose record no longer matches (often because it reached the goal);
 - at once when records change through the app (`hooks.records_changed`), for those records.
 

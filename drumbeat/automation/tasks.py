@@ -1,11 +1,15 @@
 """Celery tasks of the distributed runner (docs/architecture.md#processes): the same engine
-functions as the embedded loop, driven by `celery -A drumbeat beat` (the tick) and any number of
+functions as the embedded loop, driven by `celery -A drumbeat beat` (the clock) and any number of
 workers.
 
 - `drumbeat.tick` (beat, every DRUMBEAT_TICK_SECONDS): recover expired leases, expire waiting
-  children, send `enrol_campaign` for each running campaign and `execute_due` for each
-  activity with due traces (these expire after two ticks if no worker took them: the next
-  ticks send them again, so a long busy spell does not pile them up).
+  children, send `execute_due` for each activity with due traces (these expire after two
+  ticks if no worker took them: the next ticks send them again, so a long busy spell does not
+  pile them up).
+- `drumbeat.sync` (beat, every SYNC_SECONDS, 60, as the embedded runner's filter sync):
+  send `enrol_campaign` for each running campaign. Not on every tick: with many large
+  campaigns a round of syncs lasts longer than a tick, and the workers would do little else
+  (the ticks queued behind them expiring unstarted, recovery with them).
 - `drumbeat.enrol_campaign(id)`: check the goal of one campaign, enrol it, then send
   `execute_due` for its due work.
 - `drumbeat.execute_due(activity_id)`: claim and execute batches of one activity until none is
@@ -17,6 +21,11 @@ workers.
   app, an event that made a child due, a campaign started): `execute_due` for every activity
   with due traces.
 
+Recovery does not wait for the tick alone: every task, and `execute_due` between its batches,
+first recovers the expired leases when this process has not looked for a tick
+(`recover_now_and_then`), so a dead worker's batch is taken over even while busy workers
+leave the ticks waiting in the queue.
+
 Claims are `UPDATE … FOR UPDATE SKIP LOCKED` with a lease, so a task delivered twice, or two
 tasks draining the same activity, never execute a trace twice: the second one claims other
 traces or nothing.
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef
@@ -34,7 +44,7 @@ from drumbeat.celery import app
 from drumbeat.lib import clock
 
 from . import rollups
-from .engine.enroll import enroll_campaign
+from .engine.enroll import enroll_campaign, sync_interval
 from .engine.execute import (
     due_activities,
     effective_limit,
@@ -52,6 +62,7 @@ log = logging.getLogger(__name__)
 DRAIN_SECONDS = 60.0
 
 TICK = "drumbeat.tick"
+SYNC = "drumbeat.sync"
 ENROL_CAMPAIGN = "drumbeat.enrol_campaign"
 EXECUTE_DUE = "drumbeat.execute_due"
 DELIVER_WEBHOOKS = "drumbeat.deliver_webhooks"
@@ -70,40 +81,71 @@ def send_execute_due(activity_ids, expires: float | None = None) -> int:
     return sent
 
 
+def tick_seconds() -> int:
+    return max(1, int(getattr(settings, "TICK_SECONDS", 5) or 5))
+
+
 def tick_expiry() -> float:
     """What a tick queues is useless once the next ticks have queued the same again: while the
     workers are busy for a long time, the queue holds at most about two rounds of it."""
-    return 2.0 * max(1, int(getattr(settings, "TICK_SECONDS", 5) or 5))
+    return 2.0 * tick_seconds()
+
+
+# When this process last looked for expired leases (`recover_now_and_then`).
+_recovered_at: datetime | None = None
+
+
+def recover_now_and_then(now: datetime | None = None) -> int:
+    """Recover expired leases if this process has not looked for a tick, then send
+    `execute_due` for what is due again: called by every task, so the batch of a dead worker
+    is taken over by whichever worker runs next, not only by a tick that may be waiting
+    behind other work in the queue. Returns how many traces it recovered."""
+    global _recovered_at
+    now = now or clock.now()
+    if _recovered_at is not None and now - _recovered_at < timedelta(seconds=tick_seconds()):
+        return 0
+    _recovered_at = now
+    recovered = recover_leases(now)
+    if recovered:
+        log.info("recovered %d traces whose lease ran out", recovered)
+        send_execute_due((a.pk for a in due_activities(now)), expires=tick_expiry())
+    return recovered
 
 
 @app.task(name=TICK, ignore_result=True)
 def tick() -> dict:
-    """One clock tick: recovery and expiry here, enrolment and execution as tasks."""
+    """One clock tick: recovery and expiry here, execution as tasks (enrolment: `sync`)."""
+    global _recovered_at
     now = clock.now()
+    _recovered_at = now
     recovered = recover_leases(now)
     expired = expire_waiting(now)
     purge_slots(now)  # contact pressure: slots older than any cap
     rollups.compact_now_and_then()  # figures: fold the delta rows of the roll-ups
+    dispatched = send_execute_due((a.pk for a in due_activities(now)), expires=tick_expiry())
+    send(DELIVER_WEBHOOKS, expires=tick_expiry())  # outbound webhooks
+    return {"recovered": recovered, "expired": expired, "dispatched": dispatched}
+
+
+@app.task(name=SYNC, ignore_result=True)
+def sync() -> dict:
+    """The filter sync: `enrol_campaign` for every running campaign (each dropped unstarted
+    once the next sync has sent it again)."""
+    recover_now_and_then()
     campaigns = list(
         Campaign.objects.filter(state=Campaign.State.RUNNING, archived=False).values_list(
             "pk", flat=True
         )
     )
     for campaign_id in campaigns:
-        send(ENROL_CAMPAIGN, campaign_id, expires=tick_expiry())
-    dispatched = send_execute_due((a.pk for a in due_activities(now)), expires=tick_expiry())
-    send(DELIVER_WEBHOOKS, expires=tick_expiry())  # outbound webhooks
-    return {
-        "recovered": recovered,
-        "expired": expired,
-        "campaigns": len(campaigns),
-        "dispatched": dispatched,
-    }
+        send(ENROL_CAMPAIGN, campaign_id, expires=sync_interval())
+    return {"campaigns": len(campaigns)}
 
 
 @app.task(name=ENROL_CAMPAIGN, ignore_result=True)
 def enrol_campaign(campaign_id: int) -> dict:
     """Enrol (and remove) for one running campaign, then dispatch its due activities."""
+    recover_now_and_then()
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None or not campaign.is_running:
         return {"enrolled": 0, "dispatched": 0}
@@ -160,6 +202,7 @@ def execute_due(activity_id: int) -> dict:
         send(EXECUTE_DUE, activity.pk)  # one more worker may join this activity now
     has_children = activity.children.exists()
     while True:
+        recover_now_and_then()  # before each batch: a long drain must not hold recovery up
         claimed = execute_batch(activity, clock.now(), limit)
         if not claimed:
             break
@@ -180,6 +223,7 @@ def execute_due(activity_id: int) -> dict:
 @app.task(name=DISPATCH_DUE, ignore_result=True)
 def dispatch_due() -> dict:
     """A wake-up: dispatch every activity with due traces."""
+    recover_now_and_then()
     return {"dispatched": send_execute_due(a.pk for a in due_activities(clock.now()))}
 
 
@@ -188,4 +232,5 @@ def deliver_webhooks() -> dict:
     """Send the due outbound webhook deliveries (automation/outbound.py) for a while."""
     from .outbound import deliver_all
 
+    recover_now_and_then()
     return {"batches": deliver_all()}

@@ -3,7 +3,7 @@ executes.
 
 `run_once()` is one full pass (used by `drumbeat tick` and tests). `run_forever()` recovers
 expired leases at its start, then repeats the pass (without the filter sync, which a thread
-beside it runs every ENROL_INTERVAL), sleeping until the next due trace, a wake-up
+beside it runs every SYNC_SECONDS, 60), sleeping until the next due trace, a wake-up
 (`wakeup.wake()`: records created, an event made a child due) or the tick
 (`DRUMBEAT_TICK_SECONDS`). `start_background_runner()` runs the loop in a daemon thread of a
 web process (`drumbeat demo`, `drumbeat serve --with-worker`).
@@ -25,7 +25,7 @@ from .. import rollups
 from ..goals import check_goals
 from ..outbound import deliver_all
 from . import wakeup
-from .enroll import enroll_running_campaigns
+from .enroll import enroll_running_campaigns, sync_interval
 from .execute import (
     due_activities,
     effective_limit,
@@ -38,9 +38,7 @@ from .pressure import purge_slots
 
 log = logging.getLogger(__name__)
 
-# The loop re-checks every running campaign's filter (new matches, removals) this often.
-ENROL_INTERVAL = 60.0
-# A failed sync is tried again this soon, then twice as late each time up to ENROL_INTERVAL.
+# A failed sync is tried again this soon, then twice as late each time up to its interval.
 SYNC_RETRY = 1.0
 
 _background: threading.Thread | None = None
@@ -90,7 +88,7 @@ def run_once(
     due work.
 
     `enrol=False` skips the goal check and the full filter sync (the loop does them every
-    ENROL_INTERVAL; records created or changed through the app are enrolled and checked at
+    SYNC_SECONDS; records created or changed through the app are enrolled and checked at
     once by the `records_changed` listeners anyway).
     """
     now = now or clock.now()
@@ -118,7 +116,7 @@ def seconds_until_next(tick: float) -> float:
 
 
 def sync_forever(
-    stop: threading.Event, interval: float = ENROL_INTERVAL, retry: float = SYNC_RETRY
+    stop: threading.Event, interval: float | None = None, retry: float = SYNC_RETRY
 ) -> None:
     """The filter sync of every running campaign (new matches, removals) every `interval`
     seconds, in a thread of its own: on a campaign of a million records a sync reads for a
@@ -130,6 +128,7 @@ def sync_forever(
     A failed sync (a locked table, a database restarting) is tried again after `retry`
     seconds, doubling up to `interval`: a passing fault must not hold back the enrolment of a
     started campaign for a whole interval."""
+    interval = interval or sync_interval()
     wait = interval
     while not stop.is_set():
         try:
@@ -161,7 +160,7 @@ def run_forever(stop: threading.Event) -> None:
         log.exception("lease recovery at start failed")
     sync = threading.Thread(
         target=sync_forever,
-        args=(stop, max(tick, ENROL_INTERVAL)),
+        args=(stop, sync_interval()),
         name="drumbeat-sync",
         daemon=True,
     )

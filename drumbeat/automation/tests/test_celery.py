@@ -227,7 +227,7 @@ def test_it_ignores_a_duplicate_delivery_of_the_same_task(broker, workers, setti
     assert set(Trace.objects.values_list("state", flat=True)) == {"processed"}
 
 
-def test_it_enrols_and_executes_on_the_beat_tick(broker, workers, settings):
+def test_it_executes_on_the_beat_tick_and_enrols_on_the_sync(broker, workers, settings):
     from drumbeat.automation import tasks
     from drumbeat.celery import app
 
@@ -235,7 +235,7 @@ def test_it_enrols_and_executes_on_the_beat_tick(broker, workers, settings):
     make_contacts(300)
     campaign = make_campaign(bob)
     email = add_email(campaign)
-    settings.BROKER_URL = ""  # no wake-up task: only the tick will find this work
+    settings.BROKER_URL = ""  # no wake-up task: only the beat's tasks will find this work
     services.start_campaign(campaign, bob)
     late = Contact.objects.bulk_create(  # written behind the app's back: no enrolment hook
         [Contact(name=f"Late {i}", email=f"late{i}@example.com") for i in range(200)]
@@ -243,6 +243,9 @@ def test_it_enrols_and_executes_on_the_beat_tick(broker, workers, settings):
     assert Trace.objects.count() == 300
 
     app.send_task(tasks.TICK)
+    wait_until_final(300, workers)  # the tick executes what is due, and enrols nobody
+    assert Participant.objects.count() == 300
+    app.send_task(tasks.SYNC)
     wait_until_final(500, workers)
 
     assert set(broker.received.values()) == {1}

@@ -1,5 +1,6 @@
 """The distributed runner's wiring that needs no broker: the embedded runner refuses to start
-against a configured broker, the beat schedule is the tick, and a wake-up becomes a task."""
+against a configured broker, the beat schedules the tick and the minute's filter sync, and a
+wake-up becomes a task."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_it_refuses_the_embedded_runner_when_a_broker_is_configured(argv, settin
     assert "celery -A drumbeat beat" in err
 
 
-def test_it_finds_the_app_and_schedules_the_tick(settings):
+def test_it_finds_the_app_and_schedules_the_tick_and_the_sync(settings):
     from celery.app.utils import find_app
 
     from drumbeat.celery import app
@@ -31,8 +32,11 @@ def test_it_finds_the_app_and_schedules_the_tick(settings):
     entry = app.conf.beat_schedule["drumbeat-tick"]
     assert entry["task"] == "drumbeat.tick"
     assert entry["schedule"] == float(settings.TICK_SECONDS)
+    sync = app.conf.beat_schedule["drumbeat-sync"]
+    assert sync["task"] == "drumbeat.sync"
+    assert sync["schedule"] == sync["options"]["expires"] == 60.0
     app.loader.import_default_modules()  # what a worker does at start
-    names = {"drumbeat.tick", "drumbeat.enrol_campaign", "drumbeat.execute_due"}
+    names = {"drumbeat.tick", "drumbeat.sync", "drumbeat.enrol_campaign", "drumbeat.execute_due"}
     assert names <= set(app.tasks.keys())
 
 

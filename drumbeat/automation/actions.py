@@ -67,10 +67,14 @@ def is_effectful(action: ServerAction) -> bool:
     return action.kind == ServerAction.Kind.SEND_WEBHOOK
 
 
+LIST_KINDS = (ServerAction.Kind.ADD_TO_LIST, ServerAction.Kind.REMOVE_FROM_LIST)
+
+
 def is_set_based(action: ServerAction) -> bool:
-    """True when the action is a few statements over its records whatever their number, with
-    no result per record: a field set or tagged to a fixed value, a task or note with fixed
-    texts. Such an action can run on a subquery of record ids (`run_set_based`)."""
+    """True when the action is a few statements over its records whatever their number, and
+    the records it fails for are a query too (`set_based_failures`): a field set or tagged to
+    a fixed value, a task or note with fixed texts, a subscription added or removed. Such an
+    action can run on a subquery of record ids (`run_set_based`)."""
     params = action.params or {}
     if action.kind == ServerAction.Kind.UPDATE_RECORD:
         return not is_template(params.get("value"))
@@ -78,13 +82,29 @@ def is_set_based(action: ServerAction) -> bool:
         return not any(is_template(params.get(k)) for k in ("summary", "note"))
     if action.kind == ServerAction.Kind.POST_NOTE:
         return not is_template(params.get("body"))
-    return False
+    return action.kind in LIST_KINDS
+
+
+def set_based_failures(action: ServerAction, record_ids: RawSQL) -> list[tuple[str, RawSQL]]:
+    """The records among `record_ids` a set-based action fails for, as (message, subquery of
+    their ids): the caller marks them Error, then runs the action on the others, as
+    `run_action` reports them one by one. (A failure of the whole batch raises instead.)"""
+    target = get_target(action.target)
+    if action.kind in LIST_KINDS and target.key != "mailing.mailingcontact":
+        rows = _without_email(target, record_ids).values("pk")
+        sql, params = rows.query.sql_with_params()
+        return [(NO_EMAIL, RawSQL(sql, params))]
+    return []
 
 
 def run_set_based(action: ServerAction, record_ids: RawSQL, now: datetime) -> None:
-    """Run a set-based action (`is_set_based`) on the records a subquery selects; raises
-    when it fails (for the whole batch: every record has the same fixed values)."""
-    RUNNERS[action.kind](action, get_target(action.target), record_ids, now)
+    """Run a set-based action (`is_set_based`) on the records a subquery selects, those it
+    fails for already left out (`set_based_failures`); raises when it fails (for the whole
+    batch: every record has the same fixed values)."""
+    run = RUNNERS[action.kind]
+    if action.kind in LIST_KINDS:  # those without an address are marked already
+        run = partial(run, report=False)
+    run(action, get_target(action.target), record_ids, now)
 
 
 def run_action(
@@ -321,20 +341,33 @@ def _post_note(action: ServerAction, target: Target, ids: list[int], now: dateti
 # --- mailing lists ---------------------------------------------------------------------------
 
 
+NO_EMAIL = "no email address"
+
+
+def _by_email(target: Target, ids: list[int] | RawSQL) -> models.QuerySet:
+    """The records, each with its address trimmed and lower-cased as `_email`."""
+    rows = target.model._default_manager.filter(pk__in=id_set(ids))
+    return rows.annotate(_email=Lower(Trim(target.email_field or "")))
+
+
+def _without_email(target: Target, ids: list[int] | RawSQL) -> models.QuerySet:
+    return _by_email(target, ids).filter(_email="")
+
+
 def _mailing_contacts_for(
-    target: Target, ids: list[int], create: bool, now: datetime
+    target: Target, ids: list[int] | RawSQL, create: bool, now: datetime, report: bool = True
 ) -> tuple[models.QuerySet, Results]:
-    """The mailing contacts of the records: themselves, or matched (created) by email."""
+    """The mailing contacts of the records: themselves, or matched (created) by email. With
+    `report`, the records without an address as results (else the caller left them out)."""
     from drumbeat.mailing.models import MailingContact
 
     if target.key == "mailing.mailingcontact":
         return MailingContact.objects.filter(pk__in=id_set(ids)), {}
     model = target.model
     email = target.email_field or ""
-    rows = model._default_manager.filter(pk__in=id_set(ids)).annotate(_email=Lower(Trim(email)))
-    results: Results = {
-        pk: ("no email address", "") for pk in rows.filter(_email="").values_list("pk", flat=True)
-    }
+    rows = _by_email(target, ids)
+    missing = _without_email(target, ids).values_list("pk", flat=True) if report else []
+    results: Results = {pk: (NO_EMAIL, "") for pk in missing}
     with_email = rows.exclude(_email="")
     if create:
         existing = MailingContact.objects.annotate(_email=Lower(Trim("email"))).filter(
@@ -377,11 +410,13 @@ def _mailing_contacts_for(
     return contacts, results
 
 
-def _add_to_list(action: ServerAction, target: Target, ids: list[int], now: datetime) -> Results:
+def _add_to_list(
+    action: ServerAction, target: Target, ids: list[int], now: datetime, report: bool = True
+) -> Results:
     from drumbeat.mailing.models import Subscription
 
     list_id = action.params["list_id"]
-    contacts, results = _mailing_contacts_for(target, ids, create=True, now=now)
+    contacts, results = _mailing_contacts_for(target, ids, True, now, report)
     subscribed = Subscription.objects.filter(contact=OuterRef("pk"), list_id=list_id)
     select = (
         contacts.filter(~Exists(subscribed))
@@ -403,11 +438,11 @@ def _add_to_list(action: ServerAction, target: Target, ids: list[int], now: date
 
 
 def _remove_from_list(
-    action: ServerAction, target: Target, ids: list[int], now: datetime
+    action: ServerAction, target: Target, ids: list[int], now: datetime, report: bool = True
 ) -> Results:
     from drumbeat.mailing.models import Subscription
 
-    contacts, results = _mailing_contacts_for(target, ids, create=False, now=now)
+    contacts, results = _mailing_contacts_for(target, ids, False, now, report)
     links = Subscription.objects.filter(
         list_id=action.params["list_id"], contact__in=contacts.values("pk")
     )

@@ -226,7 +226,7 @@ def is_set_based(activity: Activity) -> bool:
 def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
     """A set-based action's batch in ONE transaction, in a constant number of statements and
     no Python per trace (setbatch.py has the steps); returns how many traces it took."""
-    from ..actions import run_set_based
+    from ..actions import run_set_based, set_based_failures
 
     campaign = activity.campaign
     with transaction.atomic(), connection.cursor() as cursor:
@@ -251,6 +251,15 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
             action = activity.server_action
             try:
                 with transaction.atomic():  # a failing action must not spoil the batch
+                    live = setbatch.rows("outcome = ''", "record_id")
+                    for message, failing in set_based_failures(action, live):
+                        setbatch.mark(
+                            cursor,
+                            S.ERROR,
+                            message,
+                            f"record_id IN ({failing.sql})",
+                            failing.params,
+                        )
                     run_set_based(action, setbatch.rows("outcome = ''", "record_id"), now)
             except Exception as exc:
                 log.warning("server action %s failed: %s", action.pk, exc)

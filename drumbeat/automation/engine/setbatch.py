@@ -1,5 +1,6 @@
-"""A batch of a set-based server action (a field set, tags, a task or note with fixed texts)
-as SQL over a batch table: no trace of the batch goes through Python.
+"""A batch of a set-based server action (a field set, tags, a task or note with fixed texts, a
+subscription added or removed) as SQL over a batch table: no trace of the batch goes through
+Python.
 
 The executor (execute.py: `execute_set_batch`) uses it for database-only actions whose effect
 is the same for every record (`actions.is_set_based`); every other step keeps the general
@@ -11,7 +12,8 @@ path. One transaction:
    same statement writes them processed; on SQLite the IMMEDIATE transaction already
    excludes other writers;
 2. expired and rejected traces are marked in that table (one UPDATE each, the applied filter
-   as a subquery over the batch's records);
+   as a subquery over the batch's records), then those whose record the action fails for
+   (`actions.set_based_failures`, e.g. no email address to subscribe: Error);
 3. the action runs once on the subquery of the remaining records (a failure marks them all
    Error with its message);
 4. the traces take their outcome: one UPDATE for the processed ones (SQLite; PostgreSQL wrote

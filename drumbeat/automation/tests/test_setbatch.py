@@ -214,3 +214,77 @@ def test_parallel_runners_post_one_note_per_record():
     assert Note.objects.values("object_id").distinct().count() == 900
     assert Trace.objects.filter(activity=step, state="processed").count() == 900
     assert differences() == {}
+
+
+def list_scenario(bob, kind: str, run) -> dict:
+    """`kind` (add to / remove from a list) on three contacts and one without an email, with
+    a child step, batch by batch with `run` (the set-based or the general path)."""
+    from drumbeat.mailing.models import MailingContact, MailingList, Subscription
+
+    city = run.__name__
+    newsletter = MailingList.objects.create(name=f"News {city}")
+    contacts = [*make_contacts(3, city=city), Contact.objects.create(name="No mail", city=city)]
+    for contact in contacts[1:3]:  # two already on the list
+        mailing, _ = MailingContact.objects.get_or_create(email=contact.email)
+        Subscription.objects.create(contact=mailing, list=newsletter)
+    campaign = make_campaign(bob, name=city, domain=[["city", "=", city]], unique_field="")
+    step = add_action(campaign, action=make_action(kind, list_id=newsletter.pk))
+    child = add_action(campaign, parent=step, name="Child")
+    services.start_campaign(campaign, bob)
+    step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+    assert execute.is_set_based(step)
+    while run(step, START, 3):
+        pass
+    order = {c.pk: i for i, c in enumerate(contacts)}
+    return {
+        "traces": sorted(
+            (order[t.participant.record_id], t.state, t.reason)
+            for t in Trace.objects.filter(activity=step).select_related("participant")
+        ),
+        "subscribed": sorted(newsletter.contacts.values_list("email", flat=True)),
+        "children": Trace.objects.filter(activity=child).count(),
+    }
+
+
+@pytest.mark.parametrize("kind", ["add_to_list", "remove_from_list"])
+def test_a_list_action_runs_set_based_and_ends_as_the_general_path_does(clock, bob, kind):
+    """The record without an email fails alone ("no email address"), as `run_action` reports
+    it; the others are subscribed (or unsubscribed) once, whatever they had before."""
+    general = list_scenario(bob, kind, execute.execute_locked_batch)
+    set_based = list_scenario(bob, kind, execute.execute_set_batch)
+    assert set_based == general
+    assert set_based["traces"] == [
+        (0, "processed", ""),
+        (1, "processed", ""),
+        (2, "processed", ""),
+        (3, "error", "no email address"),
+    ]
+    subscribed = [f"person{i}@example.com" for i in range(3)] if kind == "add_to_list" else []
+    assert set_based["subscribed"] == subscribed
+    assert set_based["children"] == 4
+    assert differences() == {}
+
+
+def test_a_list_action_batch_is_a_constant_number_of_statements(clock, bob):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from drumbeat.mailing.models import MailingList
+
+    newsletter = MailingList.objects.create(name="News")
+
+    def statements(n: int, city: str) -> int:
+        make_contacts(n, city=city)
+        Contact.objects.create(name="No mail", city=city)
+        campaign = make_campaign(bob, name=city, domain=[["city", "=", city]], unique_field="")
+        step = add_action(campaign, action=make_action("add_to_list", list_id=newsletter.pk))
+        services.start_campaign(campaign, bob)
+        step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+        with CaptureQueriesContext(connection) as captured:
+            assert execute_batch(step, START) == n + 1
+        assert Trace.objects.filter(activity=step, state="error").count() == 1
+        return len(captured.captured_queries)
+
+    assert statements(3, "Small") == statements(300, "Large")
+    # person0…2 of the small campaign share their addresses with the large one's first three.
+    assert newsletter.subscriptions.count() == 300

@@ -65,7 +65,10 @@ def test_a_marketer_sets_up_the_brand(page, live_server, bob, media_settings, tm
     assert kit.sender_name == "Acme Bakery" and kit.primary_color == "#b45309"
     assert kit.logo.width == 200 and kit.heading_font == "georgia"
     assert [link["network"] for link in kit.social_links] == ["instagram", "website"]
-    # the logo from the library shows in the preview (served by Drumbeat under the page's CSP)
+    # the logo from the library shows in the preview (served by Drumbeat under the page's CSP);
+    # waited for: the page after the save loads it after the toast may already show
+    logo_loaded = "e => e.complete && e.naturalWidth > 0"
+    page.wait_for_function(f"() => ({logo_loaded})(document.querySelector('#preview-logo'))")
     natural = preview.locator("#preview-logo").evaluate("e => e.naturalWidth")
     assert natural == 200
     assert errors == []

@@ -53,12 +53,17 @@
   });
 
   // <div data-show-when="kind:email,sms"> is shown only while the form's `kind` has one of these values.
+  // A hidden <fieldset> is disabled too, so its controls are not submitted: several kinds may
+  // each have a control of the same name (a server action's list, reason), and the hidden ones'
+  // empty values must not win over the shown one's.
   function applyShowWhen(scope) {
     scope.querySelectorAll("[data-show-when]").forEach(function (box) {
       var spec = box.getAttribute("data-show-when").split(":");
       var form = box.closest("form");
       var input = form && form.querySelector("[name=" + spec[0] + "]");
-      if (input) box.hidden = spec[1].split(",").indexOf(input.value) < 0;
+      if (!input) return;
+      box.hidden = spec[1].split(",").indexOf(input.value) < 0;
+      if (box.tagName === "FIELDSET") box.disabled = box.hidden;
     });
   }
   // Options with data-kind (templates) are offered only for the form's current kind.

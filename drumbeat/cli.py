@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
     if args.with_worker and _refuse_with_broker("drumbeat serve --with-worker"):
         return 2
-    from drumbeat.serving import serve
+    from drumbeat.web.serving import serve
 
     _migrate()
     serve(args.bind, with_worker=args.with_worker, workers=args.workers)
@@ -43,7 +43,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from django.conf import settings
 
     from drumbeat.demo import seed
-    from drumbeat.serving import serve
+    from drumbeat.web.serving import serve
 
     print(f"Drumbeat data folder: {settings.HOME}")
     _migrate()

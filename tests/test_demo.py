@@ -1,4 +1,4 @@
-"""Demo data (drumbeat/demo.py): volumes, realism, idempotence, the admin login."""
+"""Demo data (drumbeat/demo/): volumes, realism, idempotence, the admin login."""
 
 import stat
 

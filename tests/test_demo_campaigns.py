@@ -1,4 +1,4 @@
-"""The demo's campaigns (drumbeat/demo_campaigns.py): 15 days of history made by the engine.
+"""The demo's campaigns (drumbeat/demo/campaigns.py): 15 days of history made by the engine.
 
 One test (the seed takes seconds): it checks the campaigns, the outbox, the engagement rates,
 the spread over the last days, the business effects and that a second seed adds nothing.
@@ -15,7 +15,7 @@ from drumbeat.automation import results
 from drumbeat.automation.models import Campaign, Participant, SplitAssignment, Trace
 from drumbeat.contacts.models import Contact
 from drumbeat.crm.models import Lead
-from drumbeat.demo_campaigns import DAYS, NAMES, seed_campaigns
+from drumbeat.demo.campaigns import DAYS, NAMES, seed_campaigns
 from drumbeat.mailing.models import Click, Message, OutboxEntry
 from drumbeat.timeline.models import Task
 

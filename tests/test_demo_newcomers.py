@@ -1,4 +1,4 @@
-"""The demo's audiences grow during the replayed days (drumbeat/demo_campaigns.py `Newcomers`).
+"""The demo's audiences grow during the replayed days (drumbeat/demo/campaigns.py `Newcomers`).
 
 People join the running campaigns day after day through the apps' services, so each
 activity's 15-day chart shows many days rather than one tall bar. One test seeds the whole
@@ -17,7 +17,7 @@ from drumbeat import demo
 from drumbeat.automation.models import Activity, Campaign, Participant, Trace
 from drumbeat.contacts.models import Contact
 from drumbeat.crm.models import Lead
-from drumbeat.demo_campaigns import DAYS, INFLOWS, NAMES, Newcomers
+from drumbeat.demo.campaigns import DAYS, INFLOWS, NAMES, Newcomers
 
 
 def local_day(at: dt.datetime) -> dt.date:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from drumbeat.mailing.models import Click, Link, Message, ShortLink, Template
 from drumbeat.mailing.tokens import make_token
-from drumbeat.serving import with_tracking_handler
+from drumbeat.web.serving import with_tracking_handler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"

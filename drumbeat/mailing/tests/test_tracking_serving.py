@@ -18,7 +18,7 @@ from drumbeat.mailing import tracking
 from drumbeat.mailing.events import Hit, record_hits
 from drumbeat.mailing.models import Click, Link, Message, ShortLink, Template
 from drumbeat.mailing.tokens import make_token
-from drumbeat.serving import AccessLogger
+from drumbeat.web.serving import AccessLogger
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}

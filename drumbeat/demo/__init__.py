@@ -3,7 +3,7 @@
 `seed()` runs `STEPS` in order. Each step draws from its own fixed-seed random generator and
 first checks whether its records already exist, so a second run adds nothing and a step's
 output does not depend on which other steps ran. The steps make the data as it stood `DAYS`
-days ago (contacts and leads are older than that); then `drumbeat.demo_campaigns` replays those
+days ago (contacts and leads are older than that); then `drumbeat.demo.campaigns` replays those
 days with the engine, outside the transaction: campaigns run while new contacts and leads arrive
 and contacts are tagged, through the apps' services.
 
@@ -43,7 +43,7 @@ from drumbeat.mailing.models import (
 ADMIN_USERNAME = "admin"
 LOGIN_FILE = "demo-login.txt"
 CONTACTS, LEADS, REGISTRATIONS, MAILING_CONTACTS = 2000, 500, 300, 1500
-DAYS = 15  # the days demo_campaigns replays (today included)
+DAYS = 15  # the days demo.campaigns replays (today included)
 TAGS = ["VIP", "Newsletter", "Partner", "Prospect", "Customer"]
 SALESPEOPLE = [
     ("sofia", "Sofia", "Martens", "sofia.martens@drumbeat.example"),
@@ -529,8 +529,8 @@ def seed_mailing(ctx: DemoContext) -> None:
 
 
 def seed_brand(ctx: DemoContext) -> None:
-    """The shop's brand kit and a few images in the media library (drumbeat/brand/demo.py)."""
-    from drumbeat.brand.demo import seed_brand as seed_brand_kit
+    """The shop's brand kit and a few images in the media library (drumbeat/demo/brand.py)."""
+    from drumbeat.demo.brand import seed_brand as seed_brand_kit
 
     ctx.say("brand kit and media library")
     seed_brand_kit()
@@ -591,7 +591,7 @@ def seed(progress: bool = False) -> Login:
         login = ensure_admin()
         for step in STEPS:
             step(ctx)
-    from drumbeat.demo_campaigns import seed_campaigns
+    from drumbeat.demo.campaigns import seed_campaigns
 
     # Outside the transaction: the replayed tracking events reach the engine when they commit.
     seed_campaigns(progress=progress, now=ctx.now)

@@ -8,9 +8,9 @@ import io
 
 from django.db import transaction
 
-from .kit import update_brand_kit
-from .media import add_media
-from .models import BrandKit
+from drumbeat.brand.kit import update_brand_kit
+from drumbeat.brand.media import add_media
+from drumbeat.brand.models import BrandKit
 
 TEAL, DEEP, SAND, SKY = (15, 118, 110), (19, 78, 74), (240, 228, 205), (186, 222, 236)
 

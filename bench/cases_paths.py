@@ -11,8 +11,9 @@ Each is measured ROUNDS times alternately with the raw statements (best time of 
   campaign template), through Django's test client with a bearer token: every check, log
   line, webhook emission and the response the API makes.
 - `enrol_import`: the enrolment an import makes: after its commit, the import service reports
-  the created ids through `hooks.records_changed` in chunks of REPORT_CHUNK (importer.py), and
-  the engine's listener enrols them in every running campaign on contacts. (The CSV parsing
+  the created ids through `hooks.records_changed` in chunks of REPORT_CHUNK
+  (importer/writing.py), and the engine's listener enrols them in every running campaign on
+  contacts. (The CSV parsing
   before it is the import's own work, not enrolment.)
 - `enrol_sync`: one pass of the periodic filter sync (`sync_forever`: the goal check, then
   the sync of every running campaign) finding a running campaign's records all new.

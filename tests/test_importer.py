@@ -1,4 +1,4 @@
-"""CSV import (drumbeat/importer.py): header mapping, per-row problems, dedupe, lists."""
+"""CSV import (drumbeat/importer/): header mapping, per-row problems, dedupe, lists."""
 
 import csv
 from pathlib import Path

@@ -428,14 +428,18 @@ def _send_batch(
         Message.objects.bulk_update(retried, ["state", "failure_reason", "subject"], batch_size=200)
         if sms_links is not None:
             sms_links.save([p.message for p in planned if p.message.state != Message.State.ERROR])
+        sendable = [p for p in planned if p.message.state == Message.State.OUTGOING]
+        # The journal lists the batch BEFORE its messages are committed as outgoing: a death
+        # after the commit finds them in it (never started: sent again), one before it leaves
+        # neither. Written after the commit, a death in between made the whole batch
+        # "interrupted" (in no journal), never sent.
+        sent_journal = journal.Journal([p.message.pk for p in sendable])
 
-    sendable = [p for p in planned if p.message.state == Message.State.OUTGOING]
     for item in planned:
         if item.message.state == Message.State.ERROR:
             results[item.recipient.trace_id] = SendResult(
                 "error", item.message.failure_reason, item.message.pk
             )
-    sent_journal = journal.Journal([p.message.pk for p in sendable])
     stream = stream_headers(campaign_id, activity_id, campaign_name)
     deliveries = _deliver(channel, template, sendable, sent_journal, stream, guard)
     results.update(_record_deliveries(sendable[: len(deliveries)], deliveries, guard))

@@ -145,6 +145,32 @@ def test_the_embedded_runner_recovers_expired_leases_when_it_starts(clock):
     assert_traces(activity, ["scheduled", "scheduled"])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_in_its_send_journal_before_its_messages_are_committed(smtp, settings, tmp_path):
+    """A worker killed after its batch's messages are committed as outgoing, before its first
+    send, must leave them to be sent again, not "interrupted" (in no journal, never sent): at
+    every commit, each outgoing message is already listed by a send journal."""
+    from drumbeat.mailing import journal
+
+    settings.HOME = tmp_path  # the send journal of this test only
+    email = started_campaign(make_user("bob"), 3, email=True)
+    unlisted: list[set[int]] = []
+    original = connection._commit
+
+    def commit(*args):
+        outgoing = set(Message.objects.filter(state="outgoing").values_list("pk", flat=True))
+        unlisted.append(outgoing - set(journal.read_all().fates))
+        return original(*args)
+
+    connection._commit = commit
+    try:
+        assert execute_batch(email, timezone.now()) == 3
+    finally:
+        del connection._commit
+    assert len(smtp.messages) == 3
+    assert len(unlisted) >= 2 and not any(unlisted), unlisted
+
+
 # --- with real threads: a worker mid-send while the test plays the other worker ---------------
 
 

@@ -221,6 +221,7 @@ METRICS_EXAMPLE = {
             "kind": "email",
             "processed": 100,
             "rejected": 2,
+            "errors": 0,
             "daily": [{"day": "2026-03-01", "processed": 100, "rejected": 2}],
             "sent": 98,
             "opened": 40,
@@ -256,6 +257,7 @@ class ActivityMetricsOut(Schema):
     kind: Literal["email", "sms", "action", "split"]
     processed: int
     rejected: int
+    errors: int = Field(0, description="Ended in Error: the action or the send failed for them")
     daily: list[DailyOut] = Field(description="The last 15 days, oldest first")
     sent: int
     opened: int

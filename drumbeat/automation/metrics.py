@@ -34,6 +34,8 @@ def percent(part: int, whole: int) -> float:
 class ActivityMetrics:
     processed: int = 0
     rejected: int = 0
+    # Ended in Error (the action or the send failed for them: see the traces' reasons).
+    errors: int = 0
     # (day, processed, rejected) for the last DAYS days, oldest first, every day present.
     daily: list[tuple[date, int, int]] = field(default_factory=list)
     sent: int = 0
@@ -77,6 +79,7 @@ class ActivityMetrics:
         return {
             "processed": self.processed,
             "rejected": self.rejected,
+            "errors": self.errors,
             "daily": [
                 {"day": d.isoformat(), "processed": p, "rejected": r} for d, p, r in self.daily
             ],
@@ -106,6 +109,7 @@ def activity_metrics(campaign: Campaign, now: datetime | None = None) -> dict[in
         m = result[activity_id]
         m.processed = counts.get(Trace.State.PROCESSED, 0)
         m.rejected = counts.get(Trace.State.REJECTED, 0)
+        m.errors = counts.get(Trace.State.ERROR, 0)
     if campaign.has_goal:
         for activity_id, n in rollups.conversion_counts(ids).items():
             result[activity_id].conversions = n

@@ -345,3 +345,36 @@ def test_the_test_screen_refreshes_itself_while_a_step_is_due(marketer_client, c
     partial = marketer_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="test-tree")
     html = partial.content.decode()
     assert "<html" not in html and "Send welcome email" in html and "data-auto-refresh" in html
+
+
+def test_a_step_shows_its_errors_next_to_success_and_rejected(marketer_client, bob):
+    """A trace ending in Error (here: no address to subscribe) is counted on its step's card,
+    linked to those traces in the report; a step without errors shows no such figure."""
+    from drumbeat.automation.engine.execute import execute_batch
+    from drumbeat.automation.models import ServerAction
+    from drumbeat.mailing.models import MailingList
+
+    newsletter = MailingList.objects.create(name="Newsletter")
+    Contact.objects.create(name="Ann", email="ann@example.com")
+    Contact.objects.create(name="No mail", email="")
+    campaign = services.create_campaign("Subscribe all", "contacts.contact", owner=bob)
+    subscribe = ServerAction.objects.create(
+        name="Subscribe",
+        target="contacts.contact",
+        kind="add_to_list",
+        params={"list_id": newsletter.pk},
+    )
+    step = services.create_activity(
+        campaign, name="Subscribe", kind="action", server_action=subscribe, trigger="begin"
+    )
+    services.start_campaign(campaign, bob)
+    before = marketer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "data-activity-errors" not in before
+    step = Activity.objects.select_related("campaign", "server_action").get(pk=step.pk)
+    assert execute_batch(step) == 2
+
+    html = marketer_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    link = f"/reporting/traces/?campaign={campaign.pk}&activity={step.pk}&state=error"
+    assert f'href="{link}"' in html and 'data-activity-errors><b class="error">1</b>' in html
+    metrics = marketer_client.get(f"/api/v1/campaigns/{campaign.pk}/metrics").json()
+    assert (metrics["activities"][0]["processed"], metrics["activities"][0]["errors"]) == (1, 1)

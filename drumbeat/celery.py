@@ -25,8 +25,9 @@ app.autodiscover_tasks(["drumbeat.automation"])
 def _configure_from_settings() -> None:
     from django.conf import settings
 
-    tick = max(1, int(getattr(settings, "TICK_SECONDS", 5) or 5))
-    sync = max(float(tick), float(settings.SYNC_SECONDS))  # as engine/enroll.py: sync_interval
+    from drumbeat.lib import clock
+
+    tick, sync = float(clock.tick_seconds()), clock.sync_seconds()
     app.conf.update(
         broker_url=settings.BROKER_URL or "memory://",
         broker_connection_retry_on_startup=True,
@@ -39,9 +40,9 @@ def _configure_from_settings() -> None:
         beat_schedule={
             "drumbeat-tick": {
                 "task": "drumbeat.tick",
-                "schedule": float(tick),
+                "schedule": tick,
                 # A tick that waited longer than a tick behind busy workers is useless.
-                "options": {"expires": float(tick)},
+                "options": {"expires": tick},
             },
             "drumbeat-sync": {
                 "task": "drumbeat.sync",

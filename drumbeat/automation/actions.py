@@ -366,7 +366,7 @@ def _mailing_contacts_for(
     model = target.model
     email = target.email_field or ""
     rows = _by_email(target, ids)
-    missing = _without_email(target, ids).values_list("pk", flat=True) if report else []
+    missing = rows.filter(_email="").values_list("pk", flat=True) if report else []
     results: Results = {pk: (NO_EMAIL, "") for pk in missing}
     with_email = rows.exclude(_email="")
     if create:

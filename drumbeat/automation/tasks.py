@@ -37,14 +37,13 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from drumbeat.celery import app
 from drumbeat.lib import clock
 
 from . import rollups
-from .engine.enroll import enroll_campaign, sync_interval
+from .engine.enroll import enroll_campaign
 from .engine.execute import (
     due_activities,
     effective_limit,
@@ -81,14 +80,10 @@ def send_execute_due(activity_ids, expires: float | None = None) -> int:
     return sent
 
 
-def tick_seconds() -> int:
-    return max(1, int(getattr(settings, "TICK_SECONDS", 5) or 5))
-
-
 def tick_expiry() -> float:
     """What a tick queues is useless once the next ticks have queued the same again: while the
     workers are busy for a long time, the queue holds at most about two rounds of it."""
-    return 2.0 * tick_seconds()
+    return 2.0 * clock.tick_seconds()
 
 
 # When this process last looked for expired leases (`recover_now_and_then`).
@@ -100,25 +95,30 @@ def recover_now_and_then(now: datetime | None = None) -> int:
     `execute_due` for what is due again: called by every task, so the batch of a dead worker
     is taken over by whichever worker runs next, not only by a tick that may be waiting
     behind other work in the queue. Returns how many traces it recovered."""
-    global _recovered_at
     now = now or clock.now()
-    if _recovered_at is not None and now - _recovered_at < timedelta(seconds=tick_seconds()):
+    if _recovered_at is not None and now - _recovered_at < timedelta(seconds=clock.tick_seconds()):
         return 0
+    recovered = _recover(now)
+    if recovered:
+        send_execute_due((a.pk for a in due_activities(now)), expires=tick_expiry())
+    return recovered
+
+
+def _recover(now: datetime) -> int:
+    """Recover the expired leases now, and remember when this process last looked."""
+    global _recovered_at
     _recovered_at = now
     recovered = recover_leases(now)
     if recovered:
         log.info("recovered %d traces whose lease ran out", recovered)
-        send_execute_due((a.pk for a in due_activities(now)), expires=tick_expiry())
     return recovered
 
 
 @app.task(name=TICK, ignore_result=True)
 def tick() -> dict:
     """One clock tick: recovery and expiry here, execution as tasks (enrolment: `sync`)."""
-    global _recovered_at
     now = clock.now()
-    _recovered_at = now
-    recovered = recover_leases(now)
+    recovered = _recover(now)  # execute_due for what is due again: dispatched below
     expired = expire_waiting(now)
     purge_slots(now)  # contact pressure: slots older than any cap
     rollups.compact_now_and_then()  # figures: fold the delta rows of the roll-ups
@@ -138,7 +138,7 @@ def sync() -> dict:
         )
     )
     for campaign_id in campaigns:
-        send(ENROL_CAMPAIGN, campaign_id, expires=sync_interval())
+        send(ENROL_CAMPAIGN, campaign_id, expires=clock.sync_seconds())
     return {"campaigns": len(campaigns)}
 
 

@@ -1,5 +1,8 @@
 """The one clock of the product: every module asks here (tests travel with time_machine).
 
+`tick_seconds()` and `sync_seconds()` are the engine's two cadences (read from the settings
+when asked, so a test may change them): the scheduler's tick and the filter sync.
+
 `replay(start)` makes this clock show a past time that moves only when told to: the demo seed
 uses it to run the real engine over the last days. Everything that asks `now()` (the engine,
 sending, tracking events, campaign logs) follows the replayed time; model field defaults
@@ -11,9 +14,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 _replayed: datetime | None = None
+
+
+def tick_seconds() -> int:
+    """Seconds between two scheduler passes or beat ticks (DRUMBEAT_TICK_SECONDS, at least 1)."""
+    return max(1, int(getattr(settings, "TICK_SECONDS", 5) or 5))
+
+
+def sync_seconds() -> float:
+    """Seconds between two filter syncs of every running campaign (settings.SYNC_SECONDS,
+    never under a tick): the embedded runner's sync thread and the Celery beat's `sync`."""
+    return max(float(tick_seconds()), float(settings.SYNC_SECONDS))
 
 
 def now() -> datetime:

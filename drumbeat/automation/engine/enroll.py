@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import models, transaction
 from django.db.models import CharField, Exists, F, Min, OuterRef, Q, Value
 from django.db.models.functions import Cast, Coalesce, Lower, Trim
@@ -30,13 +29,6 @@ from .sql import id_set, insert_select
 log = logging.getLogger(__name__)
 
 REASON_REMOVED = "record removed"
-
-
-def sync_interval() -> float:
-    """Seconds between two filter syncs of every running campaign (settings.SYNC_SECONDS,
-    never under a tick): the embedded runner's sync thread and the Celery beat's `sync`."""
-    tick = float(getattr(settings, "TICK_SECONDS", 5) or 5)
-    return max(tick, float(settings.SYNC_SECONDS))
 
 
 @dataclass

@@ -260,7 +260,7 @@ def execute_set_batch(activity: Activity, now: datetime, limit: int) -> int:
                             f"record_id IN ({failing.sql})",
                             failing.params,
                         )
-                    run_set_based(action, setbatch.rows("outcome = ''", "record_id"), now)
+                    run_set_based(action, live, now)  # the records still without an outcome
             except Exception as exc:
                 log.warning("server action %s failed: %s", action.pk, exc)
                 message = str(exc)[:400] or type(exc).__name__

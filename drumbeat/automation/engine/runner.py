@@ -16,7 +16,6 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import close_old_connections
 
 from drumbeat.lib import clock
@@ -25,7 +24,7 @@ from .. import rollups
 from ..goals import check_goals
 from ..outbound import deliver_all
 from . import wakeup
-from .enroll import enroll_running_campaigns, sync_interval
+from .enroll import enroll_running_campaigns
 from .execute import (
     due_activities,
     effective_limit,
@@ -128,7 +127,7 @@ def sync_forever(
     A failed sync (a locked table, a database restarting) is tried again after `retry`
     seconds, doubling up to `interval`: a passing fault must not hold back the enrolment of a
     started campaign for a whole interval."""
-    interval = interval or sync_interval()
+    interval = interval or clock.sync_seconds()
     wait = interval
     while not stop.is_set():
         try:
@@ -150,7 +149,7 @@ def sync_forever(
 def run_forever(stop: threading.Event) -> None:
     """Loop until `stop` is set; each pass is isolated: an error is logged, the loop goes on.
     The filter sync runs beside it (`sync_forever`), the passes do the rest."""
-    tick = float(getattr(settings, "TICK_SECONDS", 5) or 5)
+    tick = float(clock.tick_seconds())
     try:  # first settle what an earlier run left when it died, before the sync enrols
         close_old_connections()
         recovered = recover_leases()
@@ -160,7 +159,7 @@ def run_forever(stop: threading.Event) -> None:
         log.exception("lease recovery at start failed")
     sync = threading.Thread(
         target=sync_forever,
-        args=(stop, sync_interval()),
+        args=(stop, clock.sync_seconds()),
         name="drumbeat-sync",
         daemon=True,
     )
